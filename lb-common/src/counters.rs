@@ -1,0 +1,95 @@
+//! Indices into the per-CPU `COUNTERS` array: what the XDP program saw.
+//!
+//! The enum is only an index (never stored in a map), so its discriminants
+//! are the array slots. Userspace sums each slot over all CPUs.
+
+/// One slot of the per-CPU counter array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Counter {
+    /// Every frame the program ran on.
+    RxFrames = 0,
+    /// Bytes of every frame the program ran on.
+    RxBytes,
+    /// Frames carrying at least one 802.1Q / 802.1ad tag.
+    Vlan,
+    /// IPv4 packets with a valid header.
+    Ipv4,
+    /// IPv6 packets with a valid header.
+    Ipv6,
+    /// TCP segments with a complete header.
+    Tcp,
+    /// UDP datagrams with a complete header.
+    Udp,
+    /// ICMP or ICMPv6 messages.
+    Icmp,
+    /// IP packets of another protocol (VRRP, GRE, ...).
+    OtherL4,
+    /// Frames whose ethertype is not IP (ARP, LLDP, ...).
+    NonIp,
+    /// IP fragments; a later fragment has no L4 header to parse.
+    Fragment,
+    /// Frames cut short inside a header, or whose header lies about its length.
+    Malformed,
+    /// Frames handed to the kernel (`XDP_PASS`).
+    Pass,
+    /// Frames dropped (`XDP_DROP`).
+    Drop,
+}
+
+impl Counter {
+    /// Every counter in slot order.
+    pub const ALL: [Counter; 14] = [
+        Counter::RxFrames,
+        Counter::RxBytes,
+        Counter::Vlan,
+        Counter::Ipv4,
+        Counter::Ipv6,
+        Counter::Tcp,
+        Counter::Udp,
+        Counter::Icmp,
+        Counter::OtherL4,
+        Counter::NonIp,
+        Counter::Fragment,
+        Counter::Malformed,
+        Counter::Pass,
+        Counter::Drop,
+    ];
+
+    /// Number of slots the counter array needs.
+    pub const COUNT: u32 = Self::ALL.len() as u32;
+
+    /// The array slot of this counter.
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+
+    /// A stable snake_case name, used in `lbd status` and metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Counter::RxFrames => "rx_frames",
+            Counter::RxBytes => "rx_bytes",
+            Counter::Vlan => "vlan",
+            Counter::Ipv4 => "ipv4",
+            Counter::Ipv6 => "ipv6",
+            Counter::Tcp => "tcp",
+            Counter::Udp => "udp",
+            Counter::Icmp => "icmp",
+            Counter::OtherL4 => "other_l4",
+            Counter::NonIp => "non_ip",
+            Counter::Fragment => "fragment",
+            Counter::Malformed => "malformed",
+            Counter::Pass => "pass",
+            Counter::Drop => "drop",
+        }
+    }
+}
+
+// ALL must list every variant in discriminant order.
+const _: () = {
+    let mut i = 0;
+    while i < Counter::ALL.len() {
+        assert!(Counter::ALL[i] as usize == i);
+        i += 1;
+    }
+};

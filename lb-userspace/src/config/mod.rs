@@ -1,0 +1,1 @@
+//! The YAML configuration model (filled in by the configuration issue).

@@ -1,0 +1,5 @@
+//! The balancer daemon's library: configuration model, data planes, and (in
+//! later modules) VRRP and health checking. `lbd` is a thin binary over it.
+
+pub mod config;
+pub mod xdp;

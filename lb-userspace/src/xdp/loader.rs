@@ -1,0 +1,228 @@
+//! Loads the embedded XDP program and attaches it to interfaces.
+//!
+//! Native (driver) mode is tried first because it runs before the kernel
+//! allocates an skb; generic mode works everywhere but costs more per packet,
+//! so falling back to it is logged as a warning.
+
+use std::fmt;
+
+use aya::{
+    Ebpf,
+    maps::PerCpuArray,
+    programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
+};
+use lb_common::maps::{COUNTERS, XDP_PROGRAM};
+use tracing::{info, warn};
+
+use super::{CounterSnapshot, XdpError, object_bytes};
+
+/// How to attach to an interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native mode, falling back to generic mode with a warning.
+    #[default]
+    Auto,
+    /// Native mode only.
+    Native,
+    /// Generic (skb) mode only.
+    Generic,
+}
+
+/// The mode an interface ended up attached in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachedMode {
+    Native,
+    Generic,
+}
+
+impl AttachedMode {
+    const fn xdp_mode(self) -> XdpMode {
+        match self {
+            AttachedMode::Native => XdpMode::Driver,
+            AttachedMode::Generic => XdpMode::Skb,
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            AttachedMode::Native => "native",
+            AttachedMode::Generic => "generic",
+        }
+    }
+}
+
+impl fmt::Display for AttachedMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+struct Attachment {
+    interface: String,
+    mode: AttachedMode,
+    link: XdpLinkId,
+}
+
+/// The loaded XDP program and the interfaces it is attached to. Dropping it
+/// detaches from every interface.
+pub struct XdpProgram {
+    ebpf: Ebpf,
+    attachments: Vec<Attachment>,
+}
+
+impl XdpProgram {
+    /// Loads the embedded object and its program into the kernel.
+    pub fn load() -> Result<Self, XdpError> {
+        let mut ebpf = Ebpf::load(object_bytes()).map_err(XdpError::Load)?;
+        let program = Self::xdp_mut(&mut ebpf)?;
+        program.load().map_err(|source| XdpError::Program {
+            name: XDP_PROGRAM,
+            source,
+        })?;
+        Ok(Self {
+            ebpf,
+            attachments: Vec::new(),
+        })
+    }
+
+    fn xdp_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
+        let program = ebpf
+            .program_mut(XDP_PROGRAM)
+            .ok_or(XdpError::MissingProgram(XDP_PROGRAM))?;
+        program.try_into().map_err(|source| XdpError::Program {
+            name: XDP_PROGRAM,
+            source,
+        })
+    }
+
+    /// The loaded program, e.g. for `BPF_PROG_TEST_RUN`.
+    pub fn program(&self) -> Result<&Xdp, XdpError> {
+        let program = self
+            .ebpf
+            .program(XDP_PROGRAM)
+            .ok_or(XdpError::MissingProgram(XDP_PROGRAM))?;
+        program.try_into().map_err(|source| XdpError::Program {
+            name: XDP_PROGRAM,
+            source,
+        })
+    }
+
+    /// Attaches to `interface`, returning the mode that worked.
+    pub fn attach(&mut self, interface: &str, mode: AttachMode) -> Result<AttachedMode, XdpError> {
+        let program = Self::xdp_mut(&mut self.ebpf)?;
+        let try_mode = |program: &mut Xdp, m: AttachedMode| {
+            program
+                .attach(interface, m.xdp_mode())
+                .map(|link| (m, link))
+        };
+        let unknown = |e: &ProgramError| matches!(e, ProgramError::UnknownInterface { .. });
+        let (attached, link) = match mode {
+            AttachMode::Native | AttachMode::Generic => {
+                let m = if mode == AttachMode::Native {
+                    AttachedMode::Native
+                } else {
+                    AttachedMode::Generic
+                };
+                try_mode(program, m).map_err(|source| {
+                    if unknown(&source) {
+                        XdpError::UnknownInterface {
+                            interface: interface.to_owned(),
+                        }
+                    } else {
+                        XdpError::AttachMode {
+                            interface: interface.to_owned(),
+                            mode: m.name(),
+                            source,
+                        }
+                    }
+                })?
+            }
+            AttachMode::Auto => match try_mode(program, AttachedMode::Native) {
+                Ok(ok) => ok,
+                Err(e) if unknown(&e) => {
+                    return Err(XdpError::UnknownInterface {
+                        interface: interface.to_owned(),
+                    });
+                }
+                Err(native) => {
+                    let ok = try_mode(program, AttachedMode::Generic).map_err(|generic| {
+                        XdpError::Attach {
+                            interface: interface.to_owned(),
+                            native: error_chain(&native),
+                            generic,
+                        }
+                    })?;
+                    warn!(
+                        interface,
+                        error = %error_chain(&native),
+                        "native XDP is not available, attached in generic mode (slower)"
+                    );
+                    ok
+                }
+            },
+        };
+        info!(interface, mode = %attached, "XDP program attached");
+        self.attachments.push(Attachment {
+            interface: interface.to_owned(),
+            mode: attached,
+            link,
+        });
+        Ok(attached)
+    }
+
+    /// The interfaces attached so far and their modes.
+    pub fn attached(&self) -> impl Iterator<Item = (&str, AttachedMode)> {
+        self.attachments
+            .iter()
+            .map(|a| (a.interface.as_str(), a.mode))
+    }
+
+    /// Detaches from every interface; also done on drop.
+    pub fn detach_all(&mut self) {
+        let Ok(program) = Self::xdp_mut(&mut self.ebpf) else {
+            return;
+        };
+        for attachment in self.attachments.drain(..) {
+            match program.detach(attachment.link) {
+                Ok(()) => info!(interface = attachment.interface, "XDP program detached"),
+                // The interface may be gone already (its namespace deleted).
+                Err(e) => warn!(
+                    interface = attachment.interface,
+                    error = %error_chain(&e),
+                    "detaching XDP failed"
+                ),
+            }
+        }
+    }
+
+    /// The counters summed over all CPUs.
+    pub fn counters(&self) -> Result<CounterSnapshot, XdpError> {
+        let map = self
+            .ebpf
+            .map(COUNTERS)
+            .ok_or(XdpError::MissingMap(COUNTERS))?;
+        let array = PerCpuArray::<_, u64>::try_from(map).map_err(|source| XdpError::Map {
+            map: COUNTERS,
+            source,
+        })?;
+        CounterSnapshot::read(&array)
+    }
+}
+
+impl Drop for XdpProgram {
+    fn drop(&mut self) {
+        self.detach_all();
+    }
+}
+
+/// An error with its sources, for one log field.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,12 @@
+//! The XDP data plane: the embedded object, loading and attaching it, and
+//! reading what it counted.
+
+mod counters;
+mod error;
+mod loader;
+mod object;
+
+pub use counters::CounterSnapshot;
+pub use error::XdpError;
+pub use loader::{AttachMode, AttachedMode, XdpProgram};
+pub use object::object_bytes;
