@@ -18,11 +18,21 @@ const FIX: &str = "run `cargo xtask setup` to install Debian's Rust and bpf-link
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest_dir.parent().expect("lb-userspace lives in the workspace");
+    let workspace = manifest_dir
+        .parent()
+        .expect("lb-userspace lives in the workspace");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
 
-    for watched in ["lb-ebpf/src", "lb-ebpf/Cargo.toml", "lb-common/src", "lb-common/Cargo.toml"] {
-        println!("cargo::rerun-if-changed={}", workspace.join(watched).display());
+    for watched in [
+        "lb-ebpf/src",
+        "lb-ebpf/Cargo.toml",
+        "lb-common/src",
+        "lb-common/Cargo.toml",
+    ] {
+        println!(
+            "cargo::rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
     println!("cargo::rerun-if-env-changed=LB_EBPF_CARGO");
     println!("cargo::rerun-if-env-changed=LB_EBPF_RUSTC");
@@ -30,7 +40,10 @@ fn main() {
     let cargo = env::var("LB_EBPF_CARGO").unwrap_or_else(|_| DEBIAN_CARGO.to_owned());
     let rustc = env::var("LB_EBPF_RUSTC").unwrap_or_else(|_| DEBIAN_RUSTC.to_owned());
     for tool in [&cargo, &rustc] {
-        assert!(Path::new(tool).exists(), "lb-ebpf needs {tool}, which is missing: {FIX}");
+        assert!(
+            Path::new(tool).exists(),
+            "lb-ebpf needs {tool}, which is missing: {FIX}"
+        );
     }
 
     // A separate target dir: the outer cargo holds a lock on its own, and the

@@ -93,3 +93,24 @@ const _: () = {
         i += 1;
     }
 };
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::collections::HashSet;
+
+    use super::Counter;
+
+    #[test]
+    fn every_counter_has_a_distinct_metric_safe_name() {
+        let names: HashSet<&str> = Counter::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), Counter::ALL.len(), "two counters share a name");
+        for name in names {
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()),
+                "{name} is not snake_case: status and metrics print it as is"
+            );
+        }
+    }
+}

@@ -2,4 +2,5 @@
 //! later modules) VRRP and health checking. `lbd` is a thin binary over it.
 
 pub mod config;
+pub mod import;
 pub mod xdp;

@@ -26,7 +26,13 @@ pub fn hexdiff(expected: &[u8], actual: &[u8]) -> String {
         let _ = writeln!(out, "- {:04x}  {}", row * ROW, hex(want));
         let _ = writeln!(out, "+ {:04x}  {}", row * ROW, hex(got));
         let marks: String = (0..ROW)
-            .map(|i| if want.get(i) == got.get(i) { "   " } else { "^^ " })
+            .map(|i| {
+                if want.get(i) == got.get(i) {
+                    "   "
+                } else {
+                    "^^ "
+                }
+            })
             .collect();
         let _ = writeln!(out, "        {}", marks.trim_end());
     }
@@ -39,7 +45,12 @@ fn slice(bytes: &[u8], range: std::ops::Range<usize>) -> &[u8] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x} ")).collect::<String>().trim_end().to_owned()
+    let mut text = String::with_capacity(bytes.len() * 3);
+    for b in bytes {
+        let _ = write!(text, "{b:02x} ");
+    }
+    text.truncate(text.trim_end().len());
+    text
 }
 
 #[cfg(test)]

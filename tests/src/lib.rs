@@ -1,9 +1,8 @@
-//! Support for the project's tests and for `cargo xtask run`'s lab:
-//! network namespaces that clean up after themselves, packet fixtures run
-//! through the real XDP program, and helpers to find the built binaries.
+//! Support for the project's privileged tests: packet fixtures run through
+//! the real XDP program, and `lbd` started inside lab namespaces. The
+//! namespaces themselves come from `lb-lab`.
 
 pub mod binaries;
+pub mod daemon;
 pub mod fixture;
 pub mod hexdiff;
-pub mod netns;
-pub mod privileges;

@@ -4,14 +4,11 @@
 //! and exactly which counters moved.
 
 use etherparse::{
-    Ethernet2Header, IpNumber, Ipv4Header, Ipv4Options, PacketBuilder,
-    PacketBuilderStep, VlanId,
+    Ethernet2Header, IpNumber, Ipv4Header, Ipv4Options, PacketBuilder, PacketBuilderStep, VlanId,
 };
 use lb_common::counters::Counter;
-use lb_tests::{
-    fixture::{XDP_PASS, assert_verdict, run_once},
-    privileges::require_root,
-};
+use lb_lab::privileges::require_root;
+use lb_tests::fixture::{XDP_PASS, assert_verdict, run_once};
 use lb_userspace::xdp::XdpProgram;
 
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -45,7 +42,11 @@ fn passes_and_counts(fixture: &str, frame: &[u8], counted: &[Counter]) {
             expected,
             "fixture {fixture}: counter {} is {value}, expected {expected} (all: {:?})",
             counter.name(),
-            counters.iter().filter(|(_, v)| *v > 0).map(|(c, v)| (c.name(), v)).collect::<Vec<_>>()
+            counters
+                .iter()
+                .filter(|(_, v)| *v > 0)
+                .map(|(c, v)| (c.name(), v))
+                .collect::<Vec<_>>()
         );
     }
 }
@@ -72,7 +73,13 @@ fn ipv4_tcp() -> Vec<u8> {
 }
 
 fn ipv4_udp() -> Vec<u8> {
-    write(|f| eth().ipv4(CLIENT4, VIP4, 64).udp(40000, 53).write(f, PAYLOAD).unwrap())
+    write(|f| {
+        eth()
+            .ipv4(CLIENT4, VIP4, 64)
+            .udp(40000, 53)
+            .write(f, PAYLOAD)
+            .unwrap();
+    })
 }
 
 fn ipv6_tcp() -> Vec<u8> {
@@ -87,7 +94,13 @@ fn ipv6_tcp() -> Vec<u8> {
 }
 
 fn ipv6_udp() -> Vec<u8> {
-    write(|f| eth().ipv6(CLIENT6, VIP6, 64).udp(40000, 53).write(f, PAYLOAD).unwrap())
+    write(|f| {
+        eth()
+            .ipv6(CLIENT6, VIP6, 64)
+            .udp(40000, 53)
+            .write(f, PAYLOAD)
+            .unwrap();
+    })
 }
 
 /// An IPv4 header with `options` and fragment fields, followed by `l4`.
@@ -178,7 +191,11 @@ fn vlan_tagged_ipv4_tcp_is_parsed() {
             .write(f, PAYLOAD)
             .unwrap();
     });
-    passes_and_counts("vlan_ipv4_tcp", &frame, &[Counter::Vlan, Counter::Ipv4, Counter::Tcp]);
+    passes_and_counts(
+        "vlan_ipv4_tcp",
+        &frame,
+        &[Counter::Vlan, Counter::Ipv4, Counter::Tcp],
+    );
 }
 
 #[test]
@@ -191,7 +208,11 @@ fn vlan_tagged_ipv6_udp_is_parsed() {
             .write(f, PAYLOAD)
             .unwrap();
     });
-    passes_and_counts("vlan_ipv6_udp", &frame, &[Counter::Vlan, Counter::Ipv6, Counter::Udp]);
+    passes_and_counts(
+        "vlan_ipv6_udp",
+        &frame,
+        &[Counter::Vlan, Counter::Ipv6, Counter::Udp],
+    );
 }
 
 #[test]
@@ -204,7 +225,11 @@ fn double_tagged_qinq_ipv4_udp_is_parsed() {
             .write(f, PAYLOAD)
             .unwrap();
     });
-    passes_and_counts("qinq_ipv4_udp", &frame, &[Counter::Vlan, Counter::Ipv4, Counter::Udp]);
+    passes_and_counts(
+        "qinq_ipv4_udp",
+        &frame,
+        &[Counter::Vlan, Counter::Ipv4, Counter::Udp],
+    );
 }
 
 #[test]
@@ -277,7 +302,13 @@ fn ipv4_with_maximum_options_finds_udp() {
 
 #[test]
 fn ethernet_padding_after_a_short_ipv4_packet_is_not_malformed() {
-    let mut frame = write(|f| eth().ipv4(CLIENT4, VIP4, 64).udp(40000, 53).write(f, &[]).unwrap());
+    let mut frame = write(|f| {
+        eth()
+            .ipv4(CLIENT4, VIP4, 64)
+            .udp(40000, 53)
+            .write(f, &[])
+            .unwrap();
+    });
     frame.resize(60, 0);
     passes_and_counts("ipv4_udp_padded", &frame, &[Counter::Ipv4, Counter::Udp]);
 }
@@ -299,7 +330,11 @@ fn first_ipv4_fragment_is_counted_with_its_l4_header() {
 fn later_ipv4_fragment_has_no_l4_header_to_parse() {
     // Offset 185 x 8 bytes: what follows the IP header is payload, not UDP.
     let frame = ipv4_custom(IpNumber::UDP, &[], false, 185, &[0xab; 3]);
-    passes_and_counts("ipv4_later_fragment", &frame, &[Counter::Ipv4, Counter::Fragment]);
+    passes_and_counts(
+        "ipv4_later_fragment",
+        &frame,
+        &[Counter::Ipv4, Counter::Fragment],
+    );
 }
 
 #[test]
@@ -316,7 +351,11 @@ fn first_ipv6_fragment_is_counted_with_its_l4_header() {
 #[test]
 fn later_ipv6_fragment_has_no_l4_header_to_parse() {
     let frame = ipv6_fragment(100, false, &[0xab; 3]);
-    passes_and_counts("ipv6_later_fragment", &frame, &[Counter::Ipv6, Counter::Fragment]);
+    passes_and_counts(
+        "ipv6_later_fragment",
+        &frame,
+        &[Counter::Ipv6, Counter::Fragment],
+    );
 }
 
 // ---- malformed input: counted, and still passed to the kernel ----
@@ -336,7 +375,11 @@ fn runt_frames_are_refused_by_the_kernel_before_the_program_runs() {
         );
     }
     let counters = program.counters().unwrap();
-    assert_eq!(counters.get(Counter::RxFrames), 0, "the program never ran on a runt");
+    assert_eq!(
+        counters.get(Counter::RxFrames),
+        0,
+        "the program never ran on a runt"
+    );
 }
 
 #[test]
@@ -372,13 +415,21 @@ fn cut_ipv4_l4(mut frame: Vec<u8>, l4_len: usize) -> Vec<u8> {
 #[test]
 fn truncated_tcp_header_is_malformed() {
     let frame = cut_ipv4_l4(ipv4_tcp(), 12);
-    passes_and_counts("truncated_tcp", &frame, &[Counter::Ipv4, Counter::Malformed]);
+    passes_and_counts(
+        "truncated_tcp",
+        &frame,
+        &[Counter::Ipv4, Counter::Malformed],
+    );
 }
 
 #[test]
 fn truncated_udp_header_is_malformed() {
     let frame = cut_ipv4_l4(ipv4_udp(), 6);
-    passes_and_counts("truncated_udp", &frame, &[Counter::Ipv4, Counter::Malformed]);
+    passes_and_counts(
+        "truncated_udp",
+        &frame,
+        &[Counter::Ipv4, Counter::Malformed],
+    );
 }
 
 #[test]
@@ -386,7 +437,11 @@ fn truncated_ipv6_tcp_header_is_malformed() {
     let mut frame = ipv6_tcp();
     frame.truncate(14 + 40 + 10);
     frame[18..20].copy_from_slice(&10u16.to_be_bytes());
-    passes_and_counts("truncated_ipv6_tcp", &frame, &[Counter::Ipv6, Counter::Malformed]);
+    passes_and_counts(
+        "truncated_ipv6_tcp",
+        &frame,
+        &[Counter::Ipv6, Counter::Malformed],
+    );
 }
 
 #[test]
@@ -423,7 +478,11 @@ fn ipv6_payload_length_beyond_the_frame_is_malformed() {
     let mut frame = ipv6_udp();
     let claimed = (frame.len() - 14 - 40 + 1) as u16;
     frame[18..20].copy_from_slice(&claimed.to_be_bytes());
-    passes_and_counts("ipv6_payload_len_beyond_frame", &frame, &[Counter::Malformed]);
+    passes_and_counts(
+        "ipv6_payload_len_beyond_frame",
+        &frame,
+        &[Counter::Malformed],
+    );
 }
 
 #[test]

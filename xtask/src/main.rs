@@ -1,1 +1,37 @@
-fn main(){}
+//! `cargo xtask`: the project's commands. One file per subcommand.
+
+mod build;
+mod cmd;
+mod run;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, test and run the balancer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install what is missing: Debian's Rust for BPF, LLVM 22, bpf-linker.
+    Setup,
+    /// Build `lbd` with the XDP program embedded.
+    Build(build::BuildArgs),
+    /// Run the whole suite: format, lints, unit, fixture and namespace tests.
+    Test(test::TestArgs),
+    /// Run the balancer in a lab of network namespaces.
+    Run(run::RunArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Setup => setup::setup(),
+        Command::Build(args) => build::build(&args).map(|_| ()),
+        Command::Test(args) => test::test(&args),
+        Command::Run(args) => run::run(&args),
+    }
+}

@@ -17,7 +17,10 @@ impl CounterSnapshot {
         for counter in Counter::ALL {
             let per_cpu = map
                 .get(&counter.index(), 0)
-                .map_err(|source| XdpError::Map { map: COUNTERS, source })?;
+                .map_err(|source| XdpError::Map {
+                    map: COUNTERS,
+                    source: Box::new(source),
+                })?;
             snapshot.values[counter.index() as usize] = per_cpu.iter().sum();
         }
         Ok(snapshot)

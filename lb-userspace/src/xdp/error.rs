@@ -4,32 +4,30 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum XdpError {
     #[error("loading the XDP object into the kernel failed (is this root with BPF allowed?)")]
-    Load(#[source] aya::EbpfError),
+    Load(#[source] Box<aya::EbpfError>),
     #[error("the XDP object has no program named {0}")]
     MissingProgram(&'static str),
     #[error("the kernel verifier or loader rejected program {name}")]
     Program {
         name: &'static str,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("interface {interface} does not exist")]
     UnknownInterface { interface: String },
-    #[error(
-        "attaching XDP to {interface} failed in native mode ({native}) and in generic mode"
-    )]
+    #[error("attaching XDP to {interface} failed in native mode ({native}) and in generic mode")]
     Attach {
         interface: String,
         native: String,
         #[source]
-        generic: aya::programs::ProgramError,
+        generic: Box<aya::programs::ProgramError>,
     },
     #[error("attaching XDP to {interface} in {mode} mode failed")]
     AttachMode {
         interface: String,
         mode: &'static str,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
@@ -37,6 +35,6 @@ pub enum XdpError {
     Map {
         map: &'static str,
         #[source]
-        source: aya::maps::MapError,
+        source: Box<aya::maps::MapError>,
     },
 }

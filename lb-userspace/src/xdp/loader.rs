@@ -73,11 +73,11 @@ pub struct XdpProgram {
 impl XdpProgram {
     /// Loads the embedded object and its program into the kernel.
     pub fn load() -> Result<Self, XdpError> {
-        let mut ebpf = Ebpf::load(object_bytes()).map_err(XdpError::Load)?;
+        let mut ebpf = Ebpf::load(object_bytes()).map_err(|e| XdpError::Load(Box::new(e)))?;
         let program = Self::xdp_mut(&mut ebpf)?;
         program.load().map_err(|source| XdpError::Program {
             name: XDP_PROGRAM,
-            source,
+            source: Box::new(source),
         })?;
         Ok(Self {
             ebpf,
@@ -91,7 +91,7 @@ impl XdpProgram {
             .ok_or(XdpError::MissingProgram(XDP_PROGRAM))?;
         program.try_into().map_err(|source| XdpError::Program {
             name: XDP_PROGRAM,
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -103,7 +103,7 @@ impl XdpProgram {
             .ok_or(XdpError::MissingProgram(XDP_PROGRAM))?;
         program.try_into().map_err(|source| XdpError::Program {
             name: XDP_PROGRAM,
-            source,
+            source: Box::new(source),
         })
     }
 
@@ -132,7 +132,7 @@ impl XdpProgram {
                         XdpError::AttachMode {
                             interface: interface.to_owned(),
                             mode: m.name(),
-                            source,
+                            source: Box::new(source),
                         }
                     }
                 })?
@@ -149,7 +149,7 @@ impl XdpProgram {
                         XdpError::Attach {
                             interface: interface.to_owned(),
                             native: error_chain(&native),
-                            generic,
+                            generic: Box::new(generic),
                         }
                     })?;
                     warn!(
@@ -203,7 +203,7 @@ impl XdpProgram {
             .ok_or(XdpError::MissingMap(COUNTERS))?;
         let array = PerCpuArray::<_, u64>::try_from(map).map_err(|source| XdpError::Map {
             map: COUNTERS,
-            source,
+            source: Box::new(source),
         })?;
         CounterSnapshot::read(&array)
     }

@@ -1,5 +1,9 @@
-//! `lbd check`: validate a configuration (filled in by the configuration issue).
+//! `lbd check`: validate a configuration like `keepalived -t`, listing
+//! every problem rather than stopping at the first.
 use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use lb_userspace::config::{self, ConfigError, Diagnostic, Loaded};
 
 #[derive(clap::Args)]
 pub(crate) struct CheckArgs {
@@ -8,6 +12,55 @@ pub(crate) struct CheckArgs {
     pub(crate) config: PathBuf,
 }
 
-pub(crate) fn check(_args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub(crate) fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    match config::load_file(&args.config) {
+        Ok(loaded) => {
+            print_all(&loaded.warnings);
+            println!("{}", summary(&loaded));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ConfigError::Invalid { diagnostics }) => {
+            print_all(&diagnostics);
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = diagnostics.len() - errors;
+            eprintln!(
+                "{}, {}",
+                plural(errors, "error"),
+                plural(warnings, "warning")
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        Err(err @ ConfigError::Io { .. }) => {
+            Err(err).with_context(|| format!("while checking {}", args.config.display()))
+        }
+    }
+}
+
+fn print_all(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("{d}");
+    }
+}
+
+fn summary(loaded: &Loaded) -> String {
+    let config = &loaded.config;
+    let real_servers: usize = config
+        .virtual_servers
+        .iter()
+        .map(|vs| vs.real_servers.len())
+        .sum();
+    format!(
+        "config OK: {}, {}, {}",
+        plural(config.vrrp_instances.len(), "vrrp instance"),
+        plural(config.virtual_servers.len(), "virtual server"),
+        plural(real_servers, "real server"),
+    )
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }

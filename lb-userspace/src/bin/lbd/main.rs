@@ -9,7 +9,11 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lbd", version, about = "XDP L4 load balancer with VRRP high availability")]
+#[command(
+    name = "lbd",
+    version,
+    about = "XDP L4 load balancer with VRRP high availability"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,14 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing() {
+    use std::io::IsTerminal as _;
+
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only help a terminal; journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

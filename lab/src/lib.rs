@@ -1,0 +1,8 @@
+//! Network-namespace labs shared by the end-to-end tests and
+//! `cargo xtask run`: namespaces that delete themselves, the lab topology,
+//! and real traffic (echo servers, request loops) on threads inside them.
+
+pub mod lab;
+pub mod netns;
+pub mod privileges;
+pub mod traffic;

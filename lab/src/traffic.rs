@@ -1,0 +1,223 @@
+//! Real sockets for labs and tests: echo servers and request loops, each on a
+//! thread inside a namespace, each bounded in time and stopped by a flag.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+
+use crate::netns::Netns;
+
+const POLL: Duration = Duration::from_millis(50);
+/// How long a UDP request waits for its echo before it counts as lost.
+const UDP_ANSWER_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Stops the threads it was handed to when set or dropped.
+#[derive(Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Request counters a client loop updates as it goes.
+#[derive(Default)]
+pub struct Tally {
+    pub sent: AtomicU64,
+    pub answered: AtomicU64,
+}
+
+impl Tally {
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+}
+
+/// A UDP server in `ns` that echoes every datagram until `stop`.
+pub fn udp_echo_server(
+    ns: &Netns,
+    addr: SocketAddr,
+    stop: StopFlag,
+) -> Result<JoinHandle<Result<()>>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = ns.spawn(move || -> Result<()> {
+        let socket = UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"));
+        let socket = match socket {
+            Ok(s) => {
+                let _ = ready_tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        socket.set_read_timeout(Some(POLL))?;
+        let mut buf = [0u8; 2048];
+        while !stop.stopped() {
+            if let Ok((n, peer)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(&buf[..n], peer);
+            }
+        }
+        Ok(())
+    })?;
+    wait_ready(&ready_rx, "UDP echo server")?;
+    Ok(flatten(handle))
+}
+
+/// A TCP server in `ns` that echoes one line per connection and closes it.
+pub fn tcp_echo_server(
+    ns: &Netns,
+    addr: SocketAddr,
+    stop: StopFlag,
+) -> Result<JoinHandle<Result<()>>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = ns.spawn(move || -> Result<()> {
+        let listener = match TcpListener::bind(addr).with_context(|| format!("binding TCP {addr}"))
+        {
+            Ok(l) => {
+                let _ = ready_tx.send(Ok(()));
+                l
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        listener.set_nonblocking(true)?;
+        while !stop.stopped() {
+            match listener.accept() {
+                Ok((mut conn, _)) => {
+                    conn.set_nonblocking(false)?;
+                    conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+                    let mut buf = [0u8; 1024];
+                    if let Ok(n) = conn.read(&mut buf) {
+                        let _ = conn.write_all(&buf[..n]);
+                    }
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        Ok(())
+    })?;
+    wait_ready(&ready_rx, "TCP echo server")?;
+    Ok(flatten(handle))
+}
+
+/// Sends a UDP request to `target` every `interval` from `ns` until `stop`,
+/// counting the echoed answers.
+pub fn udp_client(
+    ns: &Netns,
+    target: SocketAddr,
+    interval: Duration,
+    tally: Arc<Tally>,
+    stop: StopFlag,
+) -> Result<JoinHandle<Result<()>>> {
+    let handle = ns.spawn(move || -> Result<()> {
+        let local: SocketAddr = if target.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        let socket = UdpSocket::bind(local)?;
+        let mut seq = 0u64;
+        while !stop.stopped() {
+            let started = Instant::now();
+            seq += 1;
+            let request = seq.to_be_bytes();
+            if socket.send_to(&request, target).is_ok() {
+                tally.sent.fetch_add(1, Ordering::Relaxed);
+                if await_echo(&socket, &request, started + UDP_ANSWER_TIMEOUT) {
+                    tally.answered.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            std::thread::sleep(interval.saturating_sub(started.elapsed()));
+        }
+        Ok(())
+    })?;
+    Ok(flatten(handle))
+}
+
+/// Opens a TCP connection to `target` every `interval` from `ns` until
+/// `stop`, counting those that got their line echoed back.
+pub fn tcp_client(
+    ns: &Netns,
+    target: SocketAddr,
+    interval: Duration,
+    tally: Arc<Tally>,
+    stop: StopFlag,
+) -> Result<JoinHandle<Result<()>>> {
+    let handle = ns.spawn(move || -> Result<()> {
+        while !stop.stopped() {
+            let started = Instant::now();
+            tally.sent.fetch_add(1, Ordering::Relaxed);
+            if tcp_request(target).is_ok() {
+                tally.answered.fetch_add(1, Ordering::Relaxed);
+            }
+            std::thread::sleep(interval.saturating_sub(started.elapsed()));
+        }
+        Ok(())
+    })?;
+    Ok(flatten(handle))
+}
+
+/// Waits until `deadline` for the echo of `request`, discarding late echoes
+/// of earlier requests (the first ones wait for neighbour discovery).
+fn await_echo(socket: &UdpSocket, request: &[u8], deadline: Instant) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || socket.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match socket.recv_from(&mut buf) {
+            Ok((n, _)) if buf[..n] == *request => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+fn tcp_request(target: SocketAddr) -> Result<()> {
+    let mut conn = TcpStream::connect_timeout(&target, Duration::from_secs(1))?;
+    conn.set_read_timeout(Some(Duration::from_secs(1)))?;
+    conn.write_all(b"ping\n")?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer)?;
+    anyhow::ensure!(answer == b"ping\n", "unexpected answer {answer:?}");
+    Ok(())
+}
+
+fn wait_ready(rx: &std::sync::mpsc::Receiver<Result<(), String>>, what: &str) -> Result<()> {
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => anyhow::bail!("{what} did not start: {e}"),
+        Err(_) => anyhow::bail!("{what} did not start within 5 s"),
+    }
+}
+
+/// Turns the namespace thread's `Result<Result<()>>` into one `Result`.
+fn flatten(handle: JoinHandle<Result<Result<()>>>) -> JoinHandle<Result<()>> {
+    std::thread::spawn(move || match handle.join() {
+        Ok(result) => result.and_then(|r| r),
+        Err(_) => anyhow::bail!("a traffic thread panicked"),
+    })
+}

@@ -1,0 +1,526 @@
+//! The key reference, `docs/config-reference.md`, rendered from a table
+//! kept here next to the model. Two tests keep it honest: every key the
+//! model can write is in the table (and nothing else), and the file is
+//! what the table renders (`LBD_BLESS=1` rewrites it).
+
+/// One key of the reference.
+struct Key {
+    /// Path with `[]` for list items, e.g. `vrrp_instances[].priority`.
+    path: &'static str,
+    ty: &'static str,
+    /// `required`, `-` (unset), or the value.
+    default: &'static str,
+    /// The keepalived / ldirectord directive, or `-`.
+    equivalent: &'static str,
+    meaning: &'static str,
+}
+
+/// Sections of the reference: a heading, a note, and the keys under it.
+/// One key per line reads as a table; rustfmt would spread each over seven.
+#[rustfmt::skip]
+const SECTIONS: &[(&str, &str, &[Key])] = &[
+    (
+        "Top level",
+        "Every section may be left out.",
+        &[
+            Key { path: "global", ty: "mapping", default: "-", equivalent: "`global_defs`", meaning: "Daemon-wide settings." },
+            Key { path: "dataplane", ty: "`auto` \\| `xdp` \\| `ipvs`", default: "`auto`", equivalent: "- (keepalived always uses IPVS)", meaning: "Which data plane forwards packets. `auto`: XDP, falling back to IPVS when XDP cannot attach." },
+            Key { path: "interfaces", ty: "list", default: "`[]`", equivalent: "-", meaning: "Interfaces the XDP program attaches to." },
+            Key { path: "vrrp_instances", ty: "list", default: "`[]`", equivalent: "`vrrp_instance NAME { }`", meaning: "VRRP virtual routers." },
+            Key { path: "sync_groups", ty: "list", default: "`[]`", equivalent: "`vrrp_sync_group NAME { }`", meaning: "Instances that change state together." },
+            Key { path: "track_scripts", ty: "list", default: "`[]`", equivalent: "`vrrp_script NAME { }`", meaning: "Scripts whose result adjusts instances' priority." },
+            Key { path: "virtual_servers", ty: "list", default: "`[]`", equivalent: "`virtual_server IP PORT { }`; ldirectord `virtual=`", meaning: "Load-balanced services." },
+        ],
+    ),
+    (
+        "`global`",
+        "",
+        &[
+            Key { path: "global.router_id", ty: "string", default: "host name", equivalent: "`router_id`", meaning: "This node's name in logs and notifications." },
+            Key { path: "global.script_user", ty: "string", default: "-", equivalent: "`script_user`", meaning: "`user` or `user group` that runs scripts which name none." },
+            Key { path: "global.enable_script_security", ty: "bool", default: "`false`", equivalent: "`enable_script_security`", meaning: "Refuse scripts that a non-root user could modify." },
+            Key { path: "global.conntrack", ty: "mapping", default: "-", equivalent: "ipvsadm `--set`", meaning: "Idle timeouts of tracked flows; unset: the data plane's default." },
+            Key { path: "global.conntrack.tcp", ty: "seconds", default: "900 (IPVS)", equivalent: "ipvsadm `--set TCP`", meaning: "Established TCP flows." },
+            Key { path: "global.conntrack.tcp_fin", ty: "seconds", default: "120 (IPVS)", equivalent: "ipvsadm `--set TCPFIN`", meaning: "TCP flows after a FIN." },
+            Key { path: "global.conntrack.udp", ty: "seconds", default: "300 (IPVS)", equivalent: "ipvsadm `--set UDP`", meaning: "UDP flows." },
+        ],
+    ),
+    (
+        "`interfaces[]`",
+        "",
+        &[
+            Key { path: "interfaces[].name", ty: "string", default: "required", equivalent: "-", meaning: "Interface name, e.g. `eth0`." },
+            Key { path: "interfaces[].xdp_mode", ty: "`auto` \\| `native` \\| `generic`", default: "`auto`", equivalent: "ip-link `xdp` / `xdpdrv` / `xdpgeneric`", meaning: "How XDP attaches: native (in the driver) when possible, else generic." },
+        ],
+    ),
+    (
+        "`vrrp_instances[]`",
+        "One VRRP virtual router.",
+        &[
+            Key { path: "vrrp_instances[].name", ty: "string", default: "required", equivalent: "`vrrp_instance NAME`", meaning: "Used by sync groups and in logs." },
+            Key { path: "vrrp_instances[].state", ty: "`master` \\| `backup`", default: "`backup`", equivalent: "`state MASTER\\|BACKUP`", meaning: "State at start-up; the election decides after that." },
+            Key { path: "vrrp_instances[].interface", ty: "string", default: "required", equivalent: "`interface`", meaning: "Interface that sends and receives adverts." },
+            Key { path: "vrrp_instances[].virtual_router_id", ty: "1-255", default: "required", equivalent: "`virtual_router_id`", meaning: "VRID; unique per interface (and address family)." },
+            Key { path: "vrrp_instances[].priority", ty: "1-255", default: "100", equivalent: "`priority`", meaning: "Election priority; 255 means this node owns the addresses." },
+            Key { path: "vrrp_instances[].advert_int", ty: "seconds", default: "1", equivalent: "`advert_int`", meaning: "Advert interval. Version 2: whole seconds 1-255; version 3: 0.01-40.95 in steps of 0.01." },
+            Key { path: "vrrp_instances[].version", ty: "2 \\| 3", default: "2", equivalent: "`version` / `vrrp_version`", meaning: "VRRP version: 2 (RFC 3768, IPv4 only) or 3 (RFC 5798)." },
+            Key { path: "vrrp_instances[].authentication", ty: "mapping", default: "-", equivalent: "`authentication { }`", meaning: "VRRPv2 authentication (ignored by version 3)." },
+            Key { path: "vrrp_instances[].authentication.auth_type", ty: "`pass` \\| `ah`", default: "required", equivalent: "`auth_type PASS\\|AH`", meaning: "Password or IPsec AH." },
+            Key { path: "vrrp_instances[].authentication.auth_pass", ty: "string", default: "required", equivalent: "`auth_pass`", meaning: "Password; only the first 8 characters are used (a warning says so)." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses", ty: "list", default: "`[]`", equivalent: "`virtual_ipaddress { }`", meaning: "Addresses owned while master. Each item is `ADDR[/LEN]` or a mapping with the keys below." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses[].address", ty: "`ADDR[/LEN]`", default: "required", equivalent: "the address", meaning: "Address and prefix length; without `/LEN` a host address." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses[].brd", ty: "address", default: "-", equivalent: "`brd`", meaning: "Broadcast address." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses[].dev", ty: "string", default: "the instance's `interface`", equivalent: "`dev`", meaning: "Interface to add the address to." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses[].label", ty: "string", default: "-", equivalent: "`label`", meaning: "Address label, e.g. `eth0:vip`." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses_excluded", ty: "list", default: "`[]`", equivalent: "`virtual_ipaddress_excluded { }`", meaning: "Like `virtual_ipaddresses`, but not carried in adverts (e.g. IPv6 in a version 2 instance)." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses_excluded[].address", ty: "`ADDR[/LEN]`", default: "required", equivalent: "the address", meaning: "As in `virtual_ipaddresses`." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses_excluded[].brd", ty: "address", default: "-", equivalent: "`brd`", meaning: "As in `virtual_ipaddresses`." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses_excluded[].dev", ty: "string", default: "the instance's `interface`", equivalent: "`dev`", meaning: "As in `virtual_ipaddresses`." },
+            Key { path: "vrrp_instances[].virtual_ipaddresses_excluded[].label", ty: "string", default: "-", equivalent: "`label`", meaning: "As in `virtual_ipaddresses`." },
+            Key { path: "vrrp_instances[].unicast_src_ip", ty: "address", default: "the interface's address", equivalent: "`unicast_src_ip`", meaning: "Source address of unicast adverts." },
+            Key { path: "vrrp_instances[].unicast_peers", ty: "list of addresses", default: "`[]` (multicast)", equivalent: "`unicast_peer { }`", meaning: "Advertise to these peers by unicast instead of multicast (clouds often block multicast)." },
+            Key { path: "vrrp_instances[].preempt", ty: "bool", default: "`true`", equivalent: "`nopreempt` is `preempt: false`", meaning: "A higher-priority backup takes over from a lower-priority master. `false` needs `state: backup`." },
+            Key { path: "vrrp_instances[].preempt_delay", ty: "seconds, 0-1000", default: "0", equivalent: "`preempt_delay`", meaning: "Wait this long after start-up before preempting." },
+            Key { path: "vrrp_instances[].accept", ty: "bool", default: "`true`", equivalent: "`accept` / `no_accept`", meaning: "Accept packets to the virtual addresses when not their owner (priority < 255)." },
+            Key { path: "vrrp_instances[].garp_master_delay", ty: "seconds", default: "5", equivalent: "`garp_master_delay`", meaning: "Delay before the second burst of gratuitous ARPs after becoming master." },
+            Key { path: "vrrp_instances[].garp_master_repeat", ty: "1-255", default: "5", equivalent: "`garp_master_repeat`", meaning: "Gratuitous ARPs per burst." },
+            Key { path: "vrrp_instances[].garp_master_refresh", ty: "seconds", default: "- (off)", equivalent: "`garp_master_refresh`", meaning: "Repeat gratuitous ARPs this often while master; heals switches that forgot." },
+            Key { path: "vrrp_instances[].garp_master_refresh_repeat", ty: "1-255", default: "1", equivalent: "`garp_master_refresh_repeat`", meaning: "Gratuitous ARPs per refresh." },
+            Key { path: "vrrp_instances[].track_scripts", ty: "list", default: "`[]`", equivalent: "`track_script { }`", meaning: "Scripts (top-level `track_scripts`) that adjust priority. Each item is a name or a mapping with the keys below." },
+            Key { path: "vrrp_instances[].track_scripts[].name", ty: "string", default: "required", equivalent: "the script's name", meaning: "Name of an entry of the top-level `track_scripts`." },
+            Key { path: "vrrp_instances[].track_scripts[].weight", ty: "-253 to 253", default: "the script's `weight`", equivalent: "`weight` after the name", meaning: "Overrides the script's weight for this instance." },
+            Key { path: "vrrp_instances[].track_interfaces", ty: "list", default: "`[]`", equivalent: "`track_interface { }`", meaning: "Interfaces whose link state adjusts priority. Each item is a name or a mapping with the keys below." },
+            Key { path: "vrrp_instances[].track_interfaces[].name", ty: "string", default: "required", equivalent: "the interface", meaning: "Interface name." },
+            Key { path: "vrrp_instances[].track_interfaces[].weight", ty: "-253 to 253", default: "- (down faults the instance)", equivalent: "`weight` after the name", meaning: "Positive: added while up; negative: subtracted while down." },
+            Key { path: "vrrp_instances[].notify_master", ty: "command", default: "-", equivalent: "`notify_master`", meaning: "Run on becoming master." },
+            Key { path: "vrrp_instances[].notify_backup", ty: "command", default: "-", equivalent: "`notify_backup`", meaning: "Run on becoming backup." },
+            Key { path: "vrrp_instances[].notify_fault", ty: "command", default: "-", equivalent: "`notify_fault`", meaning: "Run on entering fault." },
+            Key { path: "vrrp_instances[].notify_stop", ty: "command", default: "-", equivalent: "`notify_stop`", meaning: "Run when the instance stops." },
+            Key { path: "vrrp_instances[].notify", ty: "command", default: "-", equivalent: "`notify`", meaning: "Run on every change with arguments `INSTANCE NAME STATE PRIORITY`." },
+        ],
+    ),
+    (
+        "`sync_groups[]`",
+        "",
+        &[
+            Key { path: "sync_groups[].name", ty: "string", default: "required", equivalent: "`vrrp_sync_group NAME`", meaning: "Group name." },
+            Key { path: "sync_groups[].group", ty: "list of instance names", default: "required", equivalent: "`group { }`", meaning: "Member instances; each in one group at most." },
+            Key { path: "sync_groups[].notify_master", ty: "command", default: "-", equivalent: "`notify_master`", meaning: "Run when the group becomes master." },
+            Key { path: "sync_groups[].notify_backup", ty: "command", default: "-", equivalent: "`notify_backup`", meaning: "Run when the group becomes backup." },
+            Key { path: "sync_groups[].notify_fault", ty: "command", default: "-", equivalent: "`notify_fault`", meaning: "Run when the group enters fault." },
+            Key { path: "sync_groups[].notify", ty: "command", default: "-", equivalent: "`notify`", meaning: "Run on every change." },
+        ],
+    ),
+    (
+        "`track_scripts[]`",
+        "",
+        &[
+            Key { path: "track_scripts[].name", ty: "string", default: "required", equivalent: "`vrrp_script NAME`", meaning: "Name instances refer to." },
+            Key { path: "track_scripts[].script", ty: "command", default: "required", equivalent: "`script`", meaning: "Exit 0 is success." },
+            Key { path: "track_scripts[].interval", ty: "seconds", default: "1", equivalent: "`interval`", meaning: "Run every this long." },
+            Key { path: "track_scripts[].timeout", ty: "seconds", default: "`interval`", equivalent: "`timeout`", meaning: "A run taking longer fails." },
+            Key { path: "track_scripts[].weight", ty: "-253 to 253", default: "0", equivalent: "`weight`", meaning: "Positive: added while succeeding; negative: subtracted while failing; 0: failing faults the instance." },
+            Key { path: "track_scripts[].rise", ty: "1-1000", default: "1", equivalent: "`rise`", meaning: "Successes in a row before the script counts as up." },
+            Key { path: "track_scripts[].fall", ty: "1-1000", default: "1", equivalent: "`fall`", meaning: "Failures in a row before the script counts as down." },
+            Key { path: "track_scripts[].user", ty: "string", default: "`global.script_user`", equivalent: "`user`", meaning: "`user` or `user group` to run as." },
+        ],
+    ),
+    (
+        "`virtual_servers[]`",
+        "One service: address, port and protocol.",
+        &[
+            Key { path: "virtual_servers[].name", ty: "string", default: "-", equivalent: "ldirectord `servicename`", meaning: "A name for logs and status." },
+            Key { path: "virtual_servers[].address", ty: "address", default: "required", equivalent: "`virtual_server IP`; ldirectord `virtual=IP:`", meaning: "The virtual address, normally one a VRRP instance owns (else a warning)." },
+            Key { path: "virtual_servers[].port", ty: "0-65535", default: "required", equivalent: "`virtual_server IP PORT`", meaning: "Service port; 0 is every port and needs `persistence_timeout`." },
+            Key { path: "virtual_servers[].protocol", ty: "`tcp` \\| `udp` \\| `sctp`", default: "`tcp`", equivalent: "`protocol`", meaning: "Transport protocol." },
+            Key { path: "virtual_servers[].scheduler", ty: "scheduler name", default: "`wrr`", equivalent: "`lvs_sched` (keepalived's default: `wlc`); ldirectord `scheduler`", meaning: "How new flows pick a real server: `rr`, `wrr`, `mh` (or `maglev`: consistent hashing, survives failover), `lc`, `wlc`, `sh`, `dh`, `sed`, `nq`, `lblc`, `lblcr`, `fo`, `ovf`, `twos`." },
+            Key { path: "virtual_servers[].method", ty: "`nat` \\| `dr` \\| `tun`", default: "`nat`", equivalent: "`lvs_method NAT\\|DR\\|TUN`; ldirectord `masq`/`gate`/`ipip`", meaning: "How packets reach the real servers." },
+            Key { path: "virtual_servers[].persistence_timeout", ty: "seconds", default: "- (off)", equivalent: "`persistence_timeout`; ldirectord `persistent`", meaning: "Keep a client on one real server this long after its last connection." },
+            Key { path: "virtual_servers[].delay_loop", ty: "seconds", default: "60", equivalent: "`delay_loop`; ldirectord `checkinterval`", meaning: "Interval between health checks." },
+            Key { path: "virtual_servers[].sorry_server", ty: "mapping", default: "-", equivalent: "`sorry_server IP PORT`; ldirectord `fallback`", meaning: "Used when fewer than `quorum` real servers are up." },
+            Key { path: "virtual_servers[].sorry_server.address", ty: "address", default: "required", equivalent: "`sorry_server IP`", meaning: "Its address." },
+            Key { path: "virtual_servers[].sorry_server.port", ty: "1-65535", default: "the service's port", equivalent: "`sorry_server IP PORT`", meaning: "Its port." },
+            Key { path: "virtual_servers[].sorry_server_inhibit", ty: "bool", default: "`false`", equivalent: "`sorry_server_inhibit`", meaning: "Keep the sorry server at weight 0 instead of removing it when not needed." },
+            Key { path: "virtual_servers[].quorum", ty: "1-65535", default: "1", equivalent: "`quorum`", meaning: "Total weight of healthy real servers needed for the service to be up." },
+            Key { path: "virtual_servers[].hysteresis", ty: "0-65535", default: "0", equivalent: "`hysteresis`", meaning: "Margin around `quorum` before its state changes." },
+            Key { path: "virtual_servers[].quorum_up", ty: "command", default: "-", equivalent: "`quorum_up`", meaning: "Run when quorum is gained." },
+            Key { path: "virtual_servers[].quorum_down", ty: "command", default: "-", equivalent: "`quorum_down`", meaning: "Run when quorum is lost." },
+            Key { path: "virtual_servers[].virtualhost", ty: "string", default: "-", equivalent: "`virtualhost`; ldirectord `virtualhost`", meaning: "HTTP `Host:` for this service's HTTP and SSL checks." },
+            Key { path: "virtual_servers[].real_servers", ty: "list", default: "`[]`", equivalent: "`real_server IP PORT { }`; ldirectord `real=`", meaning: "The backends." },
+        ],
+    ),
+    (
+        "`virtual_servers[].real_servers[]`",
+        "",
+        &[
+            Key { path: "virtual_servers[].real_servers[].address", ty: "address", default: "required", equivalent: "`real_server IP`", meaning: "Backend address." },
+            Key { path: "virtual_servers[].real_servers[].port", ty: "1-65535", default: "the service's port", equivalent: "`real_server IP PORT`", meaning: "Backend port (`dr` and `tun` cannot change it)." },
+            Key { path: "virtual_servers[].real_servers[].weight", ty: "0-65535", default: "1", equivalent: "`weight`", meaning: "Share of new flows; 0 takes none, existing flows continue." },
+            Key { path: "virtual_servers[].real_servers[].inhibit_on_failure", ty: "bool", default: "`false`", equivalent: "`inhibit_on_failure`; ldirectord `quiescent=yes`", meaning: "On a failed check set weight 0 instead of removing the server, so its flows continue." },
+            Key { path: "virtual_servers[].real_servers[].notify_up", ty: "command", default: "-", equivalent: "`notify_up`", meaning: "Run when the server comes up." },
+            Key { path: "virtual_servers[].real_servers[].notify_down", ty: "command", default: "-", equivalent: "`notify_down`", meaning: "Run when the server goes down." },
+            Key { path: "virtual_servers[].real_servers[].checks", ty: "list", default: "`[]` (always up)", equivalent: "`TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`; ldirectord `checktype`", meaning: "Health checks; all must pass. Each item is a one-key mapping naming the check (`- http_get: {...}`), or just `- tcp_check`." },
+        ],
+    ),
+    (
+        "`checks[]`",
+        "Under `virtual_servers[].real_servers[].checks[]`. The connection keys \
+         (`connect_ip`, `connect_port`, `bindto`, `connect_timeout`, `retry`, \
+         `delay_before_retry`, `delay_loop`) mean the same in every check that has them.",
+        &[
+            Key { path: "checks[].tcp_check", ty: "mapping", default: "-", equivalent: "`TCP_CHECK { }`; ldirectord `checktype=connect`", meaning: "Up when a connection succeeds." },
+            Key { path: "checks[].tcp_check.connect_ip", ty: "address", default: "the real server's", equivalent: "`connect_ip`", meaning: "Address to connect to." },
+            Key { path: "checks[].tcp_check.connect_port", ty: "1-65535", default: "the real server's", equivalent: "`connect_port`; ldirectord `checkport`", meaning: "Port to connect to." },
+            Key { path: "checks[].tcp_check.bindto", ty: "address", default: "-", equivalent: "`bindto`", meaning: "Source address of the check." },
+            Key { path: "checks[].tcp_check.connect_timeout", ty: "seconds", default: "5", equivalent: "`connect_timeout`; ldirectord `checktimeout`", meaning: "Give up on a connection after this long." },
+            Key { path: "checks[].tcp_check.retry", ty: "0-1000", default: "1", equivalent: "`retry` / `nb_get_retry`; ldirectord `failurecount`", meaning: "Retries before the server counts as down." },
+            Key { path: "checks[].tcp_check.delay_before_retry", ty: "seconds", default: "1", equivalent: "`delay_before_retry`", meaning: "Wait between retries." },
+            Key { path: "checks[].tcp_check.delay_loop", ty: "seconds", default: "the service's `delay_loop`", equivalent: "`delay_loop` in the checker", meaning: "Interval of this check." },
+            Key { path: "checks[].http_get", ty: "mapping", default: "-", equivalent: "`HTTP_GET { }`", meaning: "Up when every URL answers as expected. `ssl_get` takes the same keys, over TLS (`SSL_GET`)." },
+            Key { path: "checks[].http_get.urls", ty: "list", default: "required, not empty", equivalent: "`url { }`", meaning: "URLs to fetch." },
+            Key { path: "checks[].http_get.urls[].path", ty: "string", default: "required", equivalent: "`path`", meaning: "Path to GET." },
+            Key { path: "checks[].http_get.urls[].status_code", ty: "100-599", default: "any 2xx", equivalent: "`status_code`", meaning: "Expected status." },
+            Key { path: "checks[].http_get.urls[].digest", ty: "hex string", default: "-", equivalent: "`digest`", meaning: "MD5 of the expected body." },
+            Key { path: "checks[].http_get.virtualhost", ty: "string", default: "the service's `virtualhost`", equivalent: "`virtualhost`", meaning: "HTTP `Host:` header." },
+            Key { path: "checks[].http_get.connect_ip", ty: "address", default: "the real server's", equivalent: "`connect_ip`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].http_get.connect_port", ty: "1-65535", default: "the real server's", equivalent: "`connect_port`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].http_get.bindto", ty: "address", default: "-", equivalent: "`bindto`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].http_get.connect_timeout", ty: "seconds", default: "5", equivalent: "`connect_timeout`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].http_get.retry", ty: "0-1000", default: "1", equivalent: "`retry` / `nb_get_retry`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].http_get.delay_before_retry", ty: "seconds", default: "1", equivalent: "`delay_before_retry`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].http_get.delay_loop", ty: "seconds", default: "the service's `delay_loop`", equivalent: "`delay_loop` in the checker", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].ssl_get", ty: "mapping", default: "-", equivalent: "`SSL_GET { }`", meaning: "`http_get` over TLS; the same keys." },
+            Key { path: "checks[].negotiate", ty: "mapping", default: "-", equivalent: "ldirectord `checktype=negotiate`", meaning: "Send `request` in the service's protocol; up when the reply matches `receive`." },
+            Key { path: "checks[].negotiate.service", ty: "`http` \\| `https` \\| `ftp` \\| `smtp` \\| `pop` \\| `pops` \\| `imap` \\| `imaps` \\| `ldap` \\| `nntp` \\| `dns` \\| `mysql` \\| `pgsql` \\| `sip` \\| `radius` \\| `simpletcp`", default: "required", equivalent: "ldirectord `service`", meaning: "Protocol spoken." },
+            Key { path: "checks[].negotiate.request", ty: "string", default: "-", equivalent: "ldirectord `request`", meaning: "What to ask for (for HTTP, the path)." },
+            Key { path: "checks[].negotiate.receive", ty: "regular expression", default: "-", equivalent: "ldirectord `receive`", meaning: "What the reply must match." },
+            Key { path: "checks[].negotiate.virtualhost", ty: "string", default: "-", equivalent: "ldirectord `virtualhost`", meaning: "HTTP `Host:` header." },
+            Key { path: "checks[].negotiate.connect_ip", ty: "address", default: "the real server's", equivalent: "-", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].negotiate.connect_port", ty: "1-65535", default: "the real server's", equivalent: "ldirectord `checkport`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].negotiate.bindto", ty: "address", default: "-", equivalent: "-", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].negotiate.connect_timeout", ty: "seconds", default: "5", equivalent: "ldirectord `negotiatetimeout` / `checktimeout`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].negotiate.retry", ty: "0-1000", default: "1", equivalent: "ldirectord `failurecount`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].negotiate.delay_before_retry", ty: "seconds", default: "1", equivalent: "-", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].negotiate.delay_loop", ty: "seconds", default: "the service's `delay_loop`", equivalent: "ldirectord `checkinterval`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].misc_check", ty: "mapping", default: "-", equivalent: "`MISC_CHECK { }`; ldirectord `checktype=external`", meaning: "Run a command; exit 0 is up." },
+            Key { path: "checks[].misc_check.misc_path", ty: "command", default: "required", equivalent: "`misc_path`", meaning: "The command line." },
+            Key { path: "checks[].misc_check.misc_timeout", ty: "seconds", default: "the check interval", equivalent: "`misc_timeout`", meaning: "A run taking longer fails." },
+            Key { path: "checks[].misc_check.misc_dynamic", ty: "bool", default: "`false`", equivalent: "`misc_dynamic`", meaning: "Exit codes 2-255 set the weight to code - 2." },
+            Key { path: "checks[].misc_check.user", ty: "string", default: "`global.script_user`", equivalent: "`user`", meaning: "`user` or `user group` to run as." },
+            Key { path: "checks[].misc_check.retry", ty: "0-1000", default: "1", equivalent: "`retry`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].misc_check.delay_before_retry", ty: "seconds", default: "1", equivalent: "`delay_before_retry`", meaning: "As in `tcp_check`." },
+            Key { path: "checks[].misc_check.delay_loop", ty: "seconds", default: "the service's `delay_loop`", equivalent: "`delay_loop` in the checker", meaning: "As in `tcp_check`." },
+        ],
+    ),
+];
+
+const INTRO: &str = "\
+# lbd configuration reference
+
+<!-- Generated from lb-userspace/src/config/reference.rs; do not edit by hand.
+     After changing the table there, run
+     `LBD_BLESS=1 cargo test -p lb-userspace --lib config::reference`. -->
+
+Every key of `lbd.yaml`, with its type, default, meaning and the keepalived
+(or ldirectord) directive it corresponds to. An annotated example is in
+[`examples/lbd.yaml`](../examples/lbd.yaml); a short one in
+[`examples/minimal.yaml`](../examples/minimal.yaml). `lbd check -c FILE`
+validates a file and lists every problem with its line and column.
+
+General rules:
+
+- Unknown keys are errors (a typo is never silently ignored).
+- Durations are seconds, whole or fractional (`5`, `0.5`).
+- Lists keep their order; items that have a `name` are referred to by it.
+- A key left out takes its default; `lbd import-keepalived` writes only
+  keys that differ from the defaults.
+- `lbd run` refuses keys it does not implement yet with
+  `not supported yet: KEY` rather than ignoring them.
+";
+
+/// The whole reference as Markdown.
+pub(crate) fn render() -> String {
+    use std::fmt::Write as _;
+
+    let mut out = String::from(INTRO);
+    for (heading, note, keys) in SECTIONS {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "\n## {heading}\n\n");
+        if !note.is_empty() {
+            let _ = write!(out, "{note}\n\n");
+        }
+        out.push_str("| Key | Type | Default | keepalived / ldirectord | Meaning |\n");
+        out.push_str("|---|---|---|---|---|\n");
+        for key in *keys {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} |",
+                key.path, key.ty, key.default, key.equivalent, key.meaning
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        collections::BTreeSet,
+        net::{IpAddr, Ipv4Addr},
+        path::PathBuf,
+        time::Duration,
+    };
+
+    use super::*;
+    use crate::config::{
+        AuthType, Authentication, Check, Config, DataplaneKind, ForwardingMethod, HttpCheck,
+        InitialState, InterfaceConfig, IpPrefix, MiscCheck, NegotiateCheck, NegotiateService,
+        Protocol, RealServer, Scheduler, SorryServer, SyncGroup, TcpCheck, TrackInterface,
+        TrackScript, TrackScriptRef, UrlCheck, VirtualAddress, VirtualServer, VrrpInstance,
+        XdpMode,
+        model::ConntrackTimeouts,
+        spans::{Kind, Node},
+        to_yaml,
+    };
+
+    fn reference_file() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/config-reference.md")
+    }
+
+    #[test]
+    fn reference_file_is_up_to_date() {
+        let rendered = render();
+        let path = reference_file();
+        if std::env::var_os("LBD_BLESS").is_some() {
+            std::fs::write(&path, &rendered).expect("write docs/config-reference.md");
+            return;
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == rendered,
+            "docs/config-reference.md is stale: run `LBD_BLESS=1 cargo test -p lb-userspace \
+             --lib config::reference` and commit the result"
+        );
+    }
+
+    #[test]
+    fn every_key_of_the_model_is_documented_and_nothing_else() {
+        let yaml = to_yaml(&everything());
+        let tree = Node::parse(&yaml).expect("to_yaml output parses");
+        let mut written = BTreeSet::new();
+        collect_keys(&tree, "", &mut written);
+        // A check is documented under `checks[]`, not its full path.
+        let written: BTreeSet<String> = written
+            .into_iter()
+            .map(|k| k.replace("virtual_servers[].real_servers[].checks[]", "checks[]"))
+            // ssl_get has http_get's keys and is documented as such.
+            .filter(|k| !k.starts_with("checks[].ssl_get."))
+            .collect();
+        let documented: BTreeSet<String> = SECTIONS
+            .iter()
+            .flat_map(|(_, _, keys)| keys.iter().map(|k| k.path.to_owned()))
+            .collect();
+        let missing: Vec<_> = written.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&written).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "reference.rs is out of step with the model:\n  undocumented keys: {missing:?}\n  \
+             documented keys the model does not have: {extra:?}"
+        );
+    }
+
+    #[test]
+    fn a_config_with_every_key_set_round_trips() {
+        let config = everything();
+        let yaml = to_yaml(&config);
+        let loaded = crate::config::load_str(&yaml, "everything.yaml")
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        assert_eq!(loaded.config, config, "{yaml}");
+    }
+
+    fn collect_keys(node: &Node, prefix: &str, out: &mut BTreeSet<String>) {
+        match &node.kind {
+            Kind::Scalar(_) => {}
+            Kind::Seq(items) => {
+                for item in items {
+                    collect_keys(item, &format!("{prefix}[]"), out);
+                }
+            }
+            Kind::Map(entries) => {
+                for entry in entries {
+                    let path = if prefix.is_empty() {
+                        entry.key.clone()
+                    } else {
+                        format!("{prefix}.{}", entry.key)
+                    };
+                    out.insert(path.clone());
+                    collect_keys(&entry.value, &path, out);
+                }
+            }
+        }
+    }
+
+    /// A config that sets every key to a non-default value, so `to_yaml`
+    /// writes them all.
+    pub(crate) fn everything() -> Config {
+        let ip = |last: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
+        let secs = Duration::from_secs;
+        let vip = |last| VirtualAddress {
+            address: IpPrefix::new(ip(last), 24).expect("valid prefix"),
+            brd: Some(ip(255)),
+            dev: Some("eth0".into()),
+            label: Some("eth0:vip".into()),
+        };
+        let tcp = TcpCheck {
+            connect_ip: Some(ip(9)),
+            connect_port: Some(8080),
+            bindto: Some(ip(1)),
+            connect_timeout: secs(3),
+            retry: 3,
+            delay_before_retry: secs(2),
+            delay_loop: Some(secs(10)),
+        };
+        let http = HttpCheck {
+            urls: vec![UrlCheck {
+                path: "/".into(),
+                status_code: Some(200),
+                digest: Some("9b3a0c85a887a256d6939da88aabd8cd".into()),
+            }],
+            virtualhost: Some("www.example.com".into()),
+            connect_ip: tcp.connect_ip,
+            connect_port: tcp.connect_port,
+            bindto: tcp.bindto,
+            connect_timeout: tcp.connect_timeout,
+            retry: tcp.retry,
+            delay_before_retry: tcp.delay_before_retry,
+            delay_loop: tcp.delay_loop,
+        };
+        Config {
+            global: crate::config::Global {
+                router_id: Some("lb1".into()),
+                script_user: Some("lbd".into()),
+                enable_script_security: true,
+                conntrack: ConntrackTimeouts {
+                    tcp: Some(secs(900)),
+                    tcp_fin: Some(secs(120)),
+                    udp: Some(secs(300)),
+                },
+            },
+            dataplane: DataplaneKind::Xdp,
+            interfaces: vec![InterfaceConfig {
+                name: "eth0".into(),
+                xdp_mode: XdpMode::Native,
+            }],
+            vrrp_instances: vec![VrrpInstance {
+                name: "VI_1".into(),
+                state: InitialState::Master,
+                interface: "eth0".into(),
+                virtual_router_id: 51,
+                priority: 150,
+                advert_int: Duration::from_millis(500),
+                version: 3,
+                authentication: Some(Authentication {
+                    auth_type: AuthType::Pass,
+                    auth_pass: "secret".into(),
+                }),
+                virtual_ipaddresses: vec![vip(100)],
+                virtual_ipaddresses_excluded: vec![vip(101)],
+                unicast_src_ip: Some(ip(1)),
+                unicast_peers: vec![ip(2)],
+                preempt: false,
+                preempt_delay: secs(30),
+                accept: false,
+                garp_master_delay: secs(10),
+                garp_master_repeat: 3,
+                garp_master_refresh: Some(secs(60)),
+                garp_master_refresh_repeat: 2,
+                track_scripts: vec![TrackScriptRef {
+                    name: "chk".into(),
+                    weight: Some(-20),
+                }],
+                track_interfaces: vec![TrackInterface {
+                    name: "eth1".into(),
+                    weight: Some(10),
+                }],
+                notify_master: Some("/bin/m".into()),
+                notify_backup: Some("/bin/b".into()),
+                notify_fault: Some("/bin/f".into()),
+                notify_stop: Some("/bin/s".into()),
+                notify: Some("/bin/n".into()),
+            }],
+            sync_groups: vec![SyncGroup {
+                name: "VG1".into(),
+                group: vec!["VI_1".into()],
+                notify_master: Some("/bin/m".into()),
+                notify_backup: Some("/bin/b".into()),
+                notify_fault: Some("/bin/f".into()),
+                notify: Some("/bin/n".into()),
+            }],
+            track_scripts: vec![TrackScript {
+                name: "chk".into(),
+                script: "/bin/true".into(),
+                interval: secs(2),
+                timeout: Some(secs(1)),
+                weight: -20,
+                rise: 2,
+                fall: 3,
+                user: Some("nobody".into()),
+            }],
+            virtual_servers: vec![VirtualServer {
+                name: Some("web".into()),
+                address: ip(100),
+                port: 80,
+                protocol: Protocol::Udp,
+                scheduler: Scheduler::Mh,
+                method: ForwardingMethod::Dr,
+                persistence_timeout: Some(secs(300)),
+                delay_loop: secs(5),
+                sorry_server: Some(SorryServer {
+                    address: ip(50),
+                    port: Some(8080),
+                }),
+                sorry_server_inhibit: true,
+                quorum: 2,
+                hysteresis: 1,
+                quorum_up: Some("/bin/up".into()),
+                quorum_down: Some("/bin/down".into()),
+                virtualhost: Some("www.example.com".into()),
+                real_servers: vec![RealServer {
+                    address: ip(10),
+                    port: Some(8080),
+                    weight: 5,
+                    inhibit_on_failure: true,
+                    notify_up: Some("/bin/up".into()),
+                    notify_down: Some("/bin/down".into()),
+                    checks: vec![
+                        Check::TcpCheck(tcp.clone()),
+                        Check::HttpGet(http.clone()),
+                        Check::SslGet(http),
+                        Check::Negotiate(NegotiateCheck {
+                            service: NegotiateService::Http,
+                            request: Some("index.html".into()),
+                            receive: Some("ok".into()),
+                            virtualhost: Some("www.example.com".into()),
+                            connect_ip: tcp.connect_ip,
+                            connect_port: tcp.connect_port,
+                            bindto: tcp.bindto,
+                            connect_timeout: tcp.connect_timeout,
+                            retry: tcp.retry,
+                            delay_before_retry: tcp.delay_before_retry,
+                            delay_loop: tcp.delay_loop,
+                        }),
+                        Check::MiscCheck(MiscCheck {
+                            misc_path: "/bin/check".into(),
+                            misc_timeout: Some(secs(3)),
+                            misc_dynamic: true,
+                            user: Some("nobody".into()),
+                            retry: 2,
+                            delay_before_retry: secs(2),
+                            delay_loop: Some(secs(10)),
+                        }),
+                    ],
+                }],
+            }],
+        }
+    }
+}

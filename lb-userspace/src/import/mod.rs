@@ -1,0 +1,59 @@
+//! Importers: keepalived.conf and ldirectord.cf to lbd's configuration model.
+//!
+//! Reading is strict (a file keepalived itself would reject is an error with
+//! its file and line); converting is lenient: a directive with no lbd
+//! equivalent, or a value lbd cannot use, becomes a [`Skipped`] entry that
+//! the YAML output carries as a `# not imported:` comment.
+
+pub mod keepalived;
+pub mod ldirectord;
+mod location;
+mod skipped;
+mod values;
+
+use std::path::Path;
+
+pub use location::Location;
+pub use skipped::Skipped;
+
+use crate::config::{self, Config};
+
+/// A converted configuration and what could not be carried over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    pub config: Config,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Imported {
+    /// The YAML for `lbd.yaml`, preceded by one `# not imported:` comment
+    /// line per skipped directive so a reviewer sees them first.
+    pub fn to_yaml_with_comments(&self) -> String {
+        let mut out = skipped::comment_block(&self.skipped);
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&config::to_yaml(&self.config));
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Keepalived(#[from] keepalived::ParseError),
+    #[error(transparent)]
+    Ldirectord(#[from] ldirectord::LdParseError),
+}
+
+/// Reads a keepalived.conf (following `include`) and converts it.
+pub fn import_keepalived(path: &Path) -> Result<Imported, ImportError> {
+    let parsed = keepalived::parse_file(path)?;
+    Ok(keepalived::convert(&parsed))
+}
+
+/// Reads an ldirectord.cf and converts it.
+pub fn import_ldirectord(path: &Path) -> Result<Imported, ImportError> {
+    let parsed = ldirectord::parse_file(path)?;
+    Ok(ldirectord::convert(&parsed))
+}

@@ -1,0 +1,247 @@
+//! Golden tests of config loading: each `tests/data/config/{good,bad}/X.yaml`
+//! has a sibling `X.expected` with the exact diagnostics `lbd check` prints
+//! (good files: their warnings, usually none). `LBD_BLESS=1` rewrites the
+//! expectations; review every change to them by hand.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use lb_userspace::config::{self, ConfigError, Diagnostic, load_file, load_str, to_yaml};
+use pretty_assertions::assert_eq;
+
+/// The YAML files of one directory, sorted, as paths relative to the crate
+/// (cargo runs tests there), so diagnostics name them the same everywhere.
+fn cases(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(Path::new("tests/data/config").join(dir))
+        .expect("test data directory exists")
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no cases in {dir}");
+    files
+}
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        out.push_str(&d.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares with the `.expected` file, or rewrites it under `LBD_BLESS=1`.
+fn check_expected(case: &Path, actual: &str) {
+    let expected_path = case.with_extension("expected");
+    if std::env::var_os("LBD_BLESS").is_some() {
+        fs::write(&expected_path, actual).expect("write .expected");
+        return;
+    }
+    let expected = fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with LBD_BLESS=1 and review it",
+            expected_path.display()
+        )
+    });
+    assert_eq!(
+        expected,
+        actual,
+        "diagnostics of {} changed",
+        case.display()
+    );
+}
+
+#[test]
+fn good_files_load_with_exactly_the_expected_warnings() {
+    for case in cases("good") {
+        let loaded = load_file(&case)
+            .unwrap_or_else(|e| panic!("{} should load, but:\n{e}", case.display()));
+        check_expected(&case, &render(&loaded.warnings));
+    }
+}
+
+#[test]
+fn bad_files_fail_with_exactly_the_expected_diagnostics() {
+    for case in cases("bad") {
+        match load_file(&case) {
+            Ok(_) => panic!("{} should not load", case.display()),
+            Err(ConfigError::Invalid { diagnostics }) => {
+                check_expected(&case, &render(&diagnostics));
+            }
+            Err(e) => panic!("{}: {e}", case.display()),
+        }
+    }
+}
+
+/// Good files and the examples: YAML -> model -> YAML -> model gives the
+/// same model, and writing it again gives the same YAML.
+#[test]
+fn yaml_round_trip_is_stable() {
+    let mut files = cases("good");
+    files.extend(examples());
+    for case in files {
+        let loaded = load_file(&case).expect("loads");
+        let yaml = to_yaml(&loaded.config);
+        let again = load_str(&yaml, "round-trip").unwrap_or_else(|e| {
+            panic!("to_yaml of {} does not load:\n{e}\n{yaml}", case.display())
+        });
+        assert_eq!(
+            loaded.config,
+            again.config,
+            "round trip of {} changed the model",
+            case.display()
+        );
+        assert_eq!(
+            yaml,
+            to_yaml(&again.config),
+            "to_yaml of {} is not stable",
+            case.display()
+        );
+    }
+}
+
+fn examples() -> [PathBuf; 2] {
+    ["../examples/lbd.yaml", "../examples/minimal.yaml"].map(PathBuf::from)
+}
+
+#[test]
+fn examples_load_without_errors_or_warnings() {
+    for example in examples() {
+        let loaded = load_file(&example)
+            .unwrap_or_else(|e| panic!("{} should load, but:\n{e}", example.display()));
+        assert_eq!(
+            render(&loaded.warnings),
+            "",
+            "warnings in {}",
+            example.display()
+        );
+    }
+}
+
+#[test]
+fn the_annotated_example_uses_every_section() {
+    let config = load_file(Path::new("../examples/lbd.yaml"))
+        .expect("loads")
+        .config;
+    assert!(config.global.router_id.is_some());
+    assert!(!config.interfaces.is_empty());
+    assert!(!config.vrrp_instances.is_empty());
+    assert!(!config.sync_groups.is_empty());
+    assert!(!config.track_scripts.is_empty());
+    assert!(!config.virtual_servers.is_empty());
+    let checks: Vec<_> = config
+        .virtual_servers
+        .iter()
+        .flat_map(|vs| &vs.real_servers)
+        .flat_map(|rs| &rs.checks)
+        .map(std::mem::discriminant)
+        .collect();
+    for kind in [
+        config::Check::TcpCheck(config::TcpCheck::default()),
+        config::Check::MiscCheck(config::MiscCheck {
+            misc_path: String::new(),
+            misc_timeout: None,
+            misc_dynamic: false,
+            user: None,
+            retry: 1,
+            delay_before_retry: std::time::Duration::ZERO,
+            delay_loop: None,
+        }),
+    ] {
+        assert!(
+            checks.contains(&std::mem::discriminant(&kind)),
+            "example lacks {kind:?}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_keys_are_listed_with_their_lines() {
+    let loaded = load_file(Path::new("../examples/minimal.yaml")).expect("loads");
+    let listed: Vec<String> = loaded
+        .unsupported()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "../examples/minimal.yaml:9:5: error: not supported yet: vrrp_instances[VI_1]",
+            "../examples/minimal.yaml:17:5: error: not supported yet: virtual_servers[192.168.10.100:80]",
+        ]
+    );
+    let interfaces_only =
+        load_str("interfaces: [{ name: eth0 }]\ndataplane: xdp\n", "x.yaml").expect("loads");
+    assert!(interfaces_only.config.unsupported().is_empty());
+}
+
+fn lbd_check(file: &str) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lbd"))
+        .args(["check", "-c", file])
+        .output()
+        .expect("run lbd");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn lbd_check_exits_0_on_a_good_file_and_summarises() {
+    let (code, stdout, stderr) = lbd_check("../examples/minimal.yaml");
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert_eq!(
+        stdout,
+        "config OK: 1 vrrp instance, 1 virtual server, 2 real servers\n"
+    );
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn lbd_check_passes_warnings_and_prints_them() {
+    let file = "tests/data/config/good/warnings-only.yaml";
+    let (code, stdout, stderr) = lbd_check(file);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        stdout,
+        "config OK: 1 vrrp instance, 1 virtual server, 2 real servers\n"
+    );
+    let expected =
+        fs::read_to_string("tests/data/config/good/warnings-only.expected").expect("expected file");
+    assert_eq!(stderr, expected);
+}
+
+#[test]
+fn lbd_check_lists_every_problem_and_exits_1() {
+    let file = "tests/data/config/bad/many-errors.yaml";
+    let (code, stdout, stderr) = lbd_check(file);
+    assert_eq!(code, Some(1));
+    assert_eq!(stdout, "");
+    let expected =
+        fs::read_to_string("tests/data/config/bad/many-errors.expected").expect("expected file");
+    let Some((listed, summary)) = stderr.trim_end().rsplit_once('\n') else {
+        panic!("no summary line in {stderr:?}");
+    };
+    assert_eq!(format!("{listed}\n"), expected);
+    let errors = expected.lines().filter(|l| l.contains(": error: ")).count();
+    let warnings = expected
+        .lines()
+        .filter(|l| l.contains(": warning: "))
+        .count();
+    assert_eq!(summary, format!("{errors} errors, {warnings} warnings"));
+}
+
+#[test]
+fn lbd_check_fails_on_a_missing_file() {
+    let (code, _, stderr) = lbd_check("tests/data/config/no-such-file.yaml");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("cannot read tests/data/config/no-such-file.yaml"),
+        "{stderr}"
+    );
+}

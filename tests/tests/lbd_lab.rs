@@ -1,0 +1,302 @@
+//! `lbd run` for real, in a lab of network namespaces: it attaches to the
+//! configured interfaces, counts the traffic that crosses them, lets it pass,
+//! and leaves no XDP program behind however it stops.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use lb_lab::{
+    lab::{BACKEND_IP, BACKEND_IP6, BALANCER_BACKEND_IF, BALANCER_CLIENT_IF, Lab},
+    privileges::require_root,
+    traffic::{StopFlag, Tally, udp_client, udp_echo_server},
+};
+use lb_tests::daemon::{Daemon, has_xdp, temp_config, wait_for_xdp};
+
+const LAB_CONFIG: &str = "
+dataplane: xdp
+interfaces:
+  - name: lb-client
+  - name: lb-backend
+";
+
+/// Runs `count`-ish UDP requests from the client to `target` and returns
+/// the tally.
+fn udp_requests(lab: &Lab, target: SocketAddr, run_for: Duration) -> Arc<Tally> {
+    let stop = StopFlag::default();
+    let server = udp_echo_server(&lab.backend, target, stop.clone()).expect("echo server starts");
+    let tally = Arc::new(Tally::default());
+    let client = udp_client(
+        &lab.client,
+        target,
+        Duration::from_millis(10),
+        tally.clone(),
+        stop.clone(),
+    )
+    .expect("client starts");
+    std::thread::sleep(run_for);
+    stop.stop();
+    client.join().unwrap().expect("client ran");
+    server.join().unwrap().expect("server ran");
+    tally
+}
+
+/// The last "XDP counters:" line's value for `name`.
+fn logged_counter(log: &str, name: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains("XDP counters:"))?;
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn lbd_counts_traffic_it_passes_and_detaches_on_sigterm() {
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    let config = temp_config("count", LAB_CONFIG).unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &["--stats-interval", "1"]).unwrap();
+    wait_for_xdp(&lab.balancer, BALANCER_CLIENT_IF, &mut lbd).unwrap();
+    assert!(
+        has_xdp(&lab.balancer, BALANCER_BACKEND_IF).unwrap(),
+        "XDP on the backend side too"
+    );
+
+    let v4 = udp_requests(
+        &lab,
+        format!("{BACKEND_IP}:7000").parse().unwrap(),
+        Duration::from_secs(1),
+    );
+    let v6 = udp_requests(
+        &lab,
+        format!("[{BACKEND_IP6}]:7000").parse().unwrap(),
+        Duration::from_secs(1),
+    );
+    assert!(
+        v4.sent() > 20 && v6.sent() > 20,
+        "the clients sent requests"
+    );
+    assert_eq!(
+        v4.answered(),
+        v4.sent(),
+        "every IPv4 request crossed the balancer and back"
+    );
+    assert_eq!(
+        v6.answered(),
+        v6.sent(),
+        "every IPv6 request crossed the balancer and back"
+    );
+
+    // Let the daemon log one more counter line covering all the traffic.
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = lbd
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(5))
+        .unwrap();
+    let log = lbd.log();
+    assert!(
+        status.success(),
+        "lbd exits 0 on SIGTERM, got {status}; log:\n{log}"
+    );
+    // Each request enters on lb-client and its answer on lb-backend.
+    let udp = logged_counter(&log, "udp").unwrap_or(0);
+    let expected = 2 * (v4.answered() + v6.answered());
+    assert!(
+        udp >= expected,
+        "XDP counted {udp} UDP datagrams, expected at least {expected}; log:\n{log}"
+    );
+    assert!(
+        logged_counter(&log, "ipv4").unwrap_or(0) >= 2 * v4.answered(),
+        "log:\n{log}"
+    );
+    assert!(
+        logged_counter(&log, "ipv6").unwrap_or(0) >= 2 * v6.answered(),
+        "log:\n{log}"
+    );
+    for interface in [BALANCER_CLIENT_IF, BALANCER_BACKEND_IF] {
+        assert!(
+            !has_xdp(&lab.balancer, interface).unwrap(),
+            "XDP left on {interface} after SIGTERM"
+        );
+    }
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn lbd_stops_on_sigint_and_detaches() {
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    let config = temp_config("sigint", LAB_CONFIG).unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    wait_for_xdp(&lab.balancer, BALANCER_CLIENT_IF, &mut lbd).unwrap();
+    let status = lbd
+        .signal_and_wait(libc::SIGINT, Duration::from_secs(5))
+        .unwrap();
+    assert!(
+        status.success(),
+        "lbd exits 0 on SIGINT (Ctrl-C), got {status}"
+    );
+    assert!(
+        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
+        "XDP left behind after SIGINT"
+    );
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn a_killed_lbd_leaves_no_xdp_program_attached() {
+    // The program is attached through a bpf_link owned by the process, so the
+    // kernel detaches it when lbd dies without cleaning up.
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    let config = temp_config("sigkill", LAB_CONFIG).unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    wait_for_xdp(&lab.balancer, BALANCER_CLIENT_IF, &mut lbd).unwrap();
+    let _ = lbd
+        .signal_and_wait(libc::SIGKILL, Duration::from_secs(5))
+        .unwrap();
+    for interface in [BALANCER_CLIENT_IF, BALANCER_BACKEND_IF] {
+        assert!(
+            !has_xdp(&lab.balancer, interface).unwrap(),
+            "XDP left on {interface} after SIGKILL"
+        );
+    }
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn lbd_names_the_interface_it_cannot_attach_to() {
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    let config = temp_config(
+        "missing-if",
+        "interfaces:\n  - name: lb-client\n  - name: nosuchif0\n",
+    )
+    .unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    let status = lbd.wait(Duration::from_secs(10)).unwrap();
+    let log = lbd.log();
+    assert!(
+        !status.success(),
+        "lbd must fail when an interface is missing; log:\n{log}"
+    );
+    assert!(
+        log.contains("nosuchif0"),
+        "the error names the interface; log:\n{log}"
+    );
+    assert!(
+        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
+        "a failed start detaches what it had attached"
+    );
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn lbd_refuses_options_it_does_not_implement_yet() {
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    let config = temp_config(
+        "unsupported",
+        "interfaces:\n  - name: lb-client\nvrrp_instances:\n  - name: VI_1\n    interface: lb-client\n    virtual_router_id: 51\n    virtual_ipaddresses: [10.111.1.100]\n",
+    )
+    .unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    let status = lbd.wait(Duration::from_secs(10)).unwrap();
+    let log = lbd.log();
+    assert!(
+        !status.success(),
+        "lbd must refuse what it cannot do; log:\n{log}"
+    );
+    assert!(
+        log.contains("not supported yet"),
+        "the error says so; log:\n{log}"
+    );
+    assert!(log.contains("VI_1"), "and names the option; log:\n{log}");
+    assert!(
+        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
+        "nothing attached"
+    );
+    let _ = std::fs::remove_file(config);
+}
+
+/// `ip -details link show` output for `interface` in the balancer.
+fn link_details(lab: &Lab, interface: &str) -> String {
+    let out = lab
+        .balancer
+        .command("ip")
+        .args(["-details", "link", "show", "dev", interface])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn lbd_falls_back_to_generic_mode_with_a_warning() {
+    // A bridge device has no native XDP support; veth has.
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    lab.balancer
+        .ip(&["link", "add", "lbbridge0", "type", "bridge"])
+        .unwrap();
+    lab.balancer
+        .ip(&["link", "set", "lbbridge0", "up"])
+        .unwrap();
+    let config = temp_config(
+        "generic",
+        "interfaces:\n  - name: lb-client\n  - name: lbbridge0\n",
+    )
+    .unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    wait_for_xdp(&lab.balancer, "lbbridge0", &mut lbd).unwrap();
+    assert!(
+        link_details(&lab, "lbbridge0").contains("xdpgeneric"),
+        "the bridge runs the program in generic mode:\n{}",
+        link_details(&lab, "lbbridge0")
+    );
+    assert!(
+        !link_details(&lab, BALANCER_CLIENT_IF).contains("xdpgeneric"),
+        "the veth keeps native mode:\n{}",
+        link_details(&lab, BALANCER_CLIENT_IF)
+    );
+    let status = lbd
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(5))
+        .unwrap();
+    let log = lbd.log();
+    assert!(status.success(), "log:\n{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("generic mode") && l.contains("lbbridge0")),
+        "the fallback is logged as a warning naming the interface; log:\n{log}"
+    );
+    assert!(
+        !has_xdp(&lab.balancer, "lbbridge0").unwrap(),
+        "detached on stop"
+    );
+    let _ = std::fs::remove_file(config);
+}
+
+#[test]
+fn lbd_fails_clearly_when_native_mode_is_required_but_unavailable() {
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    lab.balancer
+        .ip(&["link", "add", "lbbridge0", "type", "bridge"])
+        .unwrap();
+    lab.balancer
+        .ip(&["link", "set", "lbbridge0", "up"])
+        .unwrap();
+    let config = temp_config(
+        "native",
+        "interfaces:\n  - name: lbbridge0\n    xdp_mode: native\n",
+    )
+    .unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    let status = lbd.wait(Duration::from_secs(10)).unwrap();
+    let log = lbd.log();
+    assert!(!status.success(), "lbd must fail; log:\n{log}");
+    assert!(
+        log.contains("lbbridge0") && log.contains("native"),
+        "the error names the interface and the mode; log:\n{log}"
+    );
+    assert!(
+        !has_xdp(&lab.balancer, "lbbridge0").unwrap(),
+        "nothing attached"
+    );
+    let _ = std::fs::remove_file(config);
+}

@@ -1,0 +1,153 @@
+//! `cargo xtask setup`: installs only what is missing, one timed step each.
+//!
+//! The recipe is shared/TOOLCHAIN.md's: Debian's Rust (which ships a prebuilt
+//! `core` for the BPF target) plus bpf-linker built against LLVM 22.
+
+use std::{path::PathBuf, process::Command};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cmd::{self, probe, step};
+
+/// Debian packages the build and the tests need.
+const PACKAGES: &[(&str, &str)] = &[
+    (
+        "rustc-web",
+        "Debian's rustc, which has a prebuilt core for bpfel-unknown-none",
+    ),
+    ("cargo-web", "Debian's cargo, to build lb-ebpf"),
+    ("libstd-rust-web-dev-bpf", "core for the BPF targets"),
+    ("rust-web-clippy", "clippy for the BPF target"),
+    ("llvm-22-dev", "the LLVM bpf-linker links against"),
+    (
+        "libpolly-22-dev",
+        "needed to link bpf-linker against LLVM 22",
+    ),
+    (
+        "iproute2",
+        "network namespaces and veth pairs for the labs and tests",
+    ),
+];
+
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+pub(crate) fn setup() -> Result<()> {
+    let start = std::time::Instant::now();
+    step("kernel: BTF and root", check_kernel)?;
+    step("Debian packages", install_packages)?;
+    step(
+        &format!("bpf-linker {BPF_LINKER_VERSION} on LLVM 22"),
+        install_bpf_linker,
+    )?;
+    step("cargo-nextest", install_nextest)?;
+    eprintln!("[xtask] setup complete in {}", cmd::secs(start.elapsed()));
+    Ok(())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn check_kernel() -> Result<()> {
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        bail!(
+            "this kernel has no BTF (/sys/kernel/btf/vmlinux): lbd needs a kernel >= 5.15 built with CONFIG_DEBUG_INFO_BTF"
+        );
+    }
+    if !is_root() {
+        bail!(
+            "the balancer, its tests and its lab need root (CAP_BPF, CAP_NET_ADMIN): run as root, e.g. `sudo cargo xtask setup`"
+        );
+    }
+    Ok(())
+}
+
+fn install_packages() -> Result<()> {
+    let names: Vec<&str> = PACKAGES.iter().map(|(name, _)| *name).collect();
+    let status = probe(
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Package} ${db:Status-Abbrev}\\n"])
+            .args(&names),
+    )
+    .unwrap_or_default();
+    let installed: Vec<&str> = status
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("ii"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !installed.contains(n))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for name in &missing {
+        let why = PACKAGES
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, w)| *w);
+        eprintln!("[xtask]   missing {name}: {why}");
+    }
+    let fix = format!("apt-get update && apt-get install -y {}", missing.join(" "));
+    if !is_root() {
+        bail!("missing Debian packages; install them with: sudo {fix}");
+    }
+    cmd::run(Command::new("apt-get").args(["update", "-q"]))
+        .with_context(|| format!("while running: {fix}"))?;
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+    .with_context(|| format!("while running: {fix}"))
+}
+
+fn cargo_bin_dir() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cargo"))
+        .join("bin")
+}
+
+fn install_bpf_linker() -> Result<()> {
+    let linker = cargo_bin_dir().join("bpf-linker");
+    let version = probe(Command::new(&linker).arg("--version")).unwrap_or_default();
+    if version.contains(BPF_LINKER_VERSION) {
+        return Ok(());
+    }
+    eprintln!(
+        "[xtask]   building bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about 3 minutes on 2 cores)"
+    );
+    let fix = format!(
+        "PATH=/usr/lib/llvm-22/bin:$PATH LLVM_SYS_221_PREFIX=/usr/lib/llvm-22 cargo install bpf-linker --version {BPF_LINKER_VERSION} --no-default-features --features llvm-22"
+    );
+    // Without LLVM 22's llvm-config first on PATH the build finds Debian's
+    // default LLVM 14 and fails to link.
+    let path = format!(
+        "/usr/lib/llvm-22/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
+    cmd::run(
+        cmd::cargo()
+            .env("PATH", path)
+            .env("LLVM_SYS_221_PREFIX", "/usr/lib/llvm-22")
+            .args(["install", "bpf-linker", "--version", BPF_LINKER_VERSION])
+            .args(["--no-default-features", "--features", "llvm-22"]),
+    )
+    .with_context(|| format!("while building bpf-linker; to retry by hand: {fix}"))
+}
+
+fn install_nextest() -> Result<()> {
+    if probe(cmd::cargo().args(["nextest", "--version"])).is_some() {
+        return Ok(());
+    }
+    eprintln!("[xtask]   installing cargo-nextest (the test runner)");
+    cmd::run(cmd::cargo().args(["install", "cargo-nextest", "--locked"])).context(
+        "while installing cargo-nextest; to retry by hand: cargo install cargo-nextest --locked",
+    )
+}
