@@ -160,59 +160,46 @@ fn a_killed_lbd_leaves_no_xdp_program_attached() {
     let _ = std::fs::remove_file(config);
 }
 
+/// Starts lbd on `yaml` in the lab's balancer, expects it to exit non-zero
+/// with nothing left attached, and returns what it logged.
+fn start_expecting_failure(lab: &Lab, name: &str, yaml: &str, attached_if: &str) -> String {
+    let config = temp_config(name, yaml).unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
+    let status = lbd.wait(Duration::from_secs(10)).unwrap();
+    let log = lbd.log();
+    let _ = std::fs::remove_file(config);
+    assert!(!status.success(), "lbd must fail on {name}; log:\n{log}");
+    assert!(
+        !has_xdp(&lab.balancer, attached_if).unwrap(),
+        "a failed start leaves no XDP program on {attached_if}; log:\n{log}"
+    );
+    log
+}
+
 #[test]
 fn lbd_names_the_interface_it_cannot_attach_to() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
-    let config = temp_config(
-        "missing-if",
-        "interfaces:\n  - name: lb-client\n  - name: nosuchif0\n",
-    )
-    .unwrap();
-    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
-    let status = lbd.wait(Duration::from_secs(10)).unwrap();
-    let log = lbd.log();
-    assert!(
-        !status.success(),
-        "lbd must fail when an interface is missing; log:\n{log}"
-    );
+    // lb-client attaches first; the failure on the second must undo it.
+    let yaml = "interfaces:\n  - name: lb-client\n  - name: nosuchif0\n";
+    let log = start_expecting_failure(&lab, "missing-if", yaml, BALANCER_CLIENT_IF);
     assert!(
         log.contains("nosuchif0"),
         "the error names the interface; log:\n{log}"
     );
-    assert!(
-        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
-        "a failed start detaches what it had attached"
-    );
-    let _ = std::fs::remove_file(config);
 }
 
 #[test]
 fn lbd_refuses_options_it_does_not_implement_yet() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
-    let config = temp_config(
-        "unsupported",
-        "interfaces:\n  - name: lb-client\nvrrp_instances:\n  - name: VI_1\n    interface: lb-client\n    virtual_router_id: 51\n    virtual_ipaddresses: [10.111.1.100]\n",
-    )
-    .unwrap();
-    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
-    let status = lbd.wait(Duration::from_secs(10)).unwrap();
-    let log = lbd.log();
-    assert!(
-        !status.success(),
-        "lbd must refuse what it cannot do; log:\n{log}"
-    );
+    let yaml = "interfaces:\n  - name: lb-client\nvrrp_instances:\n  - name: VI_1\n    interface: lb-client\n    virtual_router_id: 51\n    virtual_ipaddresses: [10.111.1.100]\n";
+    let log = start_expecting_failure(&lab, "unsupported", yaml, BALANCER_CLIENT_IF);
     assert!(
         log.contains("not supported yet"),
         "the error says so; log:\n{log}"
     );
     assert!(log.contains("VI_1"), "and names the option; log:\n{log}");
-    assert!(
-        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
-        "nothing attached"
-    );
-    let _ = std::fs::remove_file(config);
 }
 
 /// `ip -details link show` output for `interface` in the balancer.
@@ -281,22 +268,10 @@ fn lbd_fails_clearly_when_native_mode_is_required_but_unavailable() {
     lab.balancer
         .ip(&["link", "set", "lbbridge0", "up"])
         .unwrap();
-    let config = temp_config(
-        "native",
-        "interfaces:\n  - name: lbbridge0\n    xdp_mode: native\n",
-    )
-    .unwrap();
-    let mut lbd = Daemon::start(&lab.balancer, &config, &[]).unwrap();
-    let status = lbd.wait(Duration::from_secs(10)).unwrap();
-    let log = lbd.log();
-    assert!(!status.success(), "lbd must fail; log:\n{log}");
+    let yaml = "interfaces:\n  - name: lbbridge0\n    xdp_mode: native\n";
+    let log = start_expecting_failure(&lab, "native", yaml, "lbbridge0");
     assert!(
         log.contains("lbbridge0") && log.contains("native"),
         "the error names the interface and the mode; log:\n{log}"
     );
-    assert!(
-        !has_xdp(&lab.balancer, "lbbridge0").unwrap(),
-        "nothing attached"
-    );
-    let _ = std::fs::remove_file(config);
 }

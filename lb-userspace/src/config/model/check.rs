@@ -241,7 +241,8 @@ pub struct NegotiateCheck {
         serialize_with = "lenient::ser::seconds"
     )]
     pub connect_timeout: Duration,
-    /// ldirectord: `failurecount` (default 1).
+    /// Retries before the server counts as down (default 1). ldirectord:
+    /// `failurecount` N, imported as N - 1 (N failures in a row).
     #[serde(
         default = "defaults::one",
         skip_serializing_if = "defaults::is_one",
