@@ -65,12 +65,14 @@ fn check_kernel() -> Result<()> {
 
 fn install_packages() -> Result<()> {
     let names: Vec<&str> = PACKAGES.iter().map(|(name, _)| *name).collect();
-    let status = probe(
-        Command::new("dpkg-query")
-            .args(["-W", "-f", "${Package} ${db:Status-Abbrev}\\n"])
-            .args(&names),
-    )
-    .unwrap_or_default();
+    // dpkg-query exits 1 when any package is unknown to it, yet still lists
+    // the known ones: read its output whatever the exit status.
+    let status = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Package} ${db:Status-Abbrev}\\n"])
+        .args(&names)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
     let installed: Vec<&str> = status
         .lines()
         .filter(|l| l.split_whitespace().nth(1) == Some("ii"))
