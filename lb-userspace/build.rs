@@ -81,7 +81,7 @@ fn main() {
         .unwrap_or_else(|e| panic!("could not start {cargo}: {e}; {FIX}"));
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let hint = if stderr.contains("bpf-linker") {
+        let hint = if stderr.contains("linker `bpf-linker` not found") {
             format!("\nbpf-linker is missing or broken: {FIX}")
         } else {
             String::new()

@@ -35,11 +35,31 @@ pub enum Counter {
     Pass,
     /// Frames dropped (`XDP_DROP`).
     Drop,
+    /// Packets to a service translated to a backend.
+    ToBackend,
+    /// Replies translated back to come from a VIP.
+    FromBackend,
+    /// Flows that got a backend (new, or picked up mid-flow).
+    NewFlow,
+    /// Packets to a service with no backend taking new flows and no sorry
+    /// server: left to the kernel.
+    NoBackend,
+    /// TCP segments with impossible flags (SYN+FIN), dropped.
+    BadTcpFlags,
+    /// Packets to a backend address that is this host: left to the kernel.
+    LocalDestination,
+    /// Translated packets the kernel forwards (next hop not resolved yet,
+    /// MTU, TTL expiring, VLAN).
+    KernelForward,
+    /// Translated packets sent on by the program itself (`XDP_TX` or redirect).
+    Redirect,
+    /// ICMP errors about a balanced flow, translated.
+    IcmpTranslated,
 }
 
 impl Counter {
     /// Every counter in slot order.
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 23] = [
         Counter::RxFrames,
         Counter::RxBytes,
         Counter::Vlan,
@@ -54,6 +74,15 @@ impl Counter {
         Counter::Malformed,
         Counter::Pass,
         Counter::Drop,
+        Counter::ToBackend,
+        Counter::FromBackend,
+        Counter::NewFlow,
+        Counter::NoBackend,
+        Counter::BadTcpFlags,
+        Counter::LocalDestination,
+        Counter::KernelForward,
+        Counter::Redirect,
+        Counter::IcmpTranslated,
     ];
 
     /// Number of slots the counter array needs.
@@ -81,6 +110,15 @@ impl Counter {
             Counter::Malformed => "malformed",
             Counter::Pass => "pass",
             Counter::Drop => "drop",
+            Counter::ToBackend => "to_backend",
+            Counter::FromBackend => "from_backend",
+            Counter::NewFlow => "new_flow",
+            Counter::NoBackend => "no_backend",
+            Counter::BadTcpFlags => "bad_tcp_flags",
+            Counter::LocalDestination => "local_destination",
+            Counter::KernelForward => "kernel_forward",
+            Counter::Redirect => "redirect",
+            Counter::IcmpTranslated => "icmp_translated",
         }
     }
 }

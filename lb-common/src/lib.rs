@@ -6,4 +6,6 @@
 #![no_std]
 
 pub mod counters;
+pub mod csum;
+pub mod hash;
 pub mod maps;

@@ -9,9 +9,16 @@
     reason = "BPF code inlines its helpers so the verifier sees one function with known bounds"
 )]
 
+mod balance;
+mod conntrack;
+mod flow;
+mod forward;
 mod headers;
+mod maps;
+mod nat;
 mod parse;
 mod ptr;
+mod schedule;
 mod stats;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
@@ -25,18 +32,38 @@ use lb_common::counters::Counter;
 fn lb_xdp(ctx: XdpContext) -> u32 {
     stats::count(Counter::RxFrames);
     stats::add(Counter::RxBytes, (ctx.data_end() - ctx.data()) as u64);
-    // Nothing is balanced yet: every parsed frame goes on to the kernel.
-    let action = xdp_action::XDP_PASS;
-    if parse::parse(&ctx).is_err() {
+    let action = match process(&ctx) {
+        Ok(action) => action,
         // Not ours to judge: the kernel's own stack decides what to do with it.
-        stats::count(Counter::Malformed);
+        Err(parse::Malformed) => {
+            stats::count(Counter::Malformed);
+            xdp_action::XDP_PASS
+        }
+    };
+    match action {
+        xdp_action::XDP_PASS => stats::count(Counter::Pass),
+        xdp_action::XDP_DROP => stats::count(Counter::Drop),
+        _ => {}
     }
-    stats::count(if action == xdp_action::XDP_DROP {
-        Counter::Drop
-    } else {
-        Counter::Pass
-    });
     action
+}
+
+/// Parses the frame and balances it if it is ours; everything else passes.
+#[inline(always)]
+fn process(ctx: &XdpContext) -> Result<u32, parse::Malformed> {
+    let mut packet = parse::Packet::default();
+    if !parse::parse_into(ctx, &mut packet) {
+        return Err(parse::Malformed);
+    }
+    if packet.later_fragment {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    if let Some(flow) = flow::read(ctx, &packet)?
+        && let Some(action) = balance::balance(ctx, &packet, flow)
+    {
+        return Ok(action);
+    }
+    Ok(xdp_action::XDP_PASS)
 }
 
 #[cfg(target_arch = "bpf")]

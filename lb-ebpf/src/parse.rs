@@ -14,7 +14,7 @@ use crate::{
         IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, Ipv6ExtHdr, Ipv6FragHdr, Ipv6Hdr, TcpHdr, UdpHdr,
         VlanHdr, be16,
     },
-    ptr::read_at,
+    ptr::{ptr_at, read_at},
     stats,
 };
 
@@ -35,17 +35,18 @@ pub(crate) enum Family {
     Ipv6,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum Transport {
     Tcp,
     Udp,
     Icmp,
     /// Another IP protocol, or a later fragment whose L4 header is elsewhere.
+    #[default]
     Other,
 }
 
 /// What the parser learned about a frame.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Packet {
     pub(crate) l3_offset: usize,
     /// Meaningful when `ip` is set and the packet is not a later fragment.
@@ -53,13 +54,38 @@ pub(crate) struct Packet {
     pub(crate) ip: Option<Family>,
     pub(crate) transport: Transport,
     pub(crate) fragment: bool,
+    /// Only the first fragment carries the L4 header.
+    pub(crate) later_fragment: bool,
+    /// The frame carries VLAN tags (forwarded by the kernel, which knows the
+    /// VLAN devices, rather than redirected).
+    pub(crate) vlan: bool,
+}
+
+/// Parses the frame into `out`; `false` when it is malformed.
+///
+/// A BPF function of its own: the unrolled header walk spills many
+/// registers, and its frame is gone before the balancing path runs, so the
+/// two never add up against the 512-byte stack limit.
+#[inline(never)]
+pub(crate) fn parse_into(ctx: &XdpContext, out: &mut Packet) -> bool {
+    match parse(ctx) {
+        Ok(packet) => {
+            *out = packet;
+            true
+        }
+        Err(Malformed) => false,
+    }
 }
 
 /// Parses the frame's headers and counts what it saw.
 #[inline(always)]
-pub(crate) fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
-    let eth: EthHdr = read_at(ctx, 0)?;
-    let mut ether_type = be16(eth.ether_type);
+fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
+    // One bounds-checked pointer per header, fields read through it: copying
+    // whole headers would fill the stack, and separate checks per field can
+    // be merged by the compiler into a shape the verifier cannot follow.
+    let eth = ptr_at::<EthHdr>(ctx, 0)?;
+    // SAFETY (all header reads below): ptr_at checked the header is in the frame.
+    let mut ether_type = be16(unsafe { (*eth).ether_type });
     let mut offset = core::mem::size_of::<EthHdr>();
 
     let mut tagged = false;
@@ -67,8 +93,8 @@ pub(crate) fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
         if ether_type != ETH_P_8021Q && ether_type != ETH_P_8021AD {
             break;
         }
-        let tag: VlanHdr = read_at(ctx, offset)?;
-        ether_type = be16(tag.ether_type);
+        let tag = ptr_at::<VlanHdr>(ctx, offset)?;
+        ether_type = be16(unsafe { (*tag).ether_type });
         offset += core::mem::size_of::<VlanHdr>();
         tagged = true;
     }
@@ -82,6 +108,8 @@ pub(crate) fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
         ip: None,
         transport: Transport::Other,
         fragment: false,
+        later_fragment: false,
+        vlan: tagged,
     };
     let (protocol, later_fragment) = match ether_type {
         ETH_P_IPV4 => parse_ipv4(ctx, &mut packet)?,
@@ -95,7 +123,7 @@ pub(crate) fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
         stats::count(Counter::Fragment);
     }
     if later_fragment {
-        // Only the first fragment carries the L4 header.
+        packet.later_fragment = true;
         return Ok(packet);
     }
     packet.transport = parse_l4(ctx, packet.l4_offset, protocol)?;
@@ -105,41 +133,44 @@ pub(crate) fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
 /// Returns the L4 protocol and whether this is a later (non-first) fragment.
 #[inline(always)]
 fn parse_ipv4(ctx: &XdpContext, packet: &mut Packet) -> Result<(u8, bool), Malformed> {
-    let ip: Ipv4Hdr = read_at(ctx, packet.l3_offset)?;
-    if ip.version_ihl >> 4 != 4 {
+    let l3 = packet.l3_offset;
+    let ip = ptr_at::<Ipv4Hdr>(ctx, l3)?;
+    let version_ihl = unsafe { (*ip).version_ihl };
+    if version_ihl >> 4 != 4 {
         return Err(Malformed);
     }
-    let header_len = usize::from(ip.version_ihl & 0x0f) * 4;
+    let header_len = usize::from(version_ihl & 0x0f) * 4;
     if header_len < core::mem::size_of::<Ipv4Hdr>() {
         return Err(Malformed);
     }
-    let total_len = usize::from(be16(ip.total_len));
+    let total_len = usize::from(be16(unsafe { (*ip).total_len }));
     let frame_left = ctx.data_end() - ctx.data() - packet.l3_offset;
     // A total length beyond the frame, or shorter than the header, is a lie;
     // a frame longer than total length is just Ethernet padding.
     if total_len < header_len || total_len > frame_left {
         return Err(Malformed);
     }
-    let frag = be16(ip.frag_off);
+    let frag = be16(unsafe { (*ip).frag_off });
     let more_fragments = frag & 0x2000 != 0;
     let frag_offset = frag & 0x1fff;
     packet.fragment = more_fragments || frag_offset != 0;
     packet.ip = Some(Family::Ipv4);
     packet.l4_offset = packet.l3_offset + header_len;
     stats::count(Counter::Ipv4);
-    Ok((ip.protocol, frag_offset != 0))
+    Ok((unsafe { (*ip).protocol }, frag_offset != 0))
 }
 
 /// Returns the upper-layer protocol after any extension headers, and whether
 /// this is a later (non-first) fragment.
 #[inline(always)]
 fn parse_ipv6(ctx: &XdpContext, packet: &mut Packet) -> Result<(u8, bool), Malformed> {
-    let ip: Ipv6Hdr = read_at(ctx, packet.l3_offset)?;
-    if ip.version_tc_flow[0] >> 4 != 6 {
+    let l3 = packet.l3_offset;
+    let ip = ptr_at::<Ipv6Hdr>(ctx, l3)?;
+    if unsafe { (*ip).version_tc_flow[0] } >> 4 != 6 {
         return Err(Malformed);
     }
     let header_len = core::mem::size_of::<Ipv6Hdr>();
-    let payload_len = usize::from(be16(ip.payload_len));
+    let payload_len = usize::from(be16(unsafe { (*ip).payload_len }));
     let frame_left = ctx.data_end() - ctx.data() - packet.l3_offset;
     if header_len + payload_len > frame_left {
         return Err(Malformed);
@@ -147,7 +178,7 @@ fn parse_ipv6(ctx: &XdpContext, packet: &mut Packet) -> Result<(u8, bool), Malfo
     packet.ip = Some(Family::Ipv6);
     stats::count(Counter::Ipv6);
 
-    let mut next = ip.next_header;
+    let mut next = unsafe { (*ip).next_header };
     let mut ext_len = 0usize;
     let mut later_fragment = false;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
@@ -159,11 +190,11 @@ fn parse_ipv6(ctx: &XdpContext, packet: &mut Packet) -> Result<(u8, bool), Malfo
                 ext_len += (usize::from(ext.hdr_ext_len) + 1) * 8;
             }
             IPPROTO_FRAGMENT => {
-                let frag: Ipv6FragHdr = read_at(ctx, at)?;
-                next = frag.next_header;
+                let frag = ptr_at::<Ipv6FragHdr>(ctx, at)?;
+                next = unsafe { (*frag).next_header };
                 ext_len += core::mem::size_of::<Ipv6FragHdr>();
                 packet.fragment = true;
-                later_fragment = be16(frag.frag_off) & 0xfff8 != 0;
+                later_fragment = be16(unsafe { (*frag).frag_off }) & 0xfff8 != 0;
             }
             _ => break,
         }
@@ -183,16 +214,17 @@ fn parse_ipv6(ctx: &XdpContext, packet: &mut Packet) -> Result<(u8, bool), Malfo
 fn parse_l4(ctx: &XdpContext, l4_offset: usize, protocol: u8) -> Result<Transport, Malformed> {
     match protocol {
         IPPROTO_TCP => {
-            let tcp: TcpHdr = read_at(ctx, l4_offset)?;
+            let tcp = ptr_at::<TcpHdr>(ctx, l4_offset)?;
+            let data_offset = unsafe { (*tcp).doff_flags[0] };
             // Data offset counts 32-bit words; under 5 cannot hold the header.
-            if usize::from(tcp.doff_flags[0] >> 4) * 4 < core::mem::size_of::<TcpHdr>() {
+            if usize::from(data_offset >> 4) * 4 < core::mem::size_of::<TcpHdr>() {
                 return Err(Malformed);
             }
             stats::count(Counter::Tcp);
             Ok(Transport::Tcp)
         }
         IPPROTO_UDP => {
-            let _udp: UdpHdr = read_at(ctx, l4_offset)?;
+            ptr_at::<UdpHdr>(ctx, l4_offset)?;
             stats::count(Counter::Udp);
             Ok(Transport::Udp)
         }

@@ -2,5 +2,7 @@
 //! later modules) VRRP and health checking. `lbd` is a thin binary over it.
 
 pub mod config;
+pub mod dataplane;
 pub mod import;
+pub mod vrrp;
 pub mod xdp;

@@ -31,11 +31,26 @@ pub fn run_once(program: &XdpProgram, frame: &[u8]) -> Result<Verdict> {
 
 /// Runs `xdp` once on `frame`.
 pub fn run_xdp(xdp: &Xdp, frame: &[u8]) -> Result<Verdict> {
+    run_xdp_from(xdp, frame, None)
+}
+
+/// Runs `xdp` once on `frame` as if received on interface `ingress` of the
+/// calling thread's network namespace, so FIB lookups see that namespace's
+/// routes and neighbours.
+pub fn run_xdp_from(xdp: &Xdp, frame: &[u8], ingress: Option<u32>) -> Result<Verdict> {
     let mut output = vec![0u8; frame.len() + OUTPUT_SLACK];
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex,
+    // rx_queue_index, egress_ifindex. The kernel wants data_end == length.
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&u32::try_from(frame.len())?.to_ne_bytes());
+    if let Some(ifindex) = ingress {
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    }
     let result = xdp
         .test_run(TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut output),
+            ctx_in: ingress.map(|_| &ctx[..]),
             repeat: 1,
             ..TestRunOptions::default()
         })

@@ -6,3 +6,4 @@ pub mod binaries;
 pub mod daemon;
 pub mod fixture;
 pub mod hexdiff;
+pub mod nat_lab;

@@ -195,6 +195,15 @@ impl XdpProgram {
         }
     }
 
+    /// The loaded object, for the data plane to reach its maps.
+    pub(crate) fn ebpf(&self) -> &Ebpf {
+        &self.ebpf
+    }
+
+    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+
     /// The counters summed over all CPUs.
     pub fn counters(&self) -> Result<CounterSnapshot, XdpError> {
         let map = self

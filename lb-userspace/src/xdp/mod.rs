@@ -2,11 +2,14 @@
 //! reading what it counted.
 
 mod counters;
+mod dataplane;
 mod error;
+mod ids;
 mod loader;
 mod object;
 
 pub use counters::CounterSnapshot;
+pub use dataplane::XdpDataplane;
 pub use error::XdpError;
 pub use loader::{AttachMode, AttachedMode, XdpProgram};
 pub use object::object_bytes;

@@ -1,0 +1,40 @@
+use thiserror::Error;
+
+/// A configuration the data plane cannot express.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DesiredStateError {
+    #[error(
+        "virtual server {service}: scheduler {scheduler} is not supported by the XDP data plane; use rr, wrr or mh"
+    )]
+    Scheduler {
+        service: String,
+        scheduler: &'static str,
+    },
+    #[error("virtual server {service}: only `method: nat` is supported by the XDP data plane")]
+    Method { service: String },
+    #[error("virtual server {service}: only TCP and UDP services are supported")]
+    Protocol { service: String },
+}
+
+/// A failure to program or read the data plane.
+#[derive(Debug, Error)]
+pub enum DataplaneError {
+    #[error("too many {what}: the XDP data plane holds at most {max}")]
+    Capacity { what: &'static str, max: u32 },
+    #[error("{service}: backend {backend} is {backend_family} but the service is {service_family}")]
+    FamilyMismatch {
+        service: String,
+        backend: String,
+        service_family: &'static str,
+        backend_family: &'static str,
+    },
+    #[error("the XDP object has no map named {0}")]
+    MissingMap(&'static str),
+    #[error("{operation} on map {map} failed")]
+    Map {
+        map: &'static str,
+        operation: &'static str,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+}

@@ -1,0 +1,37 @@
+//! What a data plane reports: per service and backend, like `ipvsadm -Ln`.
+
+use std::net::IpAddr;
+
+use super::{L4Protocol, SchedulerKind};
+
+/// Packet, byte and connection counters since the data plane started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrafficStats {
+    pub connections: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub weight: u32,
+    /// Tracked flows in the established state (ipvsadm's ActiveConn).
+    pub active_connections: u64,
+    /// Tracked flows in any other state (ipvsadm's InActConn).
+    pub inactive_connections: u64,
+    pub stats: TrafficStats,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceStatus {
+    pub vip: IpAddr,
+    pub port: u16,
+    pub protocol: L4Protocol,
+    pub scheduler: SchedulerKind,
+    pub backends: Vec<BackendStatus>,
+    pub stats: TrafficStats,
+}

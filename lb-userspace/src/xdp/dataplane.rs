@@ -1,0 +1,534 @@
+//! The XDP data plane: turns a desired state into the program's maps.
+//!
+//! A service's backend set changes atomically: the new ring goes into the
+//! service's inactive ring slot, then one update of the service's entry
+//! (hash-map updates are atomic for readers) flips to it. Unchanged services
+//! are not touched at all, so their flows never notice a reload.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+};
+
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
+use lb_common::maps::{
+    self as m, BACKEND_LIVE, Backend, FAMILY_IPV4, FAMILY_IPV6, FLOW_ESTABLISHED, Flow, FlowKey,
+    MAX_BACKENDS, MAX_SERVICES, NO_BACKEND, RING_SIZE, Real, RealKey, Service, ServiceKey,
+    Settings, Stats,
+};
+
+use super::{XdpProgram, ids::IdPool};
+use crate::dataplane::{
+    BackendSpec, BackendStatus, Dataplane, DataplaneError, DesiredState, SchedulerKind,
+    ServiceSpec, ServiceStatus, Timeouts, TrafficStats,
+    rings::{RingMember, RingScheduler, build_ring},
+};
+
+/// A service as installed in the maps.
+struct Installed {
+    spec: ServiceSpec,
+    id: u32,
+    /// The live ring slot (0 or 1).
+    slot: u32,
+    ring: Vec<u32>,
+    /// Backend ids by (address, port), for this service only.
+    backends: HashMap<(IpAddr, u16), u32>,
+    sorry: Option<((IpAddr, u16), u32)>,
+}
+
+/// The XDP data plane over a loaded [`XdpProgram`].
+pub struct XdpDataplane {
+    program: XdpProgram,
+    services: BTreeMap<ServiceKey, Installed>,
+    /// Services in the order the desired state lists them, for status.
+    order: Vec<ServiceKey>,
+    service_ids: IdPool,
+    backend_ids: IdPool,
+    reals: HashMap<RealKey, Real>,
+}
+
+fn map_err(map: &'static str, operation: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
+    move |source| DataplaneError::Map {
+        map,
+        operation,
+        source: Box::new(source),
+    }
+}
+
+fn addr_bytes(addr: IpAddr) -> ([u8; 16], u8) {
+    match addr {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            (b, FAMILY_IPV4)
+        }
+        IpAddr::V6(a) => (a.octets(), FAMILY_IPV6),
+    }
+}
+
+fn family_name(addr: IpAddr) -> &'static str {
+    if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+}
+
+fn service_key(spec: &ServiceSpec) -> ServiceKey {
+    let (addr, family) = addr_bytes(spec.vip);
+    ServiceKey {
+        addr,
+        port: spec.port.to_be_bytes(),
+        proto: spec.protocol.number(),
+        family,
+    }
+}
+
+fn ring_scheduler(kind: SchedulerKind) -> RingScheduler {
+    match kind {
+        SchedulerKind::RoundRobin => RingScheduler::RoundRobin,
+        SchedulerKind::WeightedRoundRobin => RingScheduler::WeightedRoundRobin,
+        SchedulerKind::Maglev => RingScheduler::Maglev,
+    }
+}
+
+/// Bytes naming a backend for Maglev: the same on every balancer.
+fn identity(b: &BackendSpec) -> Vec<u8> {
+    let (addr, family) = addr_bytes(b.addr);
+    let mut id = vec![family];
+    id.extend_from_slice(&addr);
+    id.extend_from_slice(&b.port.to_be_bytes());
+    id
+}
+
+impl XdpDataplane {
+    /// Takes over a loaded program; its maps start empty (no service).
+    pub fn new(program: XdpProgram) -> Self {
+        Self {
+            program,
+            services: BTreeMap::new(),
+            order: Vec::new(),
+            service_ids: IdPool::new(MAX_SERVICES),
+            backend_ids: IdPool::new(MAX_BACKENDS),
+            reals: HashMap::new(),
+        }
+    }
+
+    pub fn program(&self) -> &XdpProgram {
+        &self.program
+    }
+
+    pub fn program_mut(&mut self) -> &mut XdpProgram {
+        &mut self.program
+    }
+
+    /// Drops every tracked flow, as a node that just took over would have
+    /// none (for tests of mid-flow pick-up).
+    pub fn clear_conntrack(&mut self) -> Result<(), DataplaneError> {
+        let mut ct = self.conntrack_mut()?;
+        let keys: Vec<FlowKey> = ct.keys().filter_map(Result::ok).collect();
+        for key in keys {
+            let _ = ct.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn map_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, DataplaneError> {
+        self.program
+            .ebpf_mut()
+            .map_mut(name)
+            .ok_or(DataplaneError::MissingMap(name))
+    }
+
+    fn map(&self, name: &'static str) -> Result<&aya::maps::Map, DataplaneError> {
+        self.program
+            .ebpf()
+            .map(name)
+            .ok_or(DataplaneError::MissingMap(name))
+    }
+
+    fn conntrack_mut(&mut self) -> Result<BpfHashMap<&mut MapData, FlowKey, Flow>, DataplaneError> {
+        BpfHashMap::try_from(self.map_mut(m::CONNTRACK)?).map_err(map_err(m::CONNTRACK, "open"))
+    }
+
+    fn write_settings(&mut self, t: &Timeouts) -> Result<(), DataplaneError> {
+        let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1);
+        let settings = Settings {
+            tcp_established_s: secs(t.tcp),
+            tcp_fin_s: secs(t.tcp_fin),
+            udp_s: secs(t.udp),
+            ..Settings::IPVS_DEFAULTS
+        };
+        let mut array: Array<_, Settings> =
+            Array::try_from(self.map_mut(m::SETTINGS)?).map_err(map_err(m::SETTINGS, "open"))?;
+        array.set(0, settings, 0).map_err(map_err(m::SETTINGS, "write"))
+    }
+
+    fn write_backend(&mut self, id: u32, spec: &BackendSpec, generation: u32) -> Result<(), DataplaneError> {
+        let (addr, family) = addr_bytes(spec.addr);
+        let backend = Backend {
+            addr,
+            port: spec.port.to_be_bytes(),
+            family,
+            flags: BACKEND_LIVE,
+            generation,
+        };
+        let mut array: Array<_, Backend> =
+            Array::try_from(self.map_mut(m::BACKENDS)?).map_err(map_err(m::BACKENDS, "open"))?;
+        array.set(id, backend, 0).map_err(map_err(m::BACKENDS, "write"))
+    }
+
+    /// Marks a backend gone: flows pinned to it stop being forwarded to it
+    /// (the program reschedules them; for TCP the new backend answers with
+    /// a reset, which ends the flow as IPVS's expire_nodest_conn does).
+    fn retire_backend(&mut self, id: u32) -> Result<(), DataplaneError> {
+        let mut array: Array<_, Backend> =
+            Array::try_from(self.map_mut(m::BACKENDS)?).map_err(map_err(m::BACKENDS, "open"))?;
+        let mut backend = array.get(&id, 0).map_err(map_err(m::BACKENDS, "read"))?;
+        backend.flags &= !BACKEND_LIVE;
+        array.set(id, backend, 0).map_err(map_err(m::BACKENDS, "write"))?;
+        self.backend_ids.release(id);
+        Ok(())
+    }
+
+    fn write_ring(&mut self, service_id: u32, slot: u32, ring: &[u32]) -> Result<(), DataplaneError> {
+        let mut array: Array<_, u32> =
+            Array::try_from(self.map_mut(m::RINGS)?).map_err(map_err(m::RINGS, "open"))?;
+        let base = (service_id * 2 + slot) * RING_SIZE;
+        for (i, backend) in ring.iter().enumerate() {
+            array
+                .set(base + i as u32, *backend, 0)
+                .map_err(map_err(m::RINGS, "write"))?;
+        }
+        Ok(())
+    }
+
+    fn write_service(&mut self, key: ServiceKey, value: Service) -> Result<(), DataplaneError> {
+        let mut map: BpfHashMap<_, ServiceKey, Service> =
+            BpfHashMap::try_from(self.map_mut(m::SERVICES)?).map_err(map_err(m::SERVICES, "open"))?;
+        map.insert(key, value, 0).map_err(map_err(m::SERVICES, "write"))
+    }
+
+    fn remove_service(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+        let mut map: BpfHashMap<_, ServiceKey, Service> =
+            BpfHashMap::try_from(self.map_mut(m::SERVICES)?).map_err(map_err(m::SERVICES, "open"))?;
+        map.remove(key).map_err(map_err(m::SERVICES, "remove"))
+    }
+
+    /// Checks what `apply` would need before changing anything, so a state
+    /// that cannot be installed leaves the running one untouched.
+    fn check(&self, desired: &DesiredState) -> Result<(), DataplaneError> {
+        let new_services = desired
+            .services
+            .iter()
+            .filter(|s| !self.services.contains_key(&service_key(s)))
+            .count();
+        let freed: usize = self
+            .services
+            .iter()
+            .filter(|(k, _)| !desired.services.iter().any(|s| service_key(s) == **k))
+            .count();
+        if new_services > (self.service_ids.available() as usize + freed) {
+            return Err(DataplaneError::Capacity {
+                what: "services",
+                max: MAX_SERVICES,
+            });
+        }
+        let backends: usize = desired
+            .services
+            .iter()
+            .map(|s| s.backends.len() + usize::from(s.sorry.is_some()))
+            .sum();
+        if backends > MAX_BACKENDS as usize {
+            return Err(DataplaneError::Capacity {
+                what: "backends",
+                max: MAX_BACKENDS,
+            });
+        }
+        for s in &desired.services {
+            for b in s.backends.iter().chain(s.sorry.iter()) {
+                if b.addr.is_ipv4() != s.vip.is_ipv4() {
+                    return Err(DataplaneError::FamilyMismatch {
+                        service: s.label(),
+                        backend: crate::dataplane::desired_socket(b.addr, b.port),
+                        service_family: family_name(s.vip),
+                        backend_family: family_name(b.addr),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Installs or updates one service; returns whether anything changed.
+    fn install(&mut self, spec: &ServiceSpec) -> Result<(), DataplaneError> {
+        let key = service_key(spec);
+        let mut installed = match self.services.remove(&key) {
+            Some(i) => i,
+            None => {
+                let (id, _) = self.service_ids.allocate().ok_or(DataplaneError::Capacity {
+                    what: "services",
+                    max: MAX_SERVICES,
+                })?;
+                Installed {
+                    spec: spec.clone(),
+                    id,
+                    slot: 1,
+                    ring: Vec::new(),
+                    backends: HashMap::new(),
+                    sorry: None,
+                }
+            }
+        };
+        let fresh = installed.ring.is_empty() && installed.backends.is_empty() && installed.sorry.is_none();
+
+        // Backend ids: keep those still wanted, allocate new ones, retire the rest.
+        let mut wanted = HashMap::new();
+        for b in &spec.backends {
+            let at = (b.addr, b.port);
+            let id = match installed.backends.remove(&at) {
+                Some(id) => id,
+                None => {
+                    let (id, generation) = self.allocate_backend()?;
+                    self.write_backend(id, b, generation)?;
+                    id
+                }
+            };
+            wanted.insert(at, id);
+        }
+        for (_, id) in installed.backends.drain() {
+            self.retire_backend(id)?;
+        }
+        installed.backends = wanted;
+
+        let sorry_at = spec.sorry.as_ref().map(|s| (s.addr, s.port));
+        let sorry = match (installed.sorry.take(), &spec.sorry) {
+            (Some((at, id)), Some(_)) if Some(at) == sorry_at => Some((at, id)),
+            (old, new) => {
+                if let Some((_, id)) = old {
+                    self.retire_backend(id)?;
+                }
+                match new {
+                    Some(s) => {
+                        let (id, generation) = self.allocate_backend()?;
+                        self.write_backend(id, s, generation)?;
+                        Some(((s.addr, s.port), id))
+                    }
+                    None => None,
+                }
+            }
+        };
+
+        let members: Vec<RingMember> = spec
+            .backends
+            .iter()
+            .map(|b| RingMember {
+                id: installed.backends[&(b.addr, b.port)],
+                weight: b.weight,
+                identity: identity(b),
+            })
+            .collect();
+        let ring = build_ring(ring_scheduler(spec.scheduler), &members);
+        let changed = fresh
+            || ring != installed.ring
+            || sorry.map(|(_, id)| id) != installed.sorry.map(|(_, id)| id)
+            || spec.scheduler != installed.spec.scheduler;
+        installed.sorry = sorry;
+        if changed {
+            let slot = 1 - installed.slot;
+            self.write_ring(installed.id, slot, &ring)?;
+            self.write_service(
+                key,
+                Service {
+                    id: installed.id,
+                    ring_slot: slot,
+                    ring_len: ring.len() as u32,
+                    scheduler: ring_scheduler(spec.scheduler).code(),
+                    sorry_backend: sorry.map_or(NO_BACKEND, |(_, id)| id),
+                    _pad: 0,
+                },
+            )?;
+            installed.slot = slot;
+            installed.ring = ring;
+        }
+        installed.spec = spec.clone();
+        self.services.insert(key, installed);
+        Ok(())
+    }
+
+    fn allocate_backend(&mut self) -> Result<(u32, u32), DataplaneError> {
+        self.backend_ids.allocate().ok_or(DataplaneError::Capacity {
+            what: "backends",
+            max: MAX_BACKENDS,
+        })
+    }
+
+    fn uninstall(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+        if let Some(installed) = self.services.remove(key) {
+            self.remove_service(key)?;
+            for id in installed.backends.values() {
+                self.retire_backend(*id)?;
+            }
+            if let Some((_, id)) = installed.sorry {
+                self.retire_backend(id)?;
+            }
+            self.service_ids.release(installed.id);
+        }
+        Ok(())
+    }
+
+    /// Rewrites `REALS`: which service each backend's replies come back
+    /// from, or that they are ambiguous (the backend serves several).
+    fn write_reals(&mut self) -> Result<(), DataplaneError> {
+        let mut owners: HashMap<RealKey, Vec<(ServiceKey, u32)>> = HashMap::new();
+        for (key, installed) in &self.services {
+            let ats = installed
+                .backends
+                .keys()
+                .copied()
+                .chain(installed.sorry.map(|(at, _)| at));
+            for (addr, port) in ats {
+                let (addr, family) = addr_bytes(addr);
+                let real = RealKey {
+                    addr,
+                    port: port.to_be_bytes(),
+                    proto: key.proto,
+                    family,
+                };
+                owners.entry(real).or_default().push((*key, installed.id));
+            }
+        }
+        let wanted: HashMap<RealKey, Real> = owners
+            .into_iter()
+            .map(|(real, services)| {
+                let (service, id) = services[0];
+                let value = Real {
+                    vip: service.addr,
+                    vport: service.port,
+                    ambiguous: u8::from(services.len() > 1),
+                    _pad: 0,
+                    service: id,
+                };
+                (real, value)
+            })
+            .collect();
+        let previous = std::mem::take(&mut self.reals);
+        let mut map: BpfHashMap<_, RealKey, Real> =
+            BpfHashMap::try_from(self.map_mut(m::REALS)?).map_err(map_err(m::REALS, "open"))?;
+        for (real, value) in &wanted {
+            if previous.get(real) != Some(value) {
+                map.insert(real, value, 0).map_err(map_err(m::REALS, "write"))?;
+            }
+        }
+        for real in previous.keys() {
+            if !wanted.contains_key(real) {
+                map.remove(real).map_err(map_err(m::REALS, "remove"))?;
+            }
+        }
+        self.reals = wanted;
+        Ok(())
+    }
+
+    fn summed(map: &PerCpuArray<&MapData, Stats>, id: u32) -> Result<TrafficStats, DataplaneError> {
+        let per_cpu = map.get(&id, 0).map_err(map_err("stats", "read"))?;
+        let mut t = TrafficStats::default();
+        for s in per_cpu.iter() {
+            t.connections += s.connections;
+            t.packets_in += s.packets_in;
+            t.packets_out += s.packets_out;
+            t.bytes_in += s.bytes_in;
+            t.bytes_out += s.bytes_out;
+        }
+        Ok(t)
+    }
+
+    /// (active, inactive) tracked flows per backend id, ignoring flows past
+    /// their timeout that the LRU has not evicted yet.
+    fn connection_counts(&self) -> Result<HashMap<u32, (u64, u64)>, DataplaneError> {
+        let ct: BpfHashMap<_, FlowKey, Flow> =
+            BpfHashMap::try_from(self.map(m::CONNTRACK)?).map_err(map_err(m::CONNTRACK, "open"))?;
+        let now = monotonic_ns();
+        let settings = Settings::IPVS_DEFAULTS;
+        let mut counts: HashMap<u32, (u64, u64)> = HashMap::new();
+        for entry in ct.iter() {
+            let Ok((_, flow)) = entry else { continue };
+            let timeout = match flow.state {
+                FLOW_ESTABLISHED => settings.tcp_established_s,
+                m::FLOW_FIN => settings.tcp_fin_s,
+                m::FLOW_CLOSE => settings.tcp_close_s,
+                m::FLOW_UDP => settings.udp_s,
+                _ => settings.tcp_syn_s,
+            };
+            if now.saturating_sub(flow.last_seen_ns) > u64::from(timeout) * 1_000_000_000 {
+                continue;
+            }
+            let c = counts.entry(flow.backend).or_default();
+            if flow.state == FLOW_ESTABLISHED || flow.state == m::FLOW_UDP {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// The clock `bpf_ktime_get_ns` reads.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Dataplane for XdpDataplane {
+    fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
+        self.check(desired)?;
+        self.write_settings(&desired.timeouts)?;
+        let wanted: Vec<ServiceKey> = desired.services.iter().map(service_key).collect();
+        let stale: Vec<ServiceKey> = self
+            .services
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .copied()
+            .collect();
+        for key in stale {
+            self.uninstall(&key)?;
+        }
+        for spec in &desired.services {
+            self.install(spec)?;
+        }
+        self.order = wanted;
+        self.write_reals()
+    }
+
+    fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
+        let service_stats: PerCpuArray<_, Stats> = PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
+            .map_err(map_err(m::SERVICE_STATS, "open"))?;
+        let backend_stats: PerCpuArray<_, Stats> = PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
+            .map_err(map_err(m::BACKEND_STATS, "open"))?;
+        let connections = self.connection_counts()?;
+        let mut out = Vec::new();
+        for installed in self.order.iter().filter_map(|k| self.services.get(k)) {
+            let spec = &installed.spec;
+            let mut backends = Vec::new();
+            for b in &spec.backends {
+                let id = installed.backends[&(b.addr, b.port)];
+                let (active, inactive) = connections.get(&id).copied().unwrap_or_default();
+                backends.push(BackendStatus {
+                    addr: b.addr,
+                    port: b.port,
+                    weight: b.weight,
+                    active_connections: active,
+                    inactive_connections: inactive,
+                    stats: Self::summed(&backend_stats, id)?,
+                });
+            }
+            out.push(ServiceStatus {
+                vip: spec.vip,
+                port: spec.port,
+                protocol: spec.protocol,
+                scheduler: spec.scheduler,
+                backends,
+                stats: Self::summed(&service_stats, installed.id)?,
+            });
+        }
+        Ok(out)
+    }
+}

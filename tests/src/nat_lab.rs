@@ -1,0 +1,72 @@
+//! A namespace with fixed routes and permanent neighbours in which the XDP
+//! program's FIB lookups give known answers, so NAT fixtures can assert
+//! every byte of a forwarded frame (MAC addresses included).
+//!
+//! ```text
+//!   clients 10.0.0.0/24, fd00::/64  -- cl0 [LB_CLIENT_MAC]
+//!   backends 10.1.0.0/24, fd01::/64 -- be0 [LB_BACKEND_MAC]
+//! ```
+
+use anyhow::{Context, Result};
+use lb_lab::netns::{Netns, veth};
+
+pub const LB_CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x01];
+pub const LB_BACKEND_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xbb, 0x01];
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0c, 0x01];
+/// Backends 1 and 2 have permanent neighbour entries with these MACs;
+/// backend 9 has none (its MAC is not known yet).
+pub const BACKEND1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x01];
+pub const BACKEND2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x02];
+
+/// The namespace and the interface indexes inside it.
+pub struct NatLab {
+    pub ns: Netns,
+    pub client_if: u32,
+    pub backend_if: u32,
+}
+
+fn mac(m: [u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+impl NatLab {
+    pub fn new() -> Result<Self> {
+        let ns = Netns::new("natfx")?;
+        veth(&ns, "cl0", &ns, "cl0p")?;
+        veth(&ns, "be0", &ns, "be0p")?;
+        ns.ip(&["link", "set", "cl0", "address", &mac(LB_CLIENT_MAC)])?;
+        ns.ip(&["link", "set", "be0", "address", &mac(LB_BACKEND_MAC)])?;
+        for (dev, v4, v6) in [("cl0", "10.0.0.254/24", "fd00::fe/64"), ("be0", "10.1.0.254/24", "fd01::fe/64")] {
+            ns.ip(&["addr", "add", v4, "dev", dev])?;
+            ns.ip(&["addr", "add", v6, "dev", dev, "nodad"])?;
+        }
+        let neighbours = [
+            ("10.0.0.1", CLIENT_MAC, "cl0"),
+            ("fd00::1", CLIENT_MAC, "cl0"),
+            ("10.1.0.1", BACKEND1_MAC, "be0"),
+            ("10.1.0.2", BACKEND2_MAC, "be0"),
+            ("fd01::1", BACKEND1_MAC, "be0"),
+            ("fd01::2", BACKEND2_MAC, "be0"),
+        ];
+        for (addr, m, dev) in neighbours {
+            ns.ip(&["neigh", "replace", addr, "lladdr", &mac(m), "dev", dev, "nud", "permanent"])?;
+        }
+        // bpf_fib_lookup answers "forwarding disabled" unless it is on.
+        ns.sysctl("net.ipv4.ip_forward", "1")?;
+        ns.sysctl("net.ipv6.conf.all.forwarding", "1")?;
+        let (client_if, backend_if) = ns.run(|| (ifindex("cl0"), ifindex("be0")))?;
+        Ok(Self {
+            ns,
+            client_if: client_if.context("cl0 has no index")?,
+            backend_if: backend_if.context("be0 has no index")?,
+        })
+    }
+}
+
+/// The index of `name` in the calling thread's namespace.
+fn ifindex(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
