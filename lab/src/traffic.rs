@@ -221,3 +221,126 @@ fn flatten(handle: JoinHandle<Result<Result<()>>>) -> JoinHandle<Result<()>> {
         Err(_) => anyhow::bail!("a traffic thread panicked"),
     })
 }
+
+/// A TCP server in `ns` that answers every line a client sends with
+/// `name`, on as many connections at once as clients open, until `stop`.
+/// Tests tell which backend served a connection from the answer.
+pub fn tcp_identity_server(
+    ns: &Netns,
+    addr: SocketAddr,
+    name: &str,
+    stop: StopFlag,
+) -> Result<JoinHandle<Result<()>>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let answer = format!("{name}\n").into_bytes();
+    let handle = ns.spawn(move || -> Result<()> {
+        let listener = match TcpListener::bind(addr).with_context(|| format!("binding TCP {addr}"))
+        {
+            Ok(l) => {
+                let _ = ready_tx.send(Ok(()));
+                l
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        listener.set_nonblocking(true)?;
+        while !stop.stopped() {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    let answer = answer.clone();
+                    let stop = stop.clone();
+                    std::thread::spawn(move || serve_lines(conn, &answer, &stop));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        Ok(())
+    })?;
+    wait_ready(&ready_rx, "TCP identity server")?;
+    Ok(flatten(handle))
+}
+
+fn serve_lines(mut conn: TcpStream, answer: &[u8], stop: &StopFlag) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(POLL));
+    let mut buf = [0u8; 256];
+    while !stop.stopped() {
+        match conn.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {
+                if conn.write_all(answer).is_err() {
+                    return;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A UDP server in `ns` that answers every datagram with `name`.
+pub fn udp_identity_server(
+    ns: &Netns,
+    addr: SocketAddr,
+    name: &str,
+    stop: StopFlag,
+) -> Result<JoinHandle<Result<()>>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let answer = name.as_bytes().to_vec();
+    let handle = ns.spawn(move || -> Result<()> {
+        let socket = match UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}")) {
+            Ok(s) => {
+                let _ = ready_tx.send(Ok(()));
+                s
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        socket.set_read_timeout(Some(POLL))?;
+        let mut buf = [0u8; 2048];
+        while !stop.stopped() {
+            if let Ok((_, peer)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(&answer, peer);
+            }
+        }
+        Ok(())
+    })?;
+    wait_ready(&ready_rx, "UDP identity server")?;
+    Ok(flatten(handle))
+}
+
+/// A client connection to an identity server: each `ask` sends a line and
+/// returns the server's name.
+pub struct IdentityConnection {
+    stream: TcpStream,
+}
+
+impl IdentityConnection {
+    pub fn open(target: SocketAddr) -> Result<Self> {
+        let stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))
+            .with_context(|| format!("connecting to {target}"))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        Ok(Self { stream })
+    }
+
+    pub fn ask(&mut self) -> Result<String> {
+        self.stream.write_all(b"who?\n")?;
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        while answer.last() != Some(&b'\n') {
+            let n = self.stream.read(&mut byte)?;
+            anyhow::ensure!(n == 1, "connection closed before the answer");
+            answer.push(byte[0]);
+        }
+        answer.pop();
+        Ok(String::from_utf8(answer)?)
+    }
+}

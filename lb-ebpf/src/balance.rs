@@ -124,18 +124,15 @@ fn try_to_backend(
         }
     }
     let new_flow = pinned.is_none();
-    let backend_id = match pinned {
-        Some(id) => id,
-        None => {
-            let mid_flow = tcp && flags & TCP_SYN == 0;
-            match crate::schedule::pick(service, flow_hash(key), mid_flow) {
-                Some(id) => id,
-                None => {
-                    stats::count(Counter::NoBackend);
-                    return Ok(Some(xdp_action::XDP_PASS));
-                }
-            }
-        }
+    let backend_id = if let Some(id) = pinned {
+        id
+    } else {
+        let mid_flow = tcp && flags & TCP_SYN == 0;
+        let Some(id) = crate::schedule::pick(service, flow_hash(key), mid_flow) else {
+            stats::count(Counter::NoBackend);
+            return Ok(Some(xdp_action::XDP_PASS));
+        };
+        id
     };
     let Some(backend) = BACKENDS.get(backend_id) else {
         stats::count(Counter::NoBackend);

@@ -15,7 +15,6 @@ pub(crate) const TCP_FIN: u8 = 0x01;
 pub(crate) const TCP_SYN: u8 = 0x02;
 pub(crate) const TCP_RST: u8 = 0x04;
 
-
 /// The packet's 5-tuple as a conntrack key, plus its TCP flags (0 for UDP).
 #[derive(Clone, Copy)]
 pub(crate) struct PacketFlow {

@@ -5,6 +5,10 @@
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![allow(
+    clippy::needless_borrows_for_generic_args,
+    reason = "map keys are passed by reference so they are never copied onto the 512-byte BPF stack"
+)]
+#![allow(
     clippy::inline_always,
     reason = "BPF code inlines its helpers so the verifier sees one function with known bounds"
 )]
@@ -32,14 +36,11 @@ use lb_common::counters::Counter;
 fn lb_xdp(ctx: XdpContext) -> u32 {
     stats::count(Counter::RxFrames);
     stats::add(Counter::RxBytes, (ctx.data_end() - ctx.data()) as u64);
-    let action = match process(&ctx) {
-        Ok(action) => action,
+    let action = process(&ctx).unwrap_or_else(|parse::Malformed| {
         // Not ours to judge: the kernel's own stack decides what to do with it.
-        Err(parse::Malformed) => {
-            stats::count(Counter::Malformed);
-            xdp_action::XDP_PASS
-        }
-    };
+        stats::count(Counter::Malformed);
+        xdp_action::XDP_PASS
+    });
     match action {
         xdp_action::XDP_PASS => stats::count(Counter::Pass),
         xdp_action::XDP_DROP => stats::count(Counter::Drop),

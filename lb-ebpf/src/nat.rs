@@ -69,9 +69,8 @@ pub(crate) fn rewrite(
     // SAFETY: the pointers above point into the checked headers.
     let mut check = be16(unsafe { *check_field });
     // An IPv4 UDP checksum of zero means "none" and must stay zero.
-    let l4_checksummed = !(packet.transport == Transport::Udp
-        && packet.ip == Some(Family::Ipv4)
-        && check == 0);
+    let l4_checksummed =
+        !(packet.transport == Transport::Udp && packet.ip == Some(Family::Ipv4) && check == 0);
 
     match packet.ip {
         Some(Family::Ipv4) => {

@@ -26,17 +26,3 @@ pub(crate) fn read_at<T: Copy>(ctx: &XdpContext, offset: usize) -> Result<T, Mal
     // SAFETY: ptr_at checked that the whole T lies inside the frame.
     Ok(unsafe { core::ptr::read_unaligned(p) })
 }
-
-/// Overwrites the `T` at `offset`.
-#[inline(always)]
-pub(crate) fn write_at<T: Copy>(
-    ctx: &XdpContext,
-    offset: usize,
-    value: T,
-) -> Result<(), Malformed> {
-    let p = ptr_at::<T>(ctx, offset)?;
-    // SAFETY: ptr_at checked that the whole T lies inside the frame, and the
-    // program owns the frame while it runs.
-    unsafe { core::ptr::write_unaligned(p, value) };
-    Ok(())
-}

@@ -75,7 +75,10 @@ fn endpoints(which: usize) -> (IpAddr, IpAddr) {
     if which == 2 {
         ("fe80::12".parse().unwrap(), "ff02::12".parse().unwrap())
     } else {
-        ("10.200.0.12".parse().unwrap(), "224.0.0.18".parse().unwrap())
+        (
+            "10.200.0.12".parse().unwrap(),
+            "224.0.0.18".parse().unwrap(),
+        )
     }
 }
 

@@ -33,7 +33,11 @@ fn data_dir() -> PathBuf {
 /// The records of a classic libpcap file and its link type.
 fn read_pcap(path: &Path) -> (u32, Vec<Vec<u8>>) {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    assert!(bytes.len() >= 24, "{}: no pcap global header", path.display());
+    assert!(
+        bytes.len() >= 24,
+        "{}: no pcap global header",
+        path.display()
+    );
     let magic = u32::from_le_bytes(bytes[0..4].try_into().unwrap());
     let little = match magic {
         // Microsecond and nanosecond variants, either byte order.
@@ -53,10 +57,18 @@ fn read_pcap(path: &Path) -> (u32, Vec<Vec<u8>>) {
     let mut records = Vec::new();
     let mut at = 24;
     while at < bytes.len() {
-        assert!(at + 16 <= bytes.len(), "{}: truncated record header", path.display());
+        assert!(
+            at + 16 <= bytes.len(),
+            "{}: truncated record header",
+            path.display()
+        );
         let captured = u32_at(&bytes, at + 8) as usize;
         let start = at + 16;
-        assert!(start + captured <= bytes.len(), "{}: truncated record", path.display());
+        assert!(
+            start + captured <= bytes.len(),
+            "{}: truncated record",
+            path.display()
+        );
         records.push(bytes[start..start + captured].to_vec());
         at = start + captured;
     }
@@ -158,7 +170,11 @@ fn parse_txt(text: &str) -> Vec<Shown> {
         }
         let Some(f) = frames.last_mut() else { continue };
         if let Some(rest) = after(line, "Internet Protocol Version ") {
-            let src = after(rest, "Src: ").expect("Src").split(',').next().unwrap();
+            let src = after(rest, "Src: ")
+                .expect("Src")
+                .split(',')
+                .next()
+                .unwrap();
             src.trim().clone_into(&mut f.src);
             after(rest, "Dst: ").expect("Dst").clone_into(&mut f.dst);
         } else if let Some(v) = after(line, "VRRP protocol version: ") {
@@ -228,14 +244,21 @@ fn receiver(shown: &Shown, rx: &Received<'_>, multicast: bool) -> Instance {
             .join(", "),
     );
     if let Some(pass) = &shown.auth_string {
-        writeln!(yaml, "    authentication: {{ auth_type: pass, auth_pass: {pass} }}")
-            .expect("writing to a String");
+        writeln!(
+            yaml,
+            "    authentication: {{ auth_type: pass, auth_pass: {pass} }}"
+        )
+        .expect("writing to a String");
     }
     if multicast {
         yaml.push_str("    unicast_src_ip: 10.200.0.99\n");
     } else {
-        writeln!(yaml, "    unicast_src_ip: {}\n    unicast_peers: [{}]", rx.dst, rx.src)
-            .expect("writing to a String");
+        writeln!(
+            yaml,
+            "    unicast_src_ip: {}\n    unicast_peers: [{}]",
+            rx.dst, rx.src
+        )
+        .expect("writing to a String");
     }
     let loaded = config::load_str(&yaml, "receiver.yaml")
         .unwrap_or_else(|e| panic!("receiver config does not load: {e}\n{yaml}"));
@@ -285,11 +308,19 @@ fn keepalived_captures_decode_reencode_and_verify() {
             "{stem}: VRRP frames and priority-0 frames checked"
         );
     }
-    assert!(seen.is_empty(), "captures without expectations here: {seen:?}");
+    assert!(
+        seen.is_empty(),
+        "captures without expectations here: {seen:?}"
+    );
 }
 
 /// Checks one capture; returns how many VRRP frames and priority-0 frames.
-fn check_capture(stem: &str, link_type: u32, records: &[Vec<u8>], shown: &[Shown]) -> (usize, usize) {
+fn check_capture(
+    stem: &str,
+    link_type: u32,
+    records: &[Vec<u8>],
+    shown: &[Shown],
+) -> (usize, usize) {
     let vrrp_frames: Vec<usize> = records
         .iter()
         .enumerate()
@@ -297,7 +328,10 @@ fn check_capture(stem: &str, link_type: u32, records: &[Vec<u8>], shown: &[Shown
         .map(|(i, _)| i + 1)
         .collect();
     let shown_frames: Vec<usize> = shown.iter().map(|s| s.frame).collect();
-    assert_eq!(vrrp_frames, shown_frames, "{stem}: the .txt shows every VRRP frame");
+    assert_eq!(
+        vrrp_frames, shown_frames,
+        "{stem}: the .txt shows every VRRP frame"
+    );
 
     let mut zeros = 0;
     for s in shown {
@@ -332,7 +366,13 @@ fn check_capture(stem: &str, link_type: u32, records: &[Vec<u8>], shown: &[Shown
         assert!(s.checksum_good, "{what}: tshark found the checksum good");
         if advert.version == Version::V2 {
             assert_eq!(Some(advert.auth.kind), s.auth_type, "{what}: auth type");
-            let text: Vec<u8> = advert.auth.data.iter().copied().take_while(|b| *b != 0).collect();
+            let text: Vec<u8> = advert
+                .auth
+                .data
+                .iter()
+                .copied()
+                .take_while(|b| *b != 0)
+                .collect();
             match &s.auth_string {
                 Some(pass) => assert_eq!(text, pass.as_bytes(), "{what}: password"),
                 None => assert!(text.is_empty(), "{what}: no password"),
@@ -351,7 +391,11 @@ fn check_capture(stem: &str, link_type: u32, records: &[Vec<u8>], shown: &[Shown
         assert_eq!(bytes, rx.payload, "{what}: re-encoded VRRP message differs");
         if let (IpAddr::V4(src), IpAddr::V4(dst), Some(id)) = (rx.src, rx.dst, ip_id) {
             let packet = ipv4_packet(src, dst, id, &bytes).expect("fits");
-            assert_eq!(&record[14..], &packet[..], "{what}: rebuilt IPv4 packet differs");
+            assert_eq!(
+                &record[14..],
+                &packet[..],
+                "{what}: rebuilt IPv4 packet differs"
+            );
         }
 
         // An instance configured like the other node accepts it.

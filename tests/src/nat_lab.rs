@@ -26,7 +26,10 @@ pub struct NatLab {
 }
 
 fn mac(m: [u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl NatLab {
@@ -36,7 +39,10 @@ impl NatLab {
         veth(&ns, "be0", &ns, "be0p")?;
         ns.ip(&["link", "set", "cl0", "address", &mac(LB_CLIENT_MAC)])?;
         ns.ip(&["link", "set", "be0", "address", &mac(LB_BACKEND_MAC)])?;
-        for (dev, v4, v6) in [("cl0", "10.0.0.254/24", "fd00::fe/64"), ("be0", "10.1.0.254/24", "fd01::fe/64")] {
+        for (dev, v4, v6) in [
+            ("cl0", "10.0.0.254/24", "fd00::fe/64"),
+            ("be0", "10.1.0.254/24", "fd01::fe/64"),
+        ] {
             ns.ip(&["addr", "add", v4, "dev", dev])?;
             ns.ip(&["addr", "add", v6, "dev", dev, "nodad"])?;
         }
@@ -49,7 +55,17 @@ impl NatLab {
             ("fd01::2", BACKEND2_MAC, "be0"),
         ];
         for (addr, m, dev) in neighbours {
-            ns.ip(&["neigh", "replace", addr, "lladdr", &mac(m), "dev", dev, "nud", "permanent"])?;
+            ns.ip(&[
+                "neigh",
+                "replace",
+                addr,
+                "lladdr",
+                &mac(m),
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])?;
         }
         // bpf_fib_lookup answers "forwarding disabled" unless it is on.
         ns.sysctl("net.ipv4.ip_forward", "1")?;

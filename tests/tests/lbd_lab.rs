@@ -22,7 +22,7 @@ interfaces:
 /// the tally.
 fn udp_requests(lab: &Lab, target: SocketAddr, run_for: Duration) -> Arc<Tally> {
     let stop = StopFlag::default();
-    let server = udp_echo_server(&lab.backend, target, stop.clone()).expect("echo server starts");
+    let server = udp_echo_server(lab.backend(), target, stop.clone()).expect("echo server starts");
     let tally = Arc::new(Tally::default());
     let client = udp_client(
         &lab.client,

@@ -10,7 +10,7 @@ use etherparse::{PacketBuilder, TcpHeader};
 use lb_common::counters::Counter;
 use lb_lab::privileges::require_root;
 use lb_tests::{
-    fixture::{XDP_DROP, XDP_PASS, XDP_REDIRECT, Verdict, assert_verdict, run_xdp_from},
+    fixture::{Verdict, XDP_DROP, XDP_PASS, XDP_REDIRECT, assert_verdict, run_xdp_from},
     nat_lab::{BACKEND1_MAC, BACKEND2_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatLab},
 };
 use lb_userspace::{
@@ -82,11 +82,11 @@ impl Fixture {
             .expect("BPF_PROG_TEST_RUN runs")
     }
 
-    fn from_client(&self, frame: &[u8]) -> Verdict {
+    fn client_sends(&self, frame: &[u8]) -> Verdict {
         self.run(frame, self.lab.client_if)
     }
 
-    fn from_backend(&self, frame: &[u8]) -> Verdict {
+    fn backend_sends(&self, frame: &[u8]) -> Verdict {
         self.run(frame, self.lab.backend_if)
     }
 
@@ -127,7 +127,13 @@ fn tcp4(
     frame
 }
 
-fn udp4(macs: ([u8; 6], [u8; 6]), src: [u8; 4], dst: [u8; 4], ports: (u16, u16), ttl: u8) -> Vec<u8> {
+fn udp4(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    ttl: u8,
+) -> Vec<u8> {
     let mut frame = Vec::new();
     PacketBuilder::ethernet2(macs.0, macs.1)
         .ipv4(src, dst, ttl)
@@ -137,7 +143,13 @@ fn udp4(macs: ([u8; 6], [u8; 6]), src: [u8; 4], dst: [u8; 4], ports: (u16, u16),
     frame
 }
 
-fn tcp6(macs: ([u8; 6], [u8; 6]), src: [u8; 16], dst: [u8; 16], ports: (u16, u16), hops: u8) -> Vec<u8> {
+fn tcp6(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 16],
+    dst: [u8; 16],
+    ports: (u16, u16),
+    hops: u8,
+) -> Vec<u8> {
     let mut frame = Vec::new();
     PacketBuilder::ethernet2(macs.0, macs.1)
         .ipv6(src, dst, hops)
@@ -148,7 +160,13 @@ fn tcp6(macs: ([u8; 6], [u8; 6]), src: [u8; 16], dst: [u8; 16], ports: (u16, u16
     frame
 }
 
-fn udp6(macs: ([u8; 6], [u8; 6]), src: [u8; 16], dst: [u8; 16], ports: (u16, u16), hops: u8) -> Vec<u8> {
+fn udp6(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 16],
+    dst: [u8; 16],
+    ports: (u16, u16),
+    hops: u8,
+) -> Vec<u8> {
     let mut frame = Vec::new();
     PacketBuilder::ethernet2(macs.0, macs.1)
         .ipv6(src, dst, hops)
@@ -159,7 +177,12 @@ fn udp6(macs: ([u8; 6], [u8; 6]), src: [u8; 16], dst: [u8; 16], ports: (u16, u16
 }
 
 fn web() -> Vec<ServiceSpec> {
-    vec![service(VIP, 80, L4Protocol::Tcp, vec![backend(BACKEND1, 8080, 1)])]
+    vec![service(
+        VIP,
+        80,
+        L4Protocol::Tcp,
+        vec![backend(BACKEND1, 8080, 1)],
+    )]
 }
 
 // ---- client -> VIP ----
@@ -167,9 +190,28 @@ fn web() -> Vec<ServiceSpec> {
 #[test]
 fn new_tcp_flow_is_translated_to_the_backend_and_redirected() {
     let fx = fixture(web());
-    let input = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Syn);
-    let expected = tcp4((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT, BACKEND1, (40000, 8080), 63, Flags::Syn);
-    assert_verdict("tcp4_syn_to_vip", &fx.from_client(&input), XDP_REDIRECT, &expected);
+    let input = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Syn,
+    );
+    let expected = tcp4(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT,
+        BACKEND1,
+        (40000, 8080),
+        63,
+        Flags::Syn,
+    );
+    assert_verdict(
+        "tcp4_syn_to_vip",
+        &fx.client_sends(&input),
+        XDP_REDIRECT,
+        &expected,
+    );
     assert_eq!(fx.counter(Counter::NewFlow), 1, "one flow tracked");
 }
 
@@ -182,131 +224,337 @@ fn established_flow_stays_on_its_backend() {
         vec![backend(BACKEND1, 8080, 1), backend(BACKEND2, 8080, 1)],
     )];
     let fx = fixture(services);
-    let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Syn);
-    let first = fx.from_client(&syn);
+    let syn = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Syn,
+    );
+    let first = fx.client_sends(&syn);
     let (backend_ip, backend_mac) = if first.output[30..34] == BACKEND1 {
         (BACKEND1, BACKEND1_MAC)
     } else {
         (BACKEND2, BACKEND2_MAC)
     };
-    let ack = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Ack);
-    let expected = tcp4((LB_BACKEND_MAC, backend_mac), CLIENT, backend_ip, (40000, 8080), 63, Flags::Ack);
+    let ack = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Ack,
+    );
+    let expected = tcp4(
+        (LB_BACKEND_MAC, backend_mac),
+        CLIENT,
+        backend_ip,
+        (40000, 8080),
+        63,
+        Flags::Ack,
+    );
     for i in 0..5 {
-        assert_verdict(&format!("tcp4_ack_{i}"), &fx.from_client(&ack), XDP_REDIRECT, &expected);
+        assert_verdict(
+            &format!("tcp4_ack_{i}"),
+            &fx.client_sends(&ack),
+            XDP_REDIRECT,
+            &expected,
+        );
     }
-    assert_eq!(fx.counter(Counter::NewFlow), 1, "later packets reuse the flow");
+    assert_eq!(
+        fx.counter(Counter::NewFlow),
+        1,
+        "later packets reuse the flow"
+    );
 }
 
 #[test]
 fn backend_reply_is_translated_back_to_the_vip() {
     let fx = fixture(web());
-    let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Syn);
-    fx.from_client(&syn);
-    let reply = tcp4((BACKEND1_MAC, LB_BACKEND_MAC), BACKEND1, CLIENT, (8080, 40000), 64, Flags::Ack);
-    let expected = tcp4((LB_CLIENT_MAC, CLIENT_MAC), VIP, CLIENT, (80, 40000), 63, Flags::Ack);
-    assert_verdict("tcp4_reply", &fx.from_backend(&reply), XDP_REDIRECT, &expected);
+    let syn = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Syn,
+    );
+    fx.client_sends(&syn);
+    let reply = tcp4(
+        (BACKEND1_MAC, LB_BACKEND_MAC),
+        BACKEND1,
+        CLIENT,
+        (8080, 40000),
+        64,
+        Flags::Ack,
+    );
+    let expected = tcp4(
+        (LB_CLIENT_MAC, CLIENT_MAC),
+        VIP,
+        CLIENT,
+        (80, 40000),
+        63,
+        Flags::Ack,
+    );
+    assert_verdict(
+        "tcp4_reply",
+        &fx.backend_sends(&reply),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn reply_without_flow_state_is_translated_back_statelessly() {
     // As after a failover: this balancer never saw the flow start.
     let fx = fixture(web());
-    let reply = tcp4((BACKEND1_MAC, LB_BACKEND_MAC), BACKEND1, CLIENT, (8080, 40001), 64, Flags::Ack);
-    let expected = tcp4((LB_CLIENT_MAC, CLIENT_MAC), VIP, CLIENT, (80, 40001), 63, Flags::Ack);
-    assert_verdict("tcp4_stateless_reply", &fx.from_backend(&reply), XDP_REDIRECT, &expected);
+    let reply = tcp4(
+        (BACKEND1_MAC, LB_BACKEND_MAC),
+        BACKEND1,
+        CLIENT,
+        (8080, 40001),
+        64,
+        Flags::Ack,
+    );
+    let expected = tcp4(
+        (LB_CLIENT_MAC, CLIENT_MAC),
+        VIP,
+        CLIENT,
+        (80, 40001),
+        63,
+        Flags::Ack,
+    );
+    assert_verdict(
+        "tcp4_stateless_reply",
+        &fx.backend_sends(&reply),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn backend_traffic_to_the_balancer_itself_is_not_translated() {
     // A health check's answer: from backend:8080 to the balancer's own address.
     let fx = fixture(web());
-    let answer = tcp4((BACKEND1_MAC, LB_BACKEND_MAC), BACKEND1, [10, 1, 0, 254], (8080, 50000), 64, Flags::Ack);
-    assert_verdict("health_check_answer", &fx.from_backend(&answer), XDP_PASS, &answer);
+    let answer = tcp4(
+        (BACKEND1_MAC, LB_BACKEND_MAC),
+        BACKEND1,
+        [10, 1, 0, 254],
+        (8080, 50000),
+        64,
+        Flags::Ack,
+    );
+    assert_verdict(
+        "health_check_answer",
+        &fx.backend_sends(&answer),
+        XDP_PASS,
+        &answer,
+    );
 }
 
 #[test]
 fn udp_datagram_and_its_reply_are_translated() {
-    let services = vec![service(VIP, 53, L4Protocol::Udp, vec![backend(BACKEND1, 5353, 1)])];
+    let services = vec![service(
+        VIP,
+        53,
+        L4Protocol::Udp,
+        vec![backend(BACKEND1, 5353, 1)],
+    )];
     let fx = fixture(services);
     let query = udp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 53), 64);
-    let expected = udp4((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT, BACKEND1, (40000, 5353), 63);
-    assert_verdict("udp4_query", &fx.from_client(&query), XDP_REDIRECT, &expected);
-    let answer = udp4((BACKEND1_MAC, LB_BACKEND_MAC), BACKEND1, CLIENT, (5353, 40000), 64);
+    let expected = udp4(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT,
+        BACKEND1,
+        (40000, 5353),
+        63,
+    );
+    assert_verdict(
+        "udp4_query",
+        &fx.client_sends(&query),
+        XDP_REDIRECT,
+        &expected,
+    );
+    let answer = udp4(
+        (BACKEND1_MAC, LB_BACKEND_MAC),
+        BACKEND1,
+        CLIENT,
+        (5353, 40000),
+        64,
+    );
     let expected = udp4((LB_CLIENT_MAC, CLIENT_MAC), VIP, CLIENT, (53, 40000), 63);
-    assert_verdict("udp4_answer", &fx.from_backend(&answer), XDP_REDIRECT, &expected);
+    assert_verdict(
+        "udp4_answer",
+        &fx.backend_sends(&answer),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn udp_without_checksum_keeps_a_zero_checksum() {
-    let services = vec![service(VIP, 53, L4Protocol::Udp, vec![backend(BACKEND1, 5353, 1)])];
+    let services = vec![service(
+        VIP,
+        53,
+        L4Protocol::Udp,
+        vec![backend(BACKEND1, 5353, 1)],
+    )];
     let fx = fixture(services);
     let zero_check = |mut f: Vec<u8>| {
         f[14 + 20 + 6..14 + 20 + 8].fill(0);
         f
     };
-    let query = zero_check(udp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 53), 64));
-    let expected = zero_check(udp4((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT, BACKEND1, (40000, 5353), 63));
-    assert_verdict("udp4_no_checksum", &fx.from_client(&query), XDP_REDIRECT, &expected);
+    let query = zero_check(udp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 53),
+        64,
+    ));
+    let expected = zero_check(udp4(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT,
+        BACKEND1,
+        (40000, 5353),
+        63,
+    ));
+    assert_verdict(
+        "udp4_no_checksum",
+        &fx.client_sends(&query),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn ipv6_tcp_flow_is_translated_both_ways() {
-    let services = vec![service(VIP6, 443, L4Protocol::Tcp, vec![backend(BACKEND6, 8443, 1)])];
+    let services = vec![service(
+        VIP6,
+        443,
+        L4Protocol::Tcp,
+        vec![backend(BACKEND6, 8443, 1)],
+    )];
     let fx = fixture(services);
     let syn = tcp6((CLIENT_MAC, LB_CLIENT_MAC), CLIENT6, VIP6, (40000, 443), 64);
-    let expected = tcp6((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT6, BACKEND6, (40000, 8443), 63);
-    assert_verdict("tcp6_syn", &fx.from_client(&syn), XDP_REDIRECT, &expected);
-    let reply = tcp6((BACKEND1_MAC, LB_BACKEND_MAC), BACKEND6, CLIENT6, (8443, 40000), 64);
+    let expected = tcp6(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT6,
+        BACKEND6,
+        (40000, 8443),
+        63,
+    );
+    assert_verdict("tcp6_syn", &fx.client_sends(&syn), XDP_REDIRECT, &expected);
+    let reply = tcp6(
+        (BACKEND1_MAC, LB_BACKEND_MAC),
+        BACKEND6,
+        CLIENT6,
+        (8443, 40000),
+        64,
+    );
     let expected = tcp6((LB_CLIENT_MAC, CLIENT_MAC), VIP6, CLIENT6, (443, 40000), 63);
-    assert_verdict("tcp6_reply", &fx.from_backend(&reply), XDP_REDIRECT, &expected);
+    assert_verdict(
+        "tcp6_reply",
+        &fx.backend_sends(&reply),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn ipv6_udp_datagram_is_translated() {
-    let services = vec![service(VIP6, 53, L4Protocol::Udp, vec![backend(BACKEND6, 5353, 1)])];
+    let services = vec![service(
+        VIP6,
+        53,
+        L4Protocol::Udp,
+        vec![backend(BACKEND6, 5353, 1)],
+    )];
     let fx = fixture(services);
     let query = udp6((CLIENT_MAC, LB_CLIENT_MAC), CLIENT6, VIP6, (40000, 53), 64);
-    let expected = udp6((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT6, BACKEND6, (40000, 5353), 63);
-    assert_verdict("udp6_query", &fx.from_client(&query), XDP_REDIRECT, &expected);
+    let expected = udp6(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT6,
+        BACKEND6,
+        (40000, 5353),
+        63,
+    );
+    assert_verdict(
+        "udp6_query",
+        &fx.client_sends(&query),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn ipv4_options_are_carried_and_checksums_stay_right() {
     let fx = fixture(web());
-    let with_options = |src: [u8; 4], dst: [u8; 4], dport: u16, macs: ([u8; 6], [u8; 6]), ttl: u8| {
-        let mut ip = etherparse::Ipv4Header::new(0, ttl, etherparse::IpNumber::TCP, src, dst).unwrap();
-        ip.options = [1u8, 1, 1, 0][..].try_into().unwrap();
-        let mut tcp = TcpHeader::new(40000, dport, 1000, 64240);
-        tcp.syn = true;
-        ip.set_payload_len(tcp.header_len() + PAYLOAD.len()).unwrap();
-        tcp.checksum = tcp.calc_checksum_ipv4(&ip, PAYLOAD).unwrap();
-        let mut f = Vec::new();
-        etherparse::Ethernet2Header {
-            source: macs.0,
-            destination: macs.1,
-            ether_type: etherparse::EtherType::IPV4,
-        }
-        .write(&mut f)
-        .unwrap();
-        ip.write(&mut f).unwrap();
-        tcp.write(&mut f).unwrap();
-        f.extend_from_slice(PAYLOAD);
-        f
-    };
+    let with_options =
+        |src: [u8; 4], dst: [u8; 4], dport: u16, macs: ([u8; 6], [u8; 6]), ttl: u8| {
+            let mut ip =
+                etherparse::Ipv4Header::new(0, ttl, etherparse::IpNumber::TCP, src, dst).unwrap();
+            ip.options = [1u8, 1, 1, 0][..].try_into().unwrap();
+            let mut tcp = TcpHeader::new(40000, dport, 1000, 64240);
+            tcp.syn = true;
+            ip.set_payload_len(tcp.header_len() + PAYLOAD.len())
+                .unwrap();
+            tcp.checksum = tcp.calc_checksum_ipv4(&ip, PAYLOAD).unwrap();
+            let mut f = Vec::new();
+            etherparse::Ethernet2Header {
+                source: macs.0,
+                destination: macs.1,
+                ether_type: etherparse::EtherType::IPV4,
+            }
+            .write(&mut f)
+            .unwrap();
+            ip.write(&mut f).unwrap();
+            tcp.write(&mut f).unwrap();
+            f.extend_from_slice(PAYLOAD);
+            f
+        };
     let input = with_options(CLIENT, VIP, 80, (CLIENT_MAC, LB_CLIENT_MAC), 64);
     let expected = with_options(CLIENT, BACKEND1, 8080, (LB_BACKEND_MAC, BACKEND1_MAC), 63);
-    assert_verdict("tcp4_options", &fx.from_client(&input), XDP_REDIRECT, &expected);
+    assert_verdict(
+        "tcp4_options",
+        &fx.client_sends(&input),
+        XDP_REDIRECT,
+        &expected,
+    );
 }
 
 #[test]
 fn unresolved_backend_neighbour_is_left_to_the_kernel_translated() {
     // The kernel resolves ARP and forwards; the program must not drop it.
-    let services = vec![service(VIP, 80, L4Protocol::Tcp, vec![backend(UNRESOLVED_BACKEND, 8080, 1)])];
+    let services = vec![service(
+        VIP,
+        80,
+        L4Protocol::Tcp,
+        vec![backend(UNRESOLVED_BACKEND, 8080, 1)],
+    )];
     let fx = fixture(services);
-    let input = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Syn);
+    let input = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Syn,
+    );
     // Translated, but MACs and TTL as received: the kernel forwards it.
-    let expected = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, UNRESOLVED_BACKEND, (40000, 8080), 64, Flags::Syn);
-    assert_verdict("tcp4_no_neighbour", &fx.from_client(&input), XDP_PASS, &expected);
+    let expected = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        UNRESOLVED_BACKEND,
+        (40000, 8080),
+        64,
+        Flags::Syn,
+    );
+    assert_verdict(
+        "tcp4_no_neighbour",
+        &fx.client_sends(&input),
+        XDP_PASS,
+        &expected,
+    );
     assert_eq!(fx.counter(Counter::KernelForward), 1);
 }
 
@@ -315,8 +563,15 @@ fn unresolved_backend_neighbour_is_left_to_the_kernel_translated() {
 #[test]
 fn vip_on_an_unconfigured_port_is_passed_untouched() {
     let fx = fixture(web());
-    let input = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 443), 64, Flags::Syn);
-    assert_verdict("vip_other_port", &fx.from_client(&input), XDP_PASS, &input);
+    let input = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 443),
+        64,
+        Flags::Syn,
+    );
+    assert_verdict("vip_other_port", &fx.client_sends(&input), XDP_PASS, &input);
     assert_eq!(fx.counter(Counter::NewFlow), 0);
 }
 
@@ -324,14 +579,26 @@ fn vip_on_an_unconfigured_port_is_passed_untouched() {
 fn udp_to_a_tcp_service_port_is_passed_untouched() {
     let fx = fixture(web());
     let input = udp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64);
-    assert_verdict("udp_to_tcp_service", &fx.from_client(&input), XDP_PASS, &input);
+    assert_verdict(
+        "udp_to_tcp_service",
+        &fx.client_sends(&input),
+        XDP_PASS,
+        &input,
+    );
 }
 
 #[test]
 fn syn_fin_to_a_service_is_dropped_and_counted() {
     let fx = fixture(web());
-    let input = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::SynFin);
-    assert_verdict("syn_fin", &fx.from_client(&input), XDP_DROP, &input);
+    let input = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::SynFin,
+    );
+    assert_verdict("syn_fin", &fx.client_sends(&input), XDP_DROP, &input);
     assert_eq!(fx.counter(Counter::BadTcpFlags), 1);
     assert_eq!(fx.counter(Counter::NewFlow), 0, "no state for it");
 }
@@ -339,9 +606,28 @@ fn syn_fin_to_a_service_is_dropped_and_counted() {
 #[test]
 fn rst_for_an_unknown_flow_is_forwarded_without_creating_state() {
     let fx = fixture(web());
-    let input = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Rst);
-    let expected = tcp4((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT, BACKEND1, (40000, 8080), 63, Flags::Rst);
-    assert_verdict("rst_unknown_flow", &fx.from_client(&input), XDP_REDIRECT, &expected);
+    let input = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Rst,
+    );
+    let expected = tcp4(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT,
+        BACKEND1,
+        (40000, 8080),
+        63,
+        Flags::Rst,
+    );
+    assert_verdict(
+        "rst_unknown_flow",
+        &fx.client_sends(&input),
+        XDP_REDIRECT,
+        &expected,
+    );
     assert_eq!(fx.counter(Counter::NewFlow), 0, "an RST starts nothing");
 }
 
@@ -354,14 +640,31 @@ fn fragment_to_a_vip_is_left_to_the_kernel() {
     input[14 + 10..14 + 12].fill(0);
     let check = lb_common::csum::checksum(&input[14..34]);
     input[14 + 10..14 + 12].copy_from_slice(&check.to_be_bytes());
-    assert_verdict("fragment_to_vip", &fx.from_client(&input), XDP_PASS, &input);
+    assert_verdict(
+        "fragment_to_vip",
+        &fx.client_sends(&input),
+        XDP_PASS,
+        &input,
+    );
 }
 
 #[test]
 fn service_without_backends_passes_and_counts() {
-    let fx = fixture(vec![service(VIP, 80, L4Protocol::Tcp, vec![backend(BACKEND1, 8080, 0)])]);
-    let input = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Syn);
-    assert_verdict("no_backend", &fx.from_client(&input), XDP_PASS, &input);
+    let fx = fixture(vec![service(
+        VIP,
+        80,
+        L4Protocol::Tcp,
+        vec![backend(BACKEND1, 8080, 0)],
+    )]);
+    let input = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Syn,
+    );
+    assert_verdict("no_backend", &fx.client_sends(&input), XDP_PASS, &input);
     assert_eq!(fx.counter(Counter::NoBackend), 1);
 }
 
@@ -370,9 +673,23 @@ fn sorry_server_takes_new_flows_only_while_no_backend_has_weight() {
     let mut spec = service(VIP, 80, L4Protocol::Tcp, vec![backend(BACKEND1, 8080, 0)]);
     spec.sorry = Some(backend(BACKEND2, 80, 1));
     let mut fx = fixture(vec![spec.clone()]);
-    let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Syn);
-    let to_sorry = tcp4((LB_BACKEND_MAC, BACKEND2_MAC), CLIENT, BACKEND2, (40000, 80), 63, Flags::Syn);
-    assert_verdict("to_sorry", &fx.from_client(&syn), XDP_REDIRECT, &to_sorry);
+    let syn = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Syn,
+    );
+    let to_sorry = tcp4(
+        (LB_BACKEND_MAC, BACKEND2_MAC),
+        CLIENT,
+        BACKEND2,
+        (40000, 80),
+        63,
+        Flags::Syn,
+    );
+    assert_verdict("to_sorry", &fx.client_sends(&syn), XDP_REDIRECT, &to_sorry);
 
     spec.backends[0].weight = 1;
     fx.dp
@@ -381,12 +698,50 @@ fn sorry_server_takes_new_flows_only_while_no_backend_has_weight() {
             timeouts: Timeouts::default(),
         })
         .unwrap();
-    let new_syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40001, 80), 64, Flags::Syn);
-    let to_real = tcp4((LB_BACKEND_MAC, BACKEND1_MAC), CLIENT, BACKEND1, (40001, 8080), 63, Flags::Syn);
-    assert_verdict("to_real_again", &fx.from_client(&new_syn), XDP_REDIRECT, &to_real);
-    let ack = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64, Flags::Ack);
-    let still_sorry = tcp4((LB_BACKEND_MAC, BACKEND2_MAC), CLIENT, BACKEND2, (40000, 80), 63, Flags::Ack);
-    assert_verdict("sorry_flow_continues", &fx.from_client(&ack), XDP_REDIRECT, &still_sorry);
+    let new_syn = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40001, 80),
+        64,
+        Flags::Syn,
+    );
+    let to_real = tcp4(
+        (LB_BACKEND_MAC, BACKEND1_MAC),
+        CLIENT,
+        BACKEND1,
+        (40001, 8080),
+        63,
+        Flags::Syn,
+    );
+    assert_verdict(
+        "to_real_again",
+        &fx.client_sends(&new_syn),
+        XDP_REDIRECT,
+        &to_real,
+    );
+    let ack = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Ack,
+    );
+    let still_sorry = tcp4(
+        (LB_BACKEND_MAC, BACKEND2_MAC),
+        CLIENT,
+        BACKEND2,
+        (40000, 80),
+        63,
+        Flags::Ack,
+    );
+    assert_verdict(
+        "sorry_flow_continues",
+        &fx.client_sends(&ack),
+        XDP_REDIRECT,
+        &still_sorry,
+    );
 }
 
 #[test]
@@ -401,8 +756,15 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
     // Find which flows land on backend 1 before it is drained.
     let mut on_backend1 = Vec::new();
     for port in 40000..40010 {
-        let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (port, 80), 64, Flags::Syn);
-        if fx.from_client(&syn).output[30..34] == BACKEND1 {
+        let syn = tcp4(
+            (CLIENT_MAC, LB_CLIENT_MAC),
+            CLIENT,
+            VIP,
+            (port, 80),
+            64,
+            Flags::Syn,
+        );
+        if fx.client_sends(&syn).output[30..34] == BACKEND1 {
             on_backend1.push(port);
         }
     }
@@ -415,12 +777,34 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
         })
         .unwrap();
     for port in &on_backend1 {
-        let ack = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (*port, 80), 64, Flags::Ack);
-        assert_eq!(fx.from_client(&ack).output[30..34], BACKEND1, "flow {port} stays on backend 1");
+        let ack = tcp4(
+            (CLIENT_MAC, LB_CLIENT_MAC),
+            CLIENT,
+            VIP,
+            (*port, 80),
+            64,
+            Flags::Ack,
+        );
+        assert_eq!(
+            fx.client_sends(&ack).output[30..34],
+            BACKEND1,
+            "flow {port} stays on backend 1"
+        );
     }
     for port in 41000..41010 {
-        let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (port, 80), 64, Flags::Syn);
-        assert_eq!(fx.from_client(&syn).output[30..34], BACKEND2, "new flow {port} avoids backend 1");
+        let syn = tcp4(
+            (CLIENT_MAC, LB_CLIENT_MAC),
+            CLIENT,
+            VIP,
+            (port, 80),
+            64,
+            Flags::Syn,
+        );
+        assert_eq!(
+            fx.client_sends(&syn).output[30..34],
+            BACKEND2,
+            "new flow {port} avoids backend 1"
+        );
     }
 }
 
@@ -435,8 +819,15 @@ fn removed_backend_flows_are_rescheduled() {
     let mut fx = fixture(vec![spec.clone()]);
     let mut port = 40000;
     loop {
-        let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (port, 80), 64, Flags::Syn);
-        if fx.from_client(&syn).output[30..34] == BACKEND1 {
+        let syn = tcp4(
+            (CLIENT_MAC, LB_CLIENT_MAC),
+            CLIENT,
+            VIP,
+            (port, 80),
+            64,
+            Flags::Syn,
+        );
+        if fx.client_sends(&syn).output[30..34] == BACKEND1 {
             break;
         }
         port += 1;
@@ -448,9 +839,16 @@ fn removed_backend_flows_are_rescheduled() {
             timeouts: Timeouts::default(),
         })
         .unwrap();
-    let ack = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (port, 80), 64, Flags::Ack);
+    let ack = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (port, 80),
+        64,
+        Flags::Ack,
+    );
     assert_eq!(
-        fx.from_client(&ack).output[30..34],
+        fx.client_sends(&ack).output[30..34],
         BACKEND2,
         "a flow whose backend was removed goes to a remaining one (which resets it)"
     );
@@ -466,9 +864,27 @@ fn mid_flow_packet_without_state_goes_where_maglev_points() {
     let a = fixture(vec![spec.clone()]);
     let b = fixture(vec![spec]);
     for port in 40000..40020 {
-        let syn = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (port, 80), 64, Flags::Syn);
-        let ack = tcp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (port, 80), 64, Flags::Ack);
-        let chosen = a.from_client(&syn).output[30..34].to_vec();
-        assert_eq!(b.from_client(&ack).output[30..34], chosen[..], "flow {port}: the other balancer agrees");
+        let syn = tcp4(
+            (CLIENT_MAC, LB_CLIENT_MAC),
+            CLIENT,
+            VIP,
+            (port, 80),
+            64,
+            Flags::Syn,
+        );
+        let ack = tcp4(
+            (CLIENT_MAC, LB_CLIENT_MAC),
+            CLIENT,
+            VIP,
+            (port, 80),
+            64,
+            Flags::Ack,
+        );
+        let chosen = a.client_sends(&syn).output[30..34].to_vec();
+        assert_eq!(
+            b.client_sends(&ack).output[30..34],
+            chosen[..],
+            "flow {port}: the other balancer agrees"
+        );
     }
 }

@@ -66,8 +66,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<()> {
         Lab::new,
     )?;
     let outcome = run_in_lab(&lab, &lbd, &config, args.duration);
-    let names: Vec<String> = [&lab.client, &lab.balancer, &lab.backend]
-        .iter()
+    let names: Vec<String> = [&lab.client, &lab.balancer, &lab.switch]
+        .into_iter()
+        .chain(lab.backends.iter())
         .map(|ns| ns.name().to_owned())
         .collect();
     drop(lab);
@@ -108,9 +109,9 @@ fn run_in_lab(
     let tcp4: SocketAddr = format!("{BACKEND_IP}:8080").parse()?;
     let udp6: SocketAddr = format!("[{BACKEND_IP6}]:7777").parse()?;
     for addr in [udp4, udp6] {
-        threads.push(udp_echo_server(&lab.backend, addr, stop.clone())?);
+        threads.push(udp_echo_server(lab.backend(), addr, stop.clone())?);
     }
-    threads.push(tcp_echo_server(&lab.backend, tcp4, stop.clone())?);
+    threads.push(tcp_echo_server(lab.backend(), tcp4, stop.clone())?);
 
     let mut daemon = lab
         .balancer

@@ -27,6 +27,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "iproute2",
         "network namespaces and veth pairs for the labs and tests",
     ),
+    (
+        "ethtool",
+        "GRO and checksum offload settings of the labs' veth interfaces",
+    ),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -26,9 +26,9 @@ impl Default for Timeouts {
     /// IPVS's defaults: 900 s, 120 s, 300 s.
     fn default() -> Self {
         Self {
-            tcp: Duration::from_secs(900),
-            tcp_fin: Duration::from_secs(120),
-            udp: Duration::from_secs(300),
+            tcp: Duration::from_mins(15),
+            tcp_fin: Duration::from_mins(2),
+            udp: Duration::from_mins(5),
         }
     }
 }

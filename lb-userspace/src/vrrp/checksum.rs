@@ -123,7 +123,11 @@ mod tests {
         }
         // Three odd pieces in a row.
         let mut parts = Checksum::new();
-        parts.add(&bytes[..1]).add(&bytes[1..2]).add(&bytes[2..5]).add(&bytes[5..]);
+        parts
+            .add(&bytes[..1])
+            .add(&bytes[1..2])
+            .add(&bytes[2..5])
+            .add(&bytes[5..]);
         assert_eq!(parts.finish(), whole);
     }
 

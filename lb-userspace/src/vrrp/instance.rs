@@ -55,7 +55,10 @@ pub enum Reason {
     /// Skew_Time after the master's priority-0 advert.
     MasterStopped,
     /// A better master was heard.
-    HigherPriority { from: IpAddr, priority: u8 },
+    HigherPriority {
+        from: IpAddr,
+        priority: u8,
+    },
     Fault(FaultCause),
     /// The fault cleared.
     Recovered,
@@ -100,10 +103,15 @@ pub enum Action {
         addresses: Vec<VirtualAddress>,
         accept: bool,
     },
-    RemoveVips { addresses: Vec<VirtualAddress> },
+    RemoveVips {
+        addresses: Vec<VirtualAddress>,
+    },
     /// Gratuitous ARP (IPv4) or unsolicited NA (IPv6) for each address,
     /// `count` times (RFC 5798 6.4.1 / 8.1.2).
-    SendGratuitous { addresses: Vec<IpAddr>, count: u32 },
+    SendGratuitous {
+        addresses: Vec<IpAddr>,
+        count: u32,
+    },
     StateChanged {
         from: State,
         to: State,
@@ -715,11 +723,19 @@ impl Instance {
     }
 
     fn skew_time(&self) -> Duration {
-        timers::skew_time(self.params.version, self.priority, self.master_adver_interval)
+        timers::skew_time(
+            self.params.version,
+            self.priority,
+            self.master_adver_interval,
+        )
     }
 
     fn master_down_interval(&self) -> Duration {
-        timers::master_down_interval(self.params.version, self.priority, self.master_adver_interval)
+        timers::master_down_interval(
+            self.params.version,
+            self.priority,
+            self.master_adver_interval,
+        )
     }
 
     /// Sets the Master_Down_Timer, except in maintenance, which never takes

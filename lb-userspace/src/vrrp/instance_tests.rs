@@ -112,7 +112,9 @@ fn has_add(actions: &[Action]) -> bool {
 }
 
 fn has_remove(actions: &[Action]) -> bool {
-    actions.iter().any(|a| matches!(a, Action::RemoveVips { .. }))
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::RemoveVips { .. }))
 }
 
 fn with_priority(priority: u8) -> InstanceParams {
@@ -150,7 +152,10 @@ fn start_enters_backup_and_waits_master_down_interval() {
         Action::SendAdvert { priority: 100, dst, .. } if *dst == ip("224.0.0.18")
     ));
     assert!(matches!(&actions[2], Action::AddVips { accept: true, .. }));
-    assert!(matches!(&actions[3], Action::SendGratuitous { count: 5, .. }));
+    assert!(matches!(
+        &actions[3],
+        Action::SendGratuitous { count: 5, .. }
+    ));
 }
 
 #[test]
@@ -173,7 +178,11 @@ fn state_master_wish_takes_over_after_one_interval_and_the_smallest_skew() {
         ..params_v2()
     };
     let mut h = Harness::started(params);
-    assert_eq!(h.state(), State::Backup, "keepalived starts BACKUP even with state MASTER");
+    assert_eq!(
+        h.state(),
+        State::Backup,
+        "keepalived starts BACKUP even with state MASTER"
+    );
     // 1 s + 1/256 s.
     let wait = SEC + Duration::from_nanos(3_906_250);
     assert_eq!(h.vrrp.poll_timeout(), Some(h.clock.at(wait)));
@@ -210,9 +219,11 @@ fn without_a_source_address_the_instance_faults_until_it_has_one() {
         )]
     );
     // An address of the wrong family does not count.
-    h.vrrp.set_source_address(Some(ip("fe80::1")), h.clock.now());
+    h.vrrp
+        .set_source_address(Some(ip("fe80::1")), h.clock.now());
     assert_eq!(h.state(), State::Fault);
-    h.vrrp.set_source_address(Some(ip("10.200.0.11")), h.clock.now());
+    h.vrrp
+        .set_source_address(Some(ip("10.200.0.11")), h.clock.now());
     assert_eq!(h.state(), State::Backup);
 }
 
@@ -224,7 +235,10 @@ fn lower_priority_backup_stays_backup_while_the_master_advertises() {
     h.hear_master(&Peer::v2(), 150, Duration::ZERO, Duration::from_secs(30));
     assert_eq!(h.state(), State::Backup);
     assert_eq!(h.vrrp.counters().adverts_received, 30);
-    assert!(adverts(&h.actions()).is_empty(), "a backup never advertises");
+    assert!(
+        adverts(&h.actions()).is_empty(),
+        "a backup never advertises"
+    );
     // The master vanishes: Master_Down_Interval after its last advert.
     let last = Duration::from_secs(29);
     h.run_to(last + Duration::from_micros(3_609_374));
@@ -288,7 +302,10 @@ fn v2_drops_a_different_interval_instead_of_learning_it() {
         interval: 2,
         ..Peer::v2()
     };
-    assert_eq!(h.deliver_at(ms(100), &peer.advert(150)), Err(DropReason::Interval));
+    assert_eq!(
+        h.deliver_at(ms(100), &peer.advert(150)),
+        Err(DropReason::Interval)
+    );
     assert_eq!(h.vrrp.counters().dropped(DropReason::Interval), 1);
     assert_eq!(h.vrrp.master_adver_interval(), SEC);
 }
@@ -339,7 +356,8 @@ fn preempt_delay_restarts_after_a_better_master() {
     let mut h = Harness::started(params);
     h.hear_master(&Peer::v2(), 100, ms(500), ms(5000));
     // A better master cancels the pending delay (keepalived).
-    h.deliver_at(ms(5000), &Peer::v2().from("10.200.0.13").advert(250)).unwrap();
+    h.deliver_at(ms(5000), &Peer::v2().from("10.200.0.13").advert(250))
+        .unwrap();
     h.hear_master(&Peer::v2(), 100, ms(5500), ms(14_000));
     assert_eq!(h.state(), State::Backup, "the delay started again at 5.5 s");
 }
@@ -355,7 +373,8 @@ fn nopreempt_backup_never_takes_over_from_a_live_master() {
     assert_eq!(h.state(), State::Backup);
     assert_eq!(h.vrrp.master(), Some((ip("10.200.0.12"), 100)));
     // Only when the master stops.
-    h.deliver_at(Duration::from_mins(1), &Peer::v2().advert(0)).unwrap();
+    h.deliver_at(Duration::from_mins(1), &Peer::v2().advert(0))
+        .unwrap();
     h.run_to(Duration::from_secs(61));
     assert_eq!(h.state(), State::Master);
 }
@@ -364,7 +383,12 @@ fn nopreempt_backup_never_takes_over_from_a_live_master() {
 fn equal_priority_backup_accepts_the_master() {
     // RFC 5798 6.4.2: "greater than or equal to the local Priority".
     let mut h = Harness::started(params_v2());
-    h.hear_master(&Peer::v2().from("10.200.0.2"), 100, ms(100), Duration::from_secs(20));
+    h.hear_master(
+        &Peer::v2().from("10.200.0.2"),
+        100,
+        ms(100),
+        Duration::from_secs(20),
+    );
     assert_eq!(h.state(), State::Backup);
 }
 
@@ -504,7 +528,10 @@ fn stop_sends_priority_zero_and_removes_the_addresses() {
     h.vrrp.stop(h.clock.now());
     assert_eq!(h.state(), State::Init);
     let actions = h.actions();
-    assert!(matches!(&actions[0], Action::SendAdvert { priority: 0, .. }));
+    assert!(matches!(
+        &actions[0],
+        Action::SendAdvert { priority: 0, .. }
+    ));
     assert!(matches!(&actions[1], Action::RemoveVips { .. }));
     assert_eq!(
         state_changes(&actions),
@@ -545,7 +572,10 @@ fn garp_bursts_at_takeover_and_after_garp_master_delay() {
     h.run_to(became + Duration::from_secs(5));
     assert_eq!(garps(&h.actions()), [5]);
     h.run_to(became + Duration::from_mins(1));
-    assert!(garps(&h.actions()).is_empty(), "no refresh unless configured");
+    assert!(
+        garps(&h.actions()).is_empty(),
+        "no refresh unless configured"
+    );
 }
 
 #[test]
@@ -573,10 +603,12 @@ fn tracked(scripts: &[(&str, i32)], interfaces: &[(&str, Option<i32>)]) -> Insta
             weight: *weight,
         })
         .collect();
-    params.track_interfaces.extend(interfaces.iter().map(|(name, weight)| TrackedInterface {
-        name: (*name).into(),
-        weight: *weight,
-    }));
+    params
+        .track_interfaces
+        .extend(interfaces.iter().map(|(name, weight)| TrackedInterface {
+            name: (*name).into(),
+            weight: *weight,
+        }));
     params
 }
 
@@ -617,7 +649,12 @@ fn a_weight_gain_lets_a_backup_preempt() {
     h.hear_master(&Peer::v2(), 150, ms(100), Duration::from_secs(10));
     assert_eq!(h.state(), State::Backup);
     h.vrrp.track_script("chk", true, h.clock.now()); // 160 > 150
-    h.hear_master(&Peer::v2(), 150, Duration::from_secs(10), Duration::from_secs(15));
+    h.hear_master(
+        &Peer::v2(),
+        150,
+        Duration::from_secs(10),
+        Duration::from_secs(15),
+    );
     assert_eq!(h.state(), State::Master);
     // The timer set by the last accepted advert (9.1 s, at priority 100,
     // RFC 5798 6.4.2 computes it then) runs out.
@@ -634,7 +671,11 @@ fn a_weight_loss_makes_the_master_yield_to_a_better_backup() {
     h.run_to(t);
     h.actions();
     h.run_to(t + SEC);
-    assert_eq!(adverts(&h.actions()), [40], "adverts carry the new priority");
+    assert_eq!(
+        adverts(&h.actions()),
+        [40],
+        "adverts carry the new priority"
+    );
     // The backup at 100 now preempts; when we hear it, we yield.
     let t = h.clock.elapsed();
     h.deliver_at(t, &Peer::v2().advert(100)).unwrap();
@@ -734,7 +775,8 @@ fn maintenance_hands_over_and_stays_backup_until_released() {
     h.run_to(t + Duration::from_mins(1));
     assert_eq!(h.state(), State::Backup);
     // Lower masters are accepted meanwhile.
-    h.deliver_at(t + Duration::from_secs(61), &Peer::v2().advert(100)).unwrap();
+    h.deliver_at(t + Duration::from_secs(61), &Peer::v2().advert(100))
+        .unwrap();
     assert_eq!(h.vrrp.master(), Some((ip("10.200.0.12"), 100)));
     h.vrrp.set_maintenance(false, h.clock.now());
     assert!(!h.vrrp.in_maintenance());
@@ -750,7 +792,10 @@ fn maintenance_hands_over_and_stays_backup_until_released() {
 fn failover_hands_over_once_and_does_not_take_back() {
     let mut h = master(with_priority(200));
     assert!(h.vrrp.failover(h.clock.now()));
-    assert!(!h.vrrp.failover(h.clock.now()), "only a master can fail over");
+    assert!(
+        !h.vrrp.failover(h.clock.now()),
+        "only a master can fail over"
+    );
     assert_eq!(h.state(), State::Backup);
     let actions = h.actions();
     assert_eq!(adverts(&actions), [0]);
@@ -760,7 +805,8 @@ fn failover_hands_over_once_and_does_not_take_back() {
     h.hear_master(&Peer::v2(), 100, t + ms(600), t + Duration::from_secs(30));
     assert_eq!(h.state(), State::Backup);
     // When it goes away, we take over as usual, and preempt again after.
-    h.deliver_at(t + Duration::from_secs(30), &Peer::v2().advert(0)).unwrap();
+    h.deliver_at(t + Duration::from_secs(30), &Peer::v2().advert(0))
+        .unwrap();
     h.run_to(t + Duration::from_secs(31));
     assert_eq!(h.state(), State::Master);
 }
@@ -787,9 +833,15 @@ fn drops_are_counted_per_reason() {
         vrid: 9,
         ..Peer::v2()
     };
-    assert_eq!(h.deliver_at(ms(30), &other_vrid.advert(150)), Err(DropReason::Vrid));
+    assert_eq!(
+        h.deliver_at(ms(30), &other_vrid.advert(150)),
+        Err(DropReason::Vrid)
+    );
     let ours = Peer::v2().from("10.200.0.11");
-    assert_eq!(h.deliver_at(ms(40), &ours.advert(150)), Err(DropReason::OwnAddress));
+    assert_eq!(
+        h.deliver_at(ms(40), &ours.advert(150)),
+        Err(DropReason::OwnAddress)
+    );
     let c: &Counters = h.vrrp.counters();
     assert_eq!(c.dropped(DropReason::Ttl), 2);
     assert_eq!(c.dropped(DropReason::Vrid), 1);
@@ -822,7 +874,9 @@ fn unicast_sends_one_advert_per_peer_with_its_own_checksum() {
     // vrrp-v3-unicast.pcap frame 11: priority 0 from .11 to .12.
     assert_eq!(
         sends[0].1,
-        [0x31, 0x33, 0x00, 0x01, 0x00, 0x64, 0xad, 0x18, 10, 200, 0, 100]
+        [
+            0x31, 0x33, 0x00, 0x01, 0x00, 0x64, 0xad, 0x18, 10, 200, 0, 100
+        ]
     );
     assert_ne!(sends[0].1[6..8], sends[1].1[6..8]);
 }
@@ -845,7 +899,8 @@ fn ipv6_v3_instance_elects_and_advertises_to_ff02_12() {
     };
     h.hear_master(&peer, 150, ms(100), Duration::from_secs(10));
     assert_eq!(h.state(), State::Backup);
-    h.deliver_at(Duration::from_secs(10), &peer.advert(0)).unwrap();
+    h.deliver_at(Duration::from_secs(10), &peer.advert(0))
+        .unwrap();
     h.run_to(Duration::from_secs(11));
     assert_eq!(h.state(), State::Master);
     let actions = h.actions();

@@ -35,8 +35,8 @@ mod tests {
     fn matches_the_header_keepalived_sent() {
         // Frame 1 of vrrp-v3-unicast.pcap, without the Ethernet header.
         let expected = [
-            0x45, 0xc0, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xa5, 0x06, 10, 200, 0,
-            11, 10, 200, 0, 12, 0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x17, 0x18, 10, 200, 0, 100,
+            0x45, 0xc0, 0x00, 0x20, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xa5, 0x06, 10, 200, 0, 11,
+            10, 200, 0, 12, 0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x17, 0x18, 10, 200, 0, 100,
         ];
         let packet = ipv4_packet(
             Ipv4Addr::new(10, 200, 0, 11),
@@ -46,6 +46,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(packet, expected);
-        assert_eq!(Received::from_ipv4_packet(&packet).unwrap().payload, &expected[20..]);
+        assert_eq!(
+            Received::from_ipv4_packet(&packet).unwrap().payload,
+            &expected[20..]
+        );
     }
 }

@@ -179,7 +179,16 @@ impl Advert {
         let Some(fixed) = message.first_chunk::<FIXED_LEN>() else {
             return Err(DecodeError::TooShort { len: message.len() });
         };
-        let [vers_type, vrid, priority, count, int_hi, int_lo, sum_hi, sum_lo] = *fixed;
+        let [
+            vers_type,
+            vrid,
+            priority,
+            count,
+            int_hi,
+            int_lo,
+            sum_hi,
+            sum_lo,
+        ] = *fixed;
         let version = match vers_type >> 4 {
             2 => Version::V2,
             3 => Version::V3,
@@ -193,7 +202,11 @@ impl Advert {
             return Err(DecodeError::V2OverIpv6);
         }
         let addr_len = family.address_len();
-        let auth_len = if version == Version::V2 { AUTH_DATA_LEN } else { 0 };
+        let auth_len = if version == Version::V2 {
+            AUTH_DATA_LEN
+        } else {
+            0
+        };
         let expected = FIXED_LEN + usize::from(count) * addr_len + auth_len;
         if message.len() != expected {
             return Err(DecodeError::Length {
@@ -287,7 +300,16 @@ impl Advert {
         };
         let mut out = Vec::with_capacity(FIXED_LEN + 16 * self.addresses.len() + AUTH_DATA_LEN);
         let vers_type = (self.version.number() << 4) | TYPE_ADVERTISEMENT;
-        out.extend([vers_type, self.vrid, self.priority, count, int_hi, int_lo, 0, 0]);
+        out.extend([
+            vers_type,
+            self.vrid,
+            self.priority,
+            count,
+            int_hi,
+            int_lo,
+            0,
+            0,
+        ]);
         for addr in &self.addresses {
             match addr {
                 IpAddr::V4(a) => out.extend(a.octets()),
@@ -299,8 +321,9 @@ impl Advert {
                 out.extend(self.auth.data);
                 internet_checksum(&out)
             }
-            Version::V3 => vrrp_v3_checksum(src, dst, &out)
-                .ok_or(EncodeError::MixedFamilies { src, dst })?,
+            Version::V3 => {
+                vrrp_v3_checksum(src, dst, &out).ok_or(EncodeError::MixedFamilies { src, dst })?
+            }
         };
         out[6..8].copy_from_slice(&checksum.to_be_bytes());
         Ok(out)
@@ -342,7 +365,9 @@ mod tests {
 
     #[test]
     fn decodes_a_v3_advert_and_reencodes_with_the_pseudo_header() {
-        let bytes = [0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x17, 0x18, 10, 200, 0, 100];
+        let bytes = [
+            0x31, 0x33, 0x96, 0x01, 0x00, 0x64, 0x17, 0x18, 10, 200, 0, 100,
+        ];
         let advert = Advert::decode(&bytes, Family::Ipv4).unwrap();
         assert_eq!(advert.version, Version::V3);
         assert_eq!(advert.interval, 100);
@@ -390,7 +415,10 @@ mod tests {
         assert_eq!(v2.interval_to_wire(Duration::from_millis(1500)), None);
         assert_eq!(v2.interval_to_wire(Duration::ZERO), None);
         assert_eq!(v3.interval_to_wire(Duration::from_millis(10)), Some(1));
-        assert_eq!(v3.interval_to_wire(Duration::from_millis(40_950)), Some(4095));
+        assert_eq!(
+            v3.interval_to_wire(Duration::from_millis(40_950)),
+            Some(4095)
+        );
         assert_eq!(v3.interval_to_wire(Duration::from_millis(40_960)), None);
         assert_eq!(v3.interval_to_wire(Duration::from_millis(15)), None);
         assert_eq!(v3.interval_from_wire(100), Duration::from_secs(1));

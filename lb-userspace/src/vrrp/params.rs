@@ -84,7 +84,9 @@ pub enum ParamsError {
          (IPsec AH was dropped from VRRP by RFC 3768)"
     )]
     AhUnsupported { instance: String },
-    #[error("vrrp instance {instance}: auth_pass is empty; set a password or remove authentication")]
+    #[error(
+        "vrrp instance {instance}: auth_pass is empty; set a password or remove authentication"
+    )]
     EmptyPassword { instance: String },
     #[error("vrrp instance {instance}: VRRP version {version} is not 2 or 3")]
     Version { instance: String, version: u8 },
@@ -114,9 +116,13 @@ pub enum ParamsError {
         first: IpAddr,
         other: IpAddr,
     },
-    #[error("vrrp instance {instance}: {count} virtual addresses do not fit one advert (at most 255)")]
+    #[error(
+        "vrrp instance {instance}: {count} virtual addresses do not fit one advert (at most 255)"
+    )]
     TooManyAddresses { instance: String, count: usize },
-    #[error("vrrp instance {instance}: {what} {address} is not of the instance's family ({family:?})")]
+    #[error(
+        "vrrp instance {instance}: {what} {address} is not of the instance's family ({family:?})"
+    )]
     AddressFamily {
         instance: String,
         what: &'static str,
@@ -425,9 +431,16 @@ vrrp_instances:
         );
         let p = params(&yaml).unwrap();
         assert!(!p.preempt);
-        assert_eq!(p.preempt_delay, Duration::ZERO, "nopreempt clears the delay");
+        assert_eq!(
+            p.preempt_delay,
+            Duration::ZERO,
+            "nopreempt clears the delay"
+        );
         let yaml = BASIC.replace("priority: 150", "priority: 150\n    preempt_delay: 30");
-        assert_eq!(params(&yaml).unwrap().preempt_delay, Duration::from_secs(30));
+        assert_eq!(
+            params(&yaml).unwrap().preempt_delay,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]

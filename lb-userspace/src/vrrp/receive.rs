@@ -190,7 +190,11 @@ pub fn check(
     }
     // RFC 5798 7.1: MUST verify the VRRP version; MUST verify that the
     // packet contains the complete VRRP packet.
-    if rx.payload.first().is_some_and(|b| b >> 4 != params.version.number()) {
+    if rx
+        .payload
+        .first()
+        .is_some_and(|b| b >> 4 != params.version.number())
+    {
         return Err(DropReason::Version);
     }
     let advert = Advert::decode(rx.payload, params.family)?;
@@ -303,9 +307,27 @@ mod tests {
         let msg = v2_message(100);
         let drop = |r: Received<'_>| check(&p, OWN, &r).unwrap_err();
 
-        assert_eq!(drop(Received { ttl_or_hop_limit: 254, ..rx(&msg) }), DropReason::Ttl);
-        assert_eq!(drop(Received { src: ip("10.200.0.11"), ..rx(&msg) }), DropReason::OwnAddress);
-        assert_eq!(drop(Received { dst: ip("ff02::12"), ..rx(&msg) }), DropReason::Family);
+        assert_eq!(
+            drop(Received {
+                ttl_or_hop_limit: 254,
+                ..rx(&msg)
+            }),
+            DropReason::Ttl
+        );
+        assert_eq!(
+            drop(Received {
+                src: ip("10.200.0.11"),
+                ..rx(&msg)
+            }),
+            DropReason::OwnAddress
+        );
+        assert_eq!(
+            drop(Received {
+                dst: ip("ff02::12"),
+                ..rx(&msg)
+            }),
+            DropReason::Family
+        );
         assert_eq!(drop(rx(&msg[..msg.len() - 1])), DropReason::Malformed);
 
         let mut bad_sum = msg.clone();
@@ -325,8 +347,14 @@ mod tests {
             advert.encode(ip("10.200.0.12"), ip("224.0.0.18")).unwrap()
         };
         assert_eq!(drop(rx(&reencode(&|a| a.vrid = 52))), DropReason::Vrid);
-        assert_eq!(drop(rx(&reencode(&|a| a.interval = 2))), DropReason::Interval);
-        assert_eq!(drop(rx(&reencode(&|a| a.auth = Auth::pass(b"x")))), DropReason::AuthType);
+        assert_eq!(
+            drop(rx(&reencode(&|a| a.interval = 2))),
+            DropReason::Interval
+        );
+        assert_eq!(
+            drop(rx(&reencode(&|a| a.auth = Auth::pass(b"x")))),
+            DropReason::AuthType
+        );
         assert_eq!(
             drop(rx(&reencode(&|a| a.addresses.push(ip("10.200.0.101"))))),
             DropReason::AddressList
@@ -379,7 +407,10 @@ mod tests {
         let msg = advert.encode(ip("10.200.0.12"), ip("224.0.0.18")).unwrap();
         assert_eq!(check(&p, OWN, &rx(&msg)).unwrap().advert.interval, 250);
         // The same bytes to another destination do not verify.
-        let elsewhere = Received { dst: ip("224.0.0.19"), ..rx(&msg) };
+        let elsewhere = Received {
+            dst: ip("224.0.0.19"),
+            ..rx(&msg)
+        };
         assert_eq!(check(&p, OWN, &elsewhere), Err(DropReason::Checksum));
         // An interval of 0 cannot be learnt; encode refuses it, so patch the
         // bytes and fix the checksum by hand.
@@ -395,9 +426,16 @@ mod tests {
         let mut p = params_v2();
         p.unicast_peers = vec![ip("10.200.0.12")];
         let msg = v2_message(100);
-        let routed = Received { ttl_or_hop_limit: 63, dst: ip("10.200.0.11"), ..rx(&msg) };
+        let routed = Received {
+            ttl_or_hop_limit: 63,
+            dst: ip("10.200.0.11"),
+            ..rx(&msg)
+        };
         assert!(check(&p, OWN, &routed).is_ok());
-        let stranger = Received { src: ip("10.200.0.13"), ..routed };
+        let stranger = Received {
+            src: ip("10.200.0.13"),
+            ..routed
+        };
         assert_eq!(check(&p, OWN, &stranger), Err(DropReason::UnknownPeer));
     }
 
@@ -405,9 +443,9 @@ mod tests {
     fn ipv4_packets_split_into_header_fields_and_payload() {
         // Frame 1 of vrrp-v2-multicast.pcap, without the Ethernet header.
         let packet = [
-            0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xcf, 0xbf, 10, 200, 0,
-            11, 224, 0, 0, 18, 0x21, 0x33, 0x96, 0x01, 0x00, 0x01, 0x3d, 0x9e, 10, 200, 0, 100, 0,
-            0, 0, 0, 0, 0, 0, 0,
+            0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0xcf, 0xbf, 10, 200, 0, 11,
+            224, 0, 0, 18, 0x21, 0x33, 0x96, 0x01, 0x00, 0x01, 0x3d, 0x9e, 10, 200, 0, 100, 0, 0,
+            0, 0, 0, 0, 0, 0,
         ];
         let r = Received::from_ipv4_packet(&packet).unwrap();
         assert_eq!(r.src, ip("10.200.0.11"));
@@ -417,17 +455,26 @@ mod tests {
         // Link-layer padding after the total length is not payload.
         let mut padded = packet.to_vec();
         padded.extend([0; 6]);
-        assert_eq!(Received::from_ipv4_packet(&padded).unwrap().payload, &packet[20..]);
+        assert_eq!(
+            Received::from_ipv4_packet(&padded).unwrap().payload,
+            &packet[20..]
+        );
 
         let mut tcp = packet;
         tcp[9] = 6;
         assert_eq!(Received::from_ipv4_packet(&tcp), Err(DropReason::Protocol));
         let mut bad_sum = packet;
         bad_sum[11] ^= 1;
-        assert_eq!(Received::from_ipv4_packet(&bad_sum), Err(DropReason::Malformed));
+        assert_eq!(
+            Received::from_ipv4_packet(&bad_sum),
+            Err(DropReason::Malformed)
+        );
         let mut fragment = packet;
         fragment[6] = 0x20;
-        assert_eq!(Received::from_ipv4_packet(&fragment), Err(DropReason::Malformed));
+        assert_eq!(
+            Received::from_ipv4_packet(&fragment),
+            Err(DropReason::Malformed)
+        );
         assert_eq!(
             Received::from_ipv4_packet(&packet[..30]),
             Err(DropReason::Malformed)

@@ -115,7 +115,12 @@ impl SyncGroup {
     }
 
     /// Member `index`'s source address (see `Instance::set_source_address`).
-    pub fn set_source_address(&mut self, index: usize, addr: Option<std::net::IpAddr>, now: Instant) {
+    pub fn set_source_address(
+        &mut self,
+        index: usize,
+        addr: Option<std::net::IpAddr>,
+        now: Instant,
+    ) {
         if let Some(member) = self.members.get_mut(index) {
             member.set_source_address(addr, now);
         }
@@ -152,7 +157,11 @@ impl SyncGroup {
             }
 
             let mut changed = false;
-            let own_faults: Vec<bool> = self.members.iter().map(|m| m.own_fault().is_some()).collect();
+            let own_faults: Vec<bool> = self
+                .members
+                .iter()
+                .map(|m| m.own_fault().is_some())
+                .collect();
             for (i, member) in self.members.iter_mut().enumerate() {
                 let others = own_faults
                     .iter()
@@ -283,7 +292,13 @@ mod tests {
             .count();
         assert_eq!(zero, 2);
         assert!(actions.iter().any(|(i, a)| *i == 0
-            && matches!(a, Action::StateChanged { reason: Reason::Fault(FaultCause::SyncGroup), .. })));
+            && matches!(
+                a,
+                Action::StateChanged {
+                    reason: Reason::Fault(FaultCause::SyncGroup),
+                    ..
+                }
+            )));
         assert!(g.interface_state("eth1", true, clock.now()));
         assert_eq!(states(&g), [State::Backup, State::Backup]);
     }
@@ -300,7 +315,13 @@ mod tests {
         assert_eq!(states(&g), [State::Backup, State::Backup]);
         let actions = drain(&mut g);
         assert!(actions.iter().any(|(i, a)| *i == 0
-            && matches!(a, Action::StateChanged { reason: Reason::SyncGroup, .. })));
+            && matches!(
+                a,
+                Action::StateChanged {
+                    reason: Reason::SyncGroup,
+                    ..
+                }
+            )));
         // keepalived sends no priority-0 advert when the group follows.
         assert!(
             !actions
@@ -334,7 +355,10 @@ mod tests {
         let mut g = group(&clock);
         g.start(clock.now());
         let msg = advert_from(51, 100);
-        assert_eq!(g.handle_advert(7, clock.now(), &msg.received()), Err(DropReason::Vrid));
+        assert_eq!(
+            g.handle_advert(7, clock.now(), &msg.received()),
+            Err(DropReason::Vrid)
+        );
         assert_eq!(g.position("outside"), Some(1));
     }
 }

@@ -163,7 +163,9 @@ impl Peer {
             src: self.src,
             dst: self.dst,
             ttl: 255,
-            bytes: advert.encode(self.src, self.dst).expect("test advert encodes"),
+            bytes: advert
+                .encode(self.src, self.dst)
+                .expect("test advert encodes"),
         }
     }
 }

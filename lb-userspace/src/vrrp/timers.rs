@@ -40,13 +40,19 @@ mod tests {
 
     #[test]
     fn v2_skew_is_a_fraction_of_a_second() {
-        assert_eq!(skew_time(Version::V2, 100, SEC), Duration::from_micros(609_375));
+        assert_eq!(
+            skew_time(Version::V2, 100, SEC),
+            Duration::from_micros(609_375)
+        );
         // The interval does not matter in v2.
         assert_eq!(
             skew_time(Version::V2, 100, 5 * SEC),
             Duration::from_micros(609_375)
         );
-        assert_eq!(skew_time(Version::V2, 255, SEC), Duration::from_nanos(3_906_250));
+        assert_eq!(
+            skew_time(Version::V2, 255, SEC),
+            Duration::from_nanos(3_906_250)
+        );
         assert_eq!(
             master_down_interval(Version::V2, 100, SEC),
             Duration::from_micros(3_609_375)
@@ -58,13 +64,22 @@ mod tests {
         let cs10 = Duration::from_millis(100);
         // 156 * 10 cs / 256 = 6.09375 cs; keepalived's 10 cs capture shows
         // the backup taking over 62 ms after the priority-0 advert.
-        assert_eq!(skew_time(Version::V3, 100, cs10), Duration::from_nanos(60_937_500));
+        assert_eq!(
+            skew_time(Version::V3, 100, cs10),
+            Duration::from_nanos(60_937_500)
+        );
         assert_eq!(
             master_down_interval(Version::V3, 100, cs10),
             Duration::from_nanos(360_937_500)
         );
-        assert_eq!(skew_time(Version::V3, 100, SEC), Duration::from_micros(609_375));
-        assert_eq!(min_skew_time(Version::V3, SEC), Duration::from_nanos(3_906_250));
+        assert_eq!(
+            skew_time(Version::V3, 100, SEC),
+            Duration::from_micros(609_375)
+        );
+        assert_eq!(
+            min_skew_time(Version::V3, SEC),
+            Duration::from_nanos(3_906_250)
+        );
     }
 
     #[test]

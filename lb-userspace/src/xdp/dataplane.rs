@@ -45,9 +45,14 @@ pub struct XdpDataplane {
     service_ids: IdPool,
     backend_ids: IdPool,
     reals: HashMap<RealKey, Real>,
+    /// What was last written to `SETTINGS`.
+    settings: Settings,
 }
 
-fn map_err(map: &'static str, operation: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError {
+fn map_err(
+    map: &'static str,
+    operation: &'static str,
+) -> impl Fn(aya::maps::MapError) -> DataplaneError {
     move |source| DataplaneError::Map {
         map,
         operation,
@@ -107,6 +112,7 @@ impl XdpDataplane {
             service_ids: IdPool::new(MAX_SERVICES),
             backend_ids: IdPool::new(MAX_BACKENDS),
             reals: HashMap::new(),
+            settings: Settings::IPVS_DEFAULTS,
         }
     }
 
@@ -157,10 +163,17 @@ impl XdpDataplane {
         };
         let mut array: Array<_, Settings> =
             Array::try_from(self.map_mut(m::SETTINGS)?).map_err(map_err(m::SETTINGS, "open"))?;
-        array.set(0, settings, 0).map_err(map_err(m::SETTINGS, "write"))
+        array
+            .set(0, settings, 0)
+            .map_err(map_err(m::SETTINGS, "write"))
     }
 
-    fn write_backend(&mut self, id: u32, spec: &BackendSpec, generation: u32) -> Result<(), DataplaneError> {
+    fn write_backend(
+        &mut self,
+        id: u32,
+        spec: &BackendSpec,
+        generation: u32,
+    ) -> Result<(), DataplaneError> {
         let (addr, family) = addr_bytes(spec.addr);
         let backend = Backend {
             addr,
@@ -171,7 +184,9 @@ impl XdpDataplane {
         };
         let mut array: Array<_, Backend> =
             Array::try_from(self.map_mut(m::BACKENDS)?).map_err(map_err(m::BACKENDS, "open"))?;
-        array.set(id, backend, 0).map_err(map_err(m::BACKENDS, "write"))
+        array
+            .set(id, backend, 0)
+            .map_err(map_err(m::BACKENDS, "write"))
     }
 
     /// Marks a backend gone: flows pinned to it stop being forwarded to it
@@ -182,12 +197,19 @@ impl XdpDataplane {
             Array::try_from(self.map_mut(m::BACKENDS)?).map_err(map_err(m::BACKENDS, "open"))?;
         let mut backend = array.get(&id, 0).map_err(map_err(m::BACKENDS, "read"))?;
         backend.flags &= !BACKEND_LIVE;
-        array.set(id, backend, 0).map_err(map_err(m::BACKENDS, "write"))?;
+        array
+            .set(id, backend, 0)
+            .map_err(map_err(m::BACKENDS, "write"))?;
         self.backend_ids.release(id);
         Ok(())
     }
 
-    fn write_ring(&mut self, service_id: u32, slot: u32, ring: &[u32]) -> Result<(), DataplaneError> {
+    fn write_ring(
+        &mut self,
+        service_id: u32,
+        slot: u32,
+        ring: &[u32],
+    ) -> Result<(), DataplaneError> {
         let mut array: Array<_, u32> =
             Array::try_from(self.map_mut(m::RINGS)?).map_err(map_err(m::RINGS, "open"))?;
         let base = (service_id * 2 + slot) * RING_SIZE;
@@ -201,13 +223,16 @@ impl XdpDataplane {
 
     fn write_service(&mut self, key: ServiceKey, value: Service) -> Result<(), DataplaneError> {
         let mut map: BpfHashMap<_, ServiceKey, Service> =
-            BpfHashMap::try_from(self.map_mut(m::SERVICES)?).map_err(map_err(m::SERVICES, "open"))?;
-        map.insert(key, value, 0).map_err(map_err(m::SERVICES, "write"))
+            BpfHashMap::try_from(self.map_mut(m::SERVICES)?)
+                .map_err(map_err(m::SERVICES, "open"))?;
+        map.insert(key, value, 0)
+            .map_err(map_err(m::SERVICES, "write"))
     }
 
     fn remove_service(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
         let mut map: BpfHashMap<_, ServiceKey, Service> =
-            BpfHashMap::try_from(self.map_mut(m::SERVICES)?).map_err(map_err(m::SERVICES, "open"))?;
+            BpfHashMap::try_from(self.map_mut(m::SERVICES)?)
+                .map_err(map_err(m::SERVICES, "open"))?;
         map.remove(key).map_err(map_err(m::SERVICES, "remove"))
     }
 
@@ -259,13 +284,17 @@ impl XdpDataplane {
     /// Installs or updates one service; returns whether anything changed.
     fn install(&mut self, spec: &ServiceSpec) -> Result<(), DataplaneError> {
         let key = service_key(spec);
-        let mut installed = match self.services.remove(&key) {
-            Some(i) => i,
-            None => {
-                let (id, _) = self.service_ids.allocate().ok_or(DataplaneError::Capacity {
-                    what: "services",
-                    max: MAX_SERVICES,
-                })?;
+        let mut installed = if let Some(i) = self.services.remove(&key) {
+            i
+        } else {
+            {
+                let (id, _) = self
+                    .service_ids
+                    .allocate()
+                    .ok_or(DataplaneError::Capacity {
+                        what: "services",
+                        max: MAX_SERVICES,
+                    })?;
                 Installed {
                     spec: spec.clone(),
                     id,
@@ -276,19 +305,19 @@ impl XdpDataplane {
                 }
             }
         };
-        let fresh = installed.ring.is_empty() && installed.backends.is_empty() && installed.sorry.is_none();
+        let fresh =
+            installed.ring.is_empty() && installed.backends.is_empty() && installed.sorry.is_none();
 
         // Backend ids: keep those still wanted, allocate new ones, retire the rest.
         let mut wanted = HashMap::new();
         for b in &spec.backends {
             let at = (b.addr, b.port);
-            let id = match installed.backends.remove(&at) {
-                Some(id) => id,
-                None => {
-                    let (id, generation) = self.allocate_backend()?;
-                    self.write_backend(id, b, generation)?;
-                    id
-                }
+            let id = if let Some(id) = installed.backends.remove(&at) {
+                id
+            } else {
+                let (id, generation) = self.allocate_backend()?;
+                self.write_backend(id, b, generation)?;
+                id
             };
             wanted.insert(at, id);
         }
@@ -413,7 +442,8 @@ impl XdpDataplane {
             BpfHashMap::try_from(self.map_mut(m::REALS)?).map_err(map_err(m::REALS, "open"))?;
         for (real, value) in &wanted {
             if previous.get(real) != Some(value) {
-                map.insert(real, value, 0).map_err(map_err(m::REALS, "write"))?;
+                map.insert(real, value, 0)
+                    .map_err(map_err(m::REALS, "write"))?;
             }
         }
         for real in previous.keys() {
@@ -444,9 +474,9 @@ impl XdpDataplane {
         let ct: BpfHashMap<_, FlowKey, Flow> =
             BpfHashMap::try_from(self.map(m::CONNTRACK)?).map_err(map_err(m::CONNTRACK, "open"))?;
         let now = monotonic_ns();
-        let settings = Settings::IPVS_DEFAULTS;
+        let settings = self.settings;
         let mut counts: HashMap<u32, (u64, u64)> = HashMap::new();
-        for entry in ct.iter() {
+        for entry in &ct {
             let Ok((_, flow)) = entry else { continue };
             let timeout = match flow.state {
                 FLOW_ESTABLISHED => settings.tcp_established_s,
@@ -471,7 +501,10 @@ impl XdpDataplane {
 
 /// The clock `bpf_ktime_get_ns` reads.
 fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -499,10 +532,12 @@ impl Dataplane for XdpDataplane {
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
-        let service_stats: PerCpuArray<_, Stats> = PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
-            .map_err(map_err(m::SERVICE_STATS, "open"))?;
-        let backend_stats: PerCpuArray<_, Stats> = PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
-            .map_err(map_err(m::BACKEND_STATS, "open"))?;
+        let service_stats: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
+                .map_err(map_err(m::SERVICE_STATS, "open"))?;
+        let backend_stats: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
+                .map_err(map_err(m::BACKEND_STATS, "open"))?;
         let connections = self.connection_counts()?;
         let mut out = Vec::new();
         for installed in self.order.iter().filter_map(|k| self.services.get(k)) {
