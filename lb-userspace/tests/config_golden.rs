@@ -171,12 +171,37 @@ fn unsupported_keys_are_listed_with_their_lines() {
         listed,
         [
             "../examples/minimal.yaml:9:5: error: not supported yet: vrrp_instances[VI_1]",
-            "../examples/minimal.yaml:17:5: error: not supported yet: virtual_servers[192.168.10.100:80]",
+            "../examples/minimal.yaml:22:11: error: not supported yet: virtual_servers[192.168.10.100:80].real_servers[0].checks",
+            "../examples/minimal.yaml:28:11: error: not supported yet: virtual_servers[192.168.10.100:80].real_servers[1].checks",
         ]
     );
     let interfaces_only =
         load_str("interfaces: [{ name: eth0 }]\ndataplane: xdp\n", "x.yaml").expect("loads");
     assert!(interfaces_only.config.unsupported().is_empty());
+    // What the XDP data plane does: NAT by rr / wrr / mh, timeouts, sorry server.
+    let forwarding = load_str(
+        "global: { conntrack: { tcp: 600 } }\nvirtual_servers:\n  - address: 10.0.0.1\n    port: 80\n    scheduler: mh\n    sorry_server: { address: 10.0.1.9 }\n    real_servers: [{ address: 10.0.1.1, weight: 2 }]\n",
+        "x.yaml",
+    )
+    .expect("loads");
+    assert!(
+        forwarding.config.unsupported().is_empty(),
+        "{:?}",
+        forwarding.config.unsupported()
+    );
+    let wlc = load_str(
+        "virtual_servers:\n  - address: 10.0.0.1\n    port: 80\n    scheduler: wlc\n    method: dr\n",
+        "x.yaml",
+    )
+    .expect("loads");
+    let listed: Vec<String> = wlc.unsupported().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        listed,
+        [
+            "x.yaml:4:16: error: not supported yet: virtual_servers[10.0.0.1:80].scheduler",
+            "x.yaml:5:13: error: not supported yet: virtual_servers[10.0.0.1:80].method",
+        ]
+    );
 }
 
 fn lbd_check(file: &str) -> (Option<i32>, String, String) {

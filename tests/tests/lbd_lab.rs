@@ -275,3 +275,62 @@ fn lbd_fails_clearly_when_native_mode_is_required_but_unavailable() {
         "the error names the interface and the mode; log:\n{log}"
     );
 }
+
+#[test]
+fn lbd_balances_a_configured_virtual_server() {
+    use lb_lab::{
+        lab::{VIP, backend_addrs},
+        traffic::{IdentityConnection, tcp_identity_server},
+    };
+    require_root("the namespace lab");
+    let lab = Lab::with_backends(2).expect("lab");
+    lab.add_vips().unwrap();
+    let stop = StopFlag::default();
+    for (i, ns) in lab.backends.iter().enumerate() {
+        let at: SocketAddr = format!("{}:8080", backend_addrs(i).0).parse().unwrap();
+        tcp_identity_server(ns, at, &format!("backend{}", i + 1), stop.clone()).unwrap();
+    }
+    let yaml = format!(
+        "dataplane: xdp\ninterfaces:\n  - name: lb-client\n  - name: lb-backend\nvirtual_servers:\n  - address: {VIP}\n    port: 80\n    scheduler: rr\n    real_servers:\n      - address: {}\n        port: 8080\n      - address: {}\n        port: 8080\n",
+        backend_addrs(0).0,
+        backend_addrs(1).0
+    );
+    let config = temp_config("vs", &yaml).unwrap();
+    let mut lbd = Daemon::start(&lab.balancer, &config, &["--stats-interval", "1"]).unwrap();
+    wait_for_xdp(&lab.balancer, BALANCER_BACKEND_IF, &mut lbd).unwrap();
+    let target: SocketAddr = format!("{VIP}:80").parse().unwrap();
+    let seen = lab
+        .client
+        .run(move || {
+            let mut seen = std::collections::HashMap::<String, usize>::new();
+            for _ in 0..200 {
+                let mut c = IdentityConnection::open(target).expect("connects through lbd");
+                *seen.entry(c.ask().expect("answer")).or_default() += 1;
+            }
+            seen
+        })
+        .unwrap();
+    stop.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = lbd
+        .signal_and_wait(libc::SIGTERM, Duration::from_secs(5))
+        .unwrap();
+    let log = lbd.log();
+    assert!(status.success(), "log:\n{log}");
+    assert_eq!(
+        seen.get("backend1"),
+        Some(&100),
+        "rr halves 200 connections: {seen:?}"
+    );
+    assert_eq!(
+        seen.get("backend2"),
+        Some(&100),
+        "rr halves 200 connections: {seen:?}"
+    );
+    assert!(log.contains("virtual service installed"), "log:\n{log}");
+    assert!(
+        log.contains("conns=200"),
+        "the service counted 200 connections; log:\n{log}"
+    );
+    let _ = std::fs::remove_file(config);
+}

@@ -103,7 +103,7 @@ pub struct BackendSpec {
     pub weight: u32,
 }
 
-pub(crate) fn socket(addr: IpAddr, port: u16) -> String {
+pub fn socket(addr: IpAddr, port: u16) -> String {
     match addr {
         IpAddr::V4(a) => format!("{a}:{port}"),
         IpAddr::V6(a) => format!("[{a}]:{port}"),

@@ -6,7 +6,8 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
     config::{self, DataplaneKind, XdpMode},
-    xdp::{AttachMode, CounterSnapshot, XdpProgram},
+    dataplane::{Dataplane, DesiredState},
+    xdp::{AttachMode, CounterSnapshot, XdpDataplane, XdpProgram},
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -48,6 +49,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         );
     }
 
+    let desired = DesiredState::from_config(&config)?;
     let mut program = XdpProgram::load().context("while loading the XDP program")?;
     for interface in &config.interfaces {
         let mode = match interface.xdp_mode {
@@ -59,21 +61,33 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
             .attach(&interface.name, mode)
             .with_context(|| format!("while attaching XDP to interface {}", interface.name))?;
     }
+    let mut dataplane = XdpDataplane::new(program);
+    dataplane
+        .apply(&desired)
+        .context("while installing the virtual services")?;
+    for service in &desired.services {
+        info!(
+            service = %service.label(),
+            scheduler = service.scheduler.name(),
+            backends = service.backends.len(),
+            "virtual service installed"
+        );
+    }
     info!(interfaces = config.interfaces.len(), "lbd running");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("while starting the async runtime")?;
-    runtime.block_on(serve(&program, args.stats_interval))?;
+    runtime.block_on(serve(&dataplane, args.stats_interval))?;
 
-    program.detach_all();
+    dataplane.program_mut().detach_all();
     info!("lbd stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Waits for SIGINT or SIGTERM, logging the counters meanwhile.
-async fn serve(program: &XdpProgram, stats_interval: u64) -> Result<()> {
+async fn serve(dataplane: &XdpDataplane, stats_interval: u64) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
     // With stats off, the timer still exists but never fires in practice.
@@ -90,14 +104,41 @@ async fn serve(program: &XdpProgram, stats_interval: u64) -> Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM received, stopping"); return Ok(()); }
             _ = sigint.recv() => { info!("SIGINT received, stopping"); return Ok(()); }
             _ = ticker.tick(), if stats_interval > 0 => {
-                let now = program.counters()?;
+                let now = dataplane.program().counters()?;
                 if now != last {
                     info!("XDP counters: {}", format_counters(&now));
+                    log_services(dataplane)?;
                     last = now;
                 }
             }
         }
     }
+}
+
+/// One line per service and backend, ipvsadm-like.
+fn log_services(dataplane: &XdpDataplane) -> Result<()> {
+    for service in dataplane.status()? {
+        let s = service.stats;
+        info!(
+            "service {} {}: conns={} pkts_in={} pkts_out={}",
+            service.protocol,
+            lb_userspace::dataplane::socket_label(service.vip, service.port),
+            s.connections,
+            s.packets_in,
+            s.packets_out
+        );
+        for b in &service.backends {
+            info!(
+                "  -> {} weight={} active={} inactive={} conns={}",
+                lb_userspace::dataplane::socket_label(b.addr, b.port),
+                b.weight,
+                b.active_connections,
+                b.inactive_connections,
+                b.stats.connections
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `name=value` for every counter that is not zero.
