@@ -300,7 +300,7 @@ fn try_from_backend(
 
 /// Transmits a translated packet along `route`, or hands it to the kernel.
 #[inline(always)]
-fn send(
+pub(crate) fn send(
     ctx: &XdpContext,
     packet: &Packet,
     route: Route,

@@ -46,7 +46,7 @@ pub(crate) fn route(
     params.l4_protocol = key.proto;
     params.sport = u16::from_ne_bytes(key.sport);
     params.dport = u16::from_ne_bytes(key.dport);
-    params.ifindex = ctx.ingress_ifindex() as u32;
+    params.ifindex = packet.ingress_ifindex;
     let frame_len = (ctx.data_end() - ctx.data()) as u16;
     params.__bindgen_anon_1.tot_len = frame_len.saturating_sub(packet.l3_offset as u16);
     match packet.ip {
@@ -129,7 +129,7 @@ pub(crate) fn transmit(
         (*eth).dst = params.dmac;
         (*eth).src = params.smac;
     }
-    if ifindex == ctx.ingress_ifindex() as u32 {
+    if ifindex == packet.ingress_ifindex {
         return Ok(xdp_action::XDP_TX);
     }
     // SAFETY: bpf_redirect only reads its arguments.

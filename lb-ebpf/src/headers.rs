@@ -109,3 +109,15 @@ const _: () = assert!(core::mem::size_of::<UdpHdr>() == 8);
 pub(crate) const fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
 }
+
+/// The fixed part of an ICMP / ICMPv6 message.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct IcmpHdr {
+    pub(crate) kind: u8,
+    pub(crate) code: u8,
+    pub(crate) check: [u8; 2],
+    pub(crate) rest: [u8; 4],
+}
+
+const _: () = assert!(core::mem::size_of::<IcmpHdr>() == 8);

@@ -18,6 +18,7 @@ mod conntrack;
 mod flow;
 mod forward;
 mod headers;
+mod icmp;
 mod maps;
 mod nat;
 mod parse;
@@ -52,14 +53,20 @@ fn lb_xdp(ctx: XdpContext) -> u32 {
 /// Parses the frame and balances it if it is ours; everything else passes.
 #[inline(always)]
 fn process(ctx: &XdpContext) -> Result<u32, parse::Malformed> {
-    let mut packet = parse::Packet::default();
-    if !parse::parse_into(ctx, &mut packet) {
+    if !parse::parse_into(ctx) {
         return Err(parse::Malformed);
     }
+    let mut packet = parse::Packet::from_parsed()?;
+    packet.ingress_ifindex = ctx.ingress_ifindex() as u32;
     if packet.later_fragment {
         return Ok(xdp_action::XDP_PASS);
     }
-    if let Some(flow) = flow::read(ctx, &packet)?
+    if packet.transport == parse::Transport::Icmp {
+        let action = icmp::translate(ctx, &packet);
+        if action != icmp::NOT_OURS {
+            return Ok(action);
+        }
+    } else if let Some(flow) = flow::read(ctx, &packet)?
         && let Some(action) = balance::balance(ctx, &packet, flow)
     {
         return Ok(action);

@@ -59,21 +59,113 @@ pub(crate) struct Packet {
     /// The frame carries VLAN tags (forwarded by the kernel, which knows the
     /// VLAN devices, rather than redirected).
     pub(crate) vlan: bool,
+    /// Read from the context once, in the entry function: in a BPF
+    /// subprogram the compiler may turn the context access into pointer
+    /// arithmetic the verifier rejects.
+    pub(crate) ingress_ifindex: u32,
 }
 
-/// Parses the frame into `out`; `false` when it is malformed.
+/// The parse result as it crosses from the parser to the rest of the
+/// program: plain integers in a per-CPU map slot.
 ///
-/// A BPF function of its own: the unrolled header walk spills many
-/// registers, and its frame is gone before the balancing path runs, so the
-/// two never add up against the 512-byte stack limit.
+/// Going through map memory is deliberate. The verifier tracks stack values
+/// exactly, so every distinct parse outcome (VLAN depth, IPv4 header length,
+/// IPv6 extension chain) would reach the balancing code as a separate state
+/// and be verified again, multiplying verification time. Values loaded from
+/// a map are opaque to it: all outcomes meet in one state, and
+/// [`Packet::from_parsed`] re-establishes the bounds the rest relies on.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+pub(crate) struct Parsed {
+    l3_offset: u32,
+    l4_offset: u32,
+    /// 0: not IP; 4 or 6.
+    family: u8,
+    /// 0 other, 1 TCP, 2 UDP, 3 ICMP.
+    transport: u8,
+    /// Bit 0: fragment; bit 1: later fragment; bit 2: VLAN-tagged.
+    flags: u8,
+    _pad: u8,
+}
+
+/// Largest L3 offset: Ethernet plus two VLAN tags.
+const MAX_L3_OFFSET: usize = 14 + 2 * 4;
+/// Largest L4 offset: an IPv6 header and the extension bytes we walk, or
+/// an IPv4 header with the most options.
+const MAX_L4_OFFSET: usize = MAX_L3_OFFSET + 40 + MAX_IPV6_EXT_BYTES;
+
+#[aya_ebpf::macros::map(name = "PARSED")]
+static PARSED: aya_ebpf::maps::PerCpuArray<Parsed> =
+    aya_ebpf::maps::PerCpuArray::with_max_entries(1, 0);
+
+/// Parses the frame into this CPU's `PARSED` slot; `false` when it is
+/// malformed. A BPF function of its own: its many register spills stay in
+/// its own frame.
 #[inline(never)]
-pub(crate) fn parse_into(ctx: &XdpContext, out: &mut Packet) -> bool {
+pub(crate) fn parse_into(ctx: &XdpContext) -> bool {
+    let Some(slot) = PARSED.get_ptr_mut(0) else {
+        return false;
+    };
     match parse(ctx) {
-        Ok(packet) => {
-            *out = packet;
+        Ok(p) => {
+            let parsed = Parsed {
+                l3_offset: p.l3_offset as u32,
+                l4_offset: p.l4_offset as u32,
+                family: match p.ip {
+                    None => 0,
+                    Some(Family::Ipv4) => 4,
+                    Some(Family::Ipv6) => 6,
+                },
+                transport: match p.transport {
+                    Transport::Other => 0,
+                    Transport::Tcp => 1,
+                    Transport::Udp => 2,
+                    Transport::Icmp => 3,
+                },
+                flags: u8::from(p.fragment)
+                    | u8::from(p.later_fragment) << 1
+                    | u8::from(p.vlan) << 2,
+                _pad: 0,
+            };
+            // SAFETY: this CPU's slot, used by this run only.
+            unsafe { *slot = parsed };
             true
         }
         Err(Malformed) => false,
+    }
+}
+
+impl Packet {
+    /// Reads back what [`parse_into`] stored, with explicit bounds.
+    #[inline(always)]
+    pub(crate) fn from_parsed() -> Result<Packet, Malformed> {
+        let slot = PARSED.get_ptr(0).ok_or(Malformed)?;
+        // SAFETY: this CPU's slot, written by parse_into in this run.
+        let parsed = unsafe { *slot };
+        let l3_offset = parsed.l3_offset as usize;
+        let l4_offset = parsed.l4_offset as usize;
+        if l3_offset > MAX_L3_OFFSET || l4_offset > MAX_L4_OFFSET {
+            return Err(Malformed);
+        }
+        Ok(Packet {
+            l3_offset,
+            l4_offset,
+            ip: match parsed.family {
+                4 => Some(Family::Ipv4),
+                6 => Some(Family::Ipv6),
+                _ => None,
+            },
+            transport: match parsed.transport {
+                1 => Transport::Tcp,
+                2 => Transport::Udp,
+                3 => Transport::Icmp,
+                _ => Transport::Other,
+            },
+            fragment: parsed.flags & 1 != 0,
+            later_fragment: parsed.flags & 2 != 0,
+            vlan: parsed.flags & 4 != 0,
+            ingress_ifindex: 0,
+        })
     }
 }
 
@@ -110,6 +202,7 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Malformed> {
         fragment: false,
         later_fragment: false,
         vlan: tagged,
+        ingress_ifindex: 0,
     };
     let (protocol, later_fragment) = match ether_type {
         ETH_P_IPV4 => parse_ipv4(ctx, &mut packet)?,

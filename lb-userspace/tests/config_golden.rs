@@ -170,10 +170,24 @@ fn unsupported_keys_are_listed_with_their_lines() {
     assert_eq!(
         listed,
         [
-            "../examples/minimal.yaml:9:5: error: not supported yet: vrrp_instances[VI_1]",
             "../examples/minimal.yaml:22:11: error: not supported yet: virtual_servers[192.168.10.100:80].real_servers[0].checks",
             "../examples/minimal.yaml:28:11: error: not supported yet: virtual_servers[192.168.10.100:80].real_servers[1].checks",
         ]
+    );
+    // VRRP is supported, except accept mode off (no packet filtering).
+    let no_accept = load_str(
+        "vrrp_instances:\n  - name: VI_1\n    interface: eth0\n    virtual_router_id: 51\n    accept: false\n",
+        "x.yaml",
+    )
+    .expect("loads");
+    let listed: Vec<String> = no_accept
+        .unsupported()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        listed,
+        ["x.yaml:5:13: error: not supported yet: vrrp_instances[VI_1].accept"]
     );
     let interfaces_only =
         load_str("interfaces: [{ name: eth0 }]\ndataplane: xdp\n", "x.yaml").expect("loads");

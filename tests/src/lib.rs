@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod fixture;
 pub mod hexdiff;
 pub mod nat_lab;
+pub mod vrrp_lab;

@@ -86,3 +86,53 @@ fn ifindex(name: &str) -> Option<u32> {
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     (index != 0).then_some(index)
 }
+
+/// The program loaded with services installed through the real
+/// `XdpDataplane`, run inside a [`NatLab`].
+pub struct NatFixture {
+    pub lab: NatLab,
+    pub dp: lb_userspace::xdp::XdpDataplane,
+}
+
+impl NatFixture {
+    /// Loads the program and installs `services`. Panics (the test's
+    /// failure) when any step fails.
+    pub fn new(services: Vec<lb_userspace::dataplane::ServiceSpec>) -> Self {
+        use lb_userspace::dataplane::{Dataplane, DesiredState, Timeouts};
+        lb_lab::privileges::require_root("loading the XDP program in a namespace");
+        let lab = NatLab::new().expect("the fixture namespace");
+        let program = lb_userspace::xdp::XdpProgram::load()
+            .expect("the XDP program loads and passes the verifier");
+        let mut dp = lb_userspace::xdp::XdpDataplane::new(program);
+        dp.apply(&DesiredState {
+            services,
+            timeouts: Timeouts::default(),
+        })
+        .expect("services install");
+        Self { lab, dp }
+    }
+
+    /// Runs `frame` as received on interface `ingress`.
+    pub fn run(&self, frame: &[u8], ingress: u32) -> crate::fixture::Verdict {
+        let xdp = self.dp.program().program().expect("program");
+        self.lab
+            .ns
+            .run(|| crate::fixture::run_xdp_from(xdp, frame, Some(ingress)))
+            .expect("namespace thread")
+            .expect("BPF_PROG_TEST_RUN runs")
+    }
+
+    /// `frame` arrives on the client side.
+    pub fn client_sends(&self, frame: &[u8]) -> crate::fixture::Verdict {
+        self.run(frame, self.lab.client_if)
+    }
+
+    /// `frame` arrives on the backend side.
+    pub fn backend_sends(&self, frame: &[u8]) -> crate::fixture::Verdict {
+        self.run(frame, self.lab.backend_if)
+    }
+
+    pub fn counter(&self, c: lb_common::counters::Counter) -> u64 {
+        self.dp.program().counters().expect("counters").get(c)
+    }
+}

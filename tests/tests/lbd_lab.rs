@@ -193,13 +193,17 @@ fn lbd_names_the_interface_it_cannot_attach_to() {
 fn lbd_refuses_options_it_does_not_implement_yet() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
-    let yaml = "interfaces:\n  - name: lb-client\nvrrp_instances:\n  - name: VI_1\n    interface: lb-client\n    virtual_router_id: 51\n    virtual_ipaddresses: [10.111.1.100]\n";
+    // Least-connection needs connection counts the XDP program does not keep.
+    let yaml = "interfaces:\n  - name: lb-client\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: wlc\n    real_servers: [{ address: 10.111.2.2 }]\n";
     let log = start_expecting_failure(&lab, "unsupported", yaml, BALANCER_CLIENT_IF);
     assert!(
         log.contains("not supported yet"),
         "the error says so; log:\n{log}"
     );
-    assert!(log.contains("VI_1"), "and names the option; log:\n{log}");
+    assert!(
+        log.contains("virtual_servers[10.111.1.100:80].scheduler"),
+        "and names the option; log:\n{log}"
+    );
 }
 
 /// `ip -details link show` output for `interface` in the balancer.

@@ -8,16 +8,12 @@ use std::net::IpAddr;
 
 use etherparse::{PacketBuilder, TcpHeader};
 use lb_common::counters::Counter;
-use lb_lab::privileges::require_root;
 use lb_tests::{
-    fixture::{Verdict, XDP_DROP, XDP_PASS, XDP_REDIRECT, assert_verdict, run_xdp_from},
-    nat_lab::{BACKEND1_MAC, BACKEND2_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatLab},
+    fixture::{XDP_DROP, XDP_PASS, XDP_REDIRECT, assert_verdict},
+    nat_lab::{BACKEND1_MAC, BACKEND2_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture},
 };
-use lb_userspace::{
-    dataplane::{
-        BackendSpec, Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
-    },
-    xdp::{XdpDataplane, XdpProgram},
+use lb_userspace::dataplane::{
+    BackendSpec, Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
 };
 
 const CLIENT: [u8; 4] = [10, 0, 0, 1];
@@ -29,11 +25,6 @@ const CLIENT6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 const VIP6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64];
 const BACKEND6: [u8; 16] = [0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 const PAYLOAD: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
-
-struct Fixture {
-    lab: NatLab,
-    dp: XdpDataplane,
-}
 
 fn backend(addr: impl Into<IpAddr>, port: u16, weight: u32) -> BackendSpec {
     BackendSpec {
@@ -59,40 +50,8 @@ fn service(
     }
 }
 
-fn fixture(services: Vec<ServiceSpec>) -> Fixture {
-    require_root("loading the XDP program in a namespace");
-    let lab = NatLab::new().expect("the fixture namespace");
-    let program = XdpProgram::load().expect("the XDP program loads and passes the verifier");
-    let mut dp = XdpDataplane::new(program);
-    dp.apply(&DesiredState {
-        services,
-        timeouts: Timeouts::default(),
-    })
-    .expect("services install");
-    Fixture { lab, dp }
-}
-
-impl Fixture {
-    fn run(&self, frame: &[u8], ingress: u32) -> Verdict {
-        let xdp = self.dp.program().program().expect("program");
-        self.lab
-            .ns
-            .run(|| run_xdp_from(xdp, frame, Some(ingress)))
-            .expect("namespace thread")
-            .expect("BPF_PROG_TEST_RUN runs")
-    }
-
-    fn client_sends(&self, frame: &[u8]) -> Verdict {
-        self.run(frame, self.lab.client_if)
-    }
-
-    fn backend_sends(&self, frame: &[u8]) -> Verdict {
-        self.run(frame, self.lab.backend_if)
-    }
-
-    fn counter(&self, c: Counter) -> u64 {
-        self.dp.program().counters().expect("counters").get(c)
-    }
+fn fixture(services: Vec<ServiceSpec>) -> NatFixture {
+    NatFixture::new(services)
 }
 
 /// A TCP/IPv4 frame. `flags` picks SYN, ACK, RST, FIN or SYN+FIN.

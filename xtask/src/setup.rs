@@ -31,6 +31,14 @@ const PACKAGES: &[(&str, &str)] = &[
         "ethtool",
         "GRO and checksum offload settings of the labs' veth interfaces",
     ),
+    (
+        "keepalived",
+        "the real VRRP peer of the interop tests (tests/tests/vrrp_keepalived.rs)",
+    ),
+    (
+        "tshark",
+        "an independent VRRP dissector that checks every advert lbd sends",
+    ),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -38,8 +38,8 @@ impl Config {
             dataplane,
             interfaces,
             vrrp_instances,
-            sync_groups,
-            track_scripts,
+            sync_groups: _,   // supported
+            track_scripts: _, // supported
             virtual_servers,
         } = self;
         let mut out = Vec::new();
@@ -47,18 +47,11 @@ impl Config {
         let root = KeyPath::root();
 
         let Global {
-            router_id: _, // supported
-            script_user,
-            enable_script_security,
-            conntrack: _, // supported: the XDP data plane's flow timeouts
+            router_id: _,              // supported
+            script_user: _,            // supported: the default script user
+            enable_script_security: _, // supported: always enforced
+            conntrack: _,              // supported: the XDP data plane's flow timeouts
         } = global;
-        let global_path = root.key("global");
-        if script_user.is_some() {
-            add(global_path.key("script_user"));
-        }
-        if *enable_script_security {
-            add(global_path.key("enable_script_security"));
-        }
 
         match dataplane {
             DataplaneKind::Auto | DataplaneKind::Xdp => {}
@@ -72,13 +65,14 @@ impl Config {
         {} // supported
 
         for (i, instance) in vrrp_instances.iter().enumerate() {
-            add(root.key("vrrp_instances").item(i, &instance.name));
-        }
-        for (i, group) in sync_groups.iter().enumerate() {
-            add(root.key("sync_groups").item(i, &group.name));
-        }
-        for (i, script) in track_scripts.iter().enumerate() {
-            add(root.key("track_scripts").item(i, &script.name));
+            // Accept_Mode off means dropping traffic to the VIPs, which
+            // needs packet filtering lbd does not do.
+            if !instance.accept {
+                add(root
+                    .key("vrrp_instances")
+                    .item(i, &instance.name)
+                    .key("accept"));
+            }
         }
         for (i, vs) in virtual_servers.iter().enumerate() {
             unsupported_in_virtual_server(&vs_path(i, vs), vs, &mut add);

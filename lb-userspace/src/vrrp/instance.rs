@@ -797,7 +797,9 @@ impl Instance {
         } else {
             &self.params.unicast_peers
         };
-        for dst in destinations {
+        // Users often list every node, themselves included, as peers (one
+        // config file for all): never advertise to ourselves.
+        for dst in destinations.iter().filter(|d| **d != src) {
             match advert.encode(src, *dst) {
                 Ok(message) => {
                     self.counters.adverts_sent += 1;

@@ -882,6 +882,26 @@ fn unicast_sends_one_advert_per_peer_with_its_own_checksum() {
 }
 
 #[test]
+fn our_own_address_among_the_peers_gets_no_advert() {
+    let params = InstanceParams {
+        unicast_peers: vec![ip("10.200.0.11"), ip("10.200.0.12")],
+        priority: 150,
+        ..params_v3()
+    };
+    let mut h = master(params);
+    h.vrrp.stop(h.clock.now());
+    let destinations: Vec<IpAddr> = h
+        .actions()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert { dst, .. } => Some(dst),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(destinations, [ip("10.200.0.12")]);
+}
+
+#[test]
 fn ipv6_v3_instance_elects_and_advertises_to_ff02_12() {
     let params = InstanceParams {
         family: Family::Ipv6,

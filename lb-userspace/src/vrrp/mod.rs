@@ -11,10 +11,13 @@
 //! - [`Instance`]: one virtual router; [`SyncGroup`]: instances that move
 //!   together.
 //! - [`counters`]: per-instance counters and the rate-limited drop log.
+//! - [`io`]: the sockets, netlink, scripts and the tokio task around them
+//!   (the only part that does I/O).
 
 pub mod checksum;
 pub mod counters;
 mod instance;
+pub mod io;
 mod ipv4;
 pub mod packet;
 pub mod params;

@@ -1,12 +1,21 @@
-//! `lbd run`: load the configuration, attach the XDP program to the
-//! configured interfaces, report its counters, and detach on SIGINT/SIGTERM.
+//! `lbd run`: load the configuration, remove the virtual addresses a crash
+//! left behind, attach the XDP program to the configured interfaces, run
+//! the VRRP instances, and on SIGINT/SIGTERM hand over (priority-0 adverts,
+//! addresses removed) and detach.
+//!
+//! The data plane follows VRRP: a service whose VIP an instance carries is
+//! installed only while that instance is MASTER (`vrrp::io::serving`).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
-    config::{self, DataplaneKind, XdpMode},
+    config::{self, Config, DataplaneKind, XdpMode},
     dataplane::{Dataplane, DesiredState},
+    vrrp::io::{
+        self as vrrp_io, InstanceStatus, Prepared, RuntimeOptions, notify::DEFAULT_STATE_DIR,
+        serving::serving,
+    },
     xdp::{AttachMode, CounterSnapshot, XdpDataplane, XdpProgram},
 };
 use tokio::signal::unix::{SignalKind, signal};
@@ -20,6 +29,10 @@ pub(crate) struct RunArgs {
     /// Log the XDP counters every SECONDS when they changed (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub(crate) stats_interval: u64,
+    /// Directory of the per-instance VRRP state files (`NAME.state`,
+    /// holding `STATE=MASTER` and so on).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub(crate) state_dir: PathBuf,
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
@@ -42,14 +55,83 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     if config.dataplane == DataplaneKind::Ipvs {
         bail!("not supported yet: dataplane: ipvs");
     }
-    if config.interfaces.is_empty() {
+    if config.interfaces.is_empty()
+        && (config.vrrp_instances.is_empty() || !config.virtual_servers.is_empty())
+    {
         bail!(
             "{}: no interfaces to attach to: list them under `interfaces:`",
             args.config.display()
         );
     }
-
     let desired = DesiredState::from_config(&config)?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    // First, before anything else can fail or take time: the VIPs an
+    // earlier crash left behind must go (a BACKUP never holds one).
+    let vrrp = if config.vrrp_instances.is_empty() {
+        None
+    } else {
+        let options = RuntimeOptions {
+            state_dir: args.state_dir.clone(),
+            ..RuntimeOptions::default()
+        };
+        Some(
+            runtime
+                .block_on(vrrp_io::prepare(&config, &options))
+                .context("while setting up VRRP")?,
+        )
+    };
+
+    let mut dataplane = if config.interfaces.is_empty() {
+        None
+    } else {
+        Some(attach(&config)?)
+    };
+    // Before the instances start none is MASTER: only the services whose
+    // VIP no instance carries are installed.
+    let initial = vrrp
+        .as_ref()
+        .map_or_else(Vec::new, Prepared::initial_states);
+    let mut installed = serving(&desired, &initial);
+    if let Some(dataplane) = &mut dataplane {
+        dataplane
+            .apply(&installed)
+            .context("while installing the virtual services")?;
+        for service in &installed.services {
+            info!(
+                service = %service.label(),
+                scheduler = service.scheduler.name(),
+                backends = service.backends.len(),
+                "virtual service installed"
+            );
+        }
+    }
+    info!(
+        interfaces = config.interfaces.len(),
+        vrrp_instances = config.vrrp_instances.len(),
+        "lbd running"
+    );
+
+    let result = runtime.block_on(serve(
+        dataplane.as_mut(),
+        vrrp,
+        &desired,
+        &mut installed,
+        args.stats_interval,
+    ));
+    if let Some(dataplane) = &mut dataplane {
+        dataplane.program_mut().detach_all();
+    }
+    result?;
+    info!("lbd stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the XDP program and attaches it to every configured interface.
+fn attach(config: &Config) -> Result<XdpDataplane> {
     let mut program = XdpProgram::load().context("while loading the XDP program")?;
     for interface in &config.interfaces {
         let mode = match interface.xdp_mode {
@@ -61,35 +143,22 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
             .attach(&interface.name, mode)
             .with_context(|| format!("while attaching XDP to interface {}", interface.name))?;
     }
-    let mut dataplane = XdpDataplane::new(program);
-    dataplane
-        .apply(&desired)
-        .context("while installing the virtual services")?;
-    for service in &desired.services {
-        info!(
-            service = %service.label(),
-            scheduler = service.scheduler.name(),
-            backends = service.backends.len(),
-            "virtual service installed"
-        );
-    }
-    info!(interfaces = config.interfaces.len(), "lbd running");
-
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    runtime.block_on(serve(&dataplane, args.stats_interval))?;
-
-    dataplane.program_mut().detach_all();
-    info!("lbd stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(XdpDataplane::new(program))
 }
 
-/// Waits for SIGINT or SIGTERM, logging the counters meanwhile.
-async fn serve(dataplane: &XdpDataplane, stats_interval: u64) -> Result<()> {
+/// Waits for SIGINT or SIGTERM, following VRRP state changes and logging
+/// the counters meanwhile; then stops VRRP cleanly.
+async fn serve(
+    mut dataplane: Option<&mut XdpDataplane>,
+    vrrp: Option<Prepared>,
+    desired: &DesiredState,
+    installed: &mut DesiredState,
+    stats_interval: u64,
+) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
+    let handle = vrrp.map(Prepared::start);
+    let mut states = handle.as_ref().map(|h| h.states.clone());
     // With stats off, the timer still exists but never fires in practice.
     let period = Duration::from_secs(if stats_interval == 0 {
         86_400
@@ -99,20 +168,74 @@ async fn serve(dataplane: &XdpDataplane, stats_interval: u64) -> Result<()> {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = CounterSnapshot::default();
-    loop {
+    let result = loop {
         tokio::select! {
-            _ = sigterm.recv() => { info!("SIGTERM received, stopping"); return Ok(()); }
-            _ = sigint.recv() => { info!("SIGINT received, stopping"); return Ok(()); }
-            _ = ticker.tick(), if stats_interval > 0 => {
-                let now = dataplane.program().counters()?;
-                if now != last {
-                    info!("XDP counters: {}", format_counters(&now));
-                    log_services(dataplane)?;
-                    last = now;
+            _ = sigterm.recv() => { info!("SIGTERM received, stopping"); break Ok(()); }
+            _ = sigint.recv() => { info!("SIGINT received, stopping"); break Ok(()); }
+            changed = async {
+                match states.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if changed.is_err() {
+                    break Err(anyhow::anyhow!("the VRRP runtime stopped unexpectedly"));
+                }
+                let now = states
+                    .as_mut()
+                    .map(|rx| rx.borrow_and_update().clone())
+                    .unwrap_or_default();
+                if let Some(dataplane) = dataplane.as_deref_mut()
+                    && let Err(err) = follow_vrrp(dataplane, desired, installed, &now)
+                {
+                    break Err(err);
+                }
+            }
+            _ = ticker.tick(), if stats_interval > 0 && dataplane.is_some() => {
+                if let Some(dataplane) = dataplane.as_deref() {
+                    let now = dataplane.program().counters()?;
+                    if now != last {
+                        info!("XDP counters: {}", format_counters(&now));
+                        log_services(dataplane)?;
+                        last = now;
+                    }
                 }
             }
         }
+    };
+    if let Some(handle) = handle {
+        handle.stop().await;
+        info!("VRRP stopped: priority-0 adverts sent, virtual addresses removed");
     }
+    result
+}
+
+/// Installs and removes the services whose VIPs changed hands.
+fn follow_vrrp(
+    dataplane: &mut XdpDataplane,
+    desired: &DesiredState,
+    installed: &mut DesiredState,
+    states: &[InstanceStatus],
+) -> Result<()> {
+    let wanted = serving(desired, states);
+    if wanted == *installed {
+        return Ok(());
+    }
+    dataplane
+        .apply(&wanted)
+        .context("while following a VRRP state change")?;
+    for service in &wanted.services {
+        if !installed.services.contains(service) {
+            info!(service = %service.label(), "virtual service installed (its VIP is ours)");
+        }
+    }
+    for service in &installed.services {
+        if !wanted.services.contains(service) {
+            info!(service = %service.label(), "virtual service removed (its VIP is not ours)");
+        }
+    }
+    *installed = wanted;
+    Ok(())
 }
 
 /// One line per service and backend, ipvsadm-like.

@@ -1,0 +1,162 @@
+//! Two real `lbd run` daemons electing a master over a bridge: who holds
+//! the VIP and which node the client reaches, through every kind of
+//! failover.
+
+use std::time::Duration;
+
+use lb_lab::privileges::require_root;
+use lb_tests::vrrp_lab::{InstanceSpec, VIP, VrrpLab, node_config};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Node a at priority 150, node b at 100, both started; a is MASTER.
+fn elected() -> VrrpLab {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    lab.a()
+        .start(&node_config(&[InstanceSpec::vi1(150)], ""))
+        .unwrap();
+    lab.b()
+        .start(&node_config(&[InstanceSpec::vi1(100)], ""))
+        .unwrap();
+    lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
+    lab
+}
+
+#[test]
+fn the_higher_priority_node_is_elected_and_serves_the_vip() {
+    let mut lab = elected();
+    lab.reached_through(VIP, "a", WAIT).unwrap();
+    // Stays so: b keeps hearing a.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.holders(VIP).unwrap(), ["a"], "{}", lab.logs());
+    assert_eq!(
+        lab.a().state_file("VI_1").as_deref(),
+        Some("STATE=MASTER\n")
+    );
+    assert_eq!(
+        lab.b().state_file("VI_1").as_deref(),
+        Some("STATE=BACKUP\n")
+    );
+}
+
+#[test]
+fn sigterm_hands_over_at_once_and_removes_the_vip() {
+    let mut lab = elected();
+    let status = lab.a().stop(libc::SIGTERM).unwrap();
+    assert!(status.success(), "lbd exits 0 on SIGTERM: {status}");
+    let took = lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    eprintln!("failover after SIGTERM: b holds the VIP {took:?} after a exited");
+    lab.reached_through(VIP, "b", WAIT).unwrap();
+    assert_eq!(lab.a().state_file("VI_1").as_deref(), Some("STATE=STOP\n"));
+    assert_eq!(
+        lab.b().state_file("VI_1").as_deref(),
+        Some("STATE=MASTER\n")
+    );
+}
+
+#[test]
+fn sigkill_fails_over_after_master_down_and_the_client_follows() {
+    let mut lab = elected();
+    lab.reached_through(VIP, "a", WAIT).unwrap();
+    lab.a().stop(libc::SIGKILL).unwrap();
+    let start = std::time::Instant::now();
+    wait_until(&lab, WAIT, "b to take the VIP", |lab| {
+        lab.nodes[1].holds(VIP)
+    });
+    eprintln!(
+        "failover after SIGKILL: b holds the VIP {:?} after the kill",
+        start.elapsed()
+    );
+    // A killed lbd cannot remove its address: this is the stale VIP the
+    // next start cleans up. b's gratuitous ARPs still win the client over.
+    assert!(lab.a().holds(VIP).unwrap(), "a killed lbd leaves its VIP");
+    lab.reached_through(VIP, "b", WAIT).unwrap();
+}
+
+#[test]
+fn the_better_node_takes_the_vip_back_with_preempt() {
+    let mut lab = elected();
+    lab.a().stop(libc::SIGTERM).unwrap();
+    lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    lab.a()
+        .start(&node_config(&[InstanceSpec::vi1(150)], ""))
+        .unwrap();
+    lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
+    lab.reached_through(VIP, "a", WAIT).unwrap();
+}
+
+#[test]
+fn nopreempt_leaves_the_vip_where_it_is() {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    lab.b()
+        .start(&node_config(&[InstanceSpec::vi1(100)], ""))
+        .unwrap();
+    lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    lab.a()
+        .start(&node_config(
+            &[InstanceSpec::vi1(150).with("preempt: false")],
+            "",
+        ))
+        .unwrap();
+    lab.a().wait_log("to=Backup", WAIT).unwrap();
+    // Many Master_Down_Intervals (about 0.7 s each): a hears b and waits.
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(lab.holders(VIP).unwrap(), ["b"], "{}", lab.logs());
+    }
+    lab.reached_through(VIP, "b", WAIT).unwrap();
+}
+
+#[test]
+fn preempt_delay_is_honoured() {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    lab.b()
+        .start(&node_config(&[InstanceSpec::vi1(100)], ""))
+        .unwrap();
+    lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    lab.a()
+        .start(&node_config(
+            &[InstanceSpec::vi1(150).with("preempt_delay: 2")],
+            "",
+        ))
+        .unwrap();
+    lab.a().wait_log("to=Backup", WAIT).unwrap();
+    let started = std::time::Instant::now();
+    // The delay runs from the first advert a hears, within 0.2 s of start.
+    while started.elapsed() < Duration::from_millis(1800) {
+        assert_eq!(
+            lab.holders(VIP).unwrap(),
+            ["b"],
+            "a preempted {:?} after start despite preempt_delay 2\n{}",
+            started.elapsed(),
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.wait_sole_holder(VIP, "a", Duration::from_secs(4))
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!("preempt_delay 2: a took over {took:?} after start");
+    assert!(took >= Duration::from_secs(2), "took over after {took:?}");
+}
+
+/// Polls `cond` every 10 ms for up to `timeout`; panics naming `what`.
+fn wait_until(
+    lab: &VrrpLab,
+    timeout: Duration,
+    what: &str,
+    mut cond: impl FnMut(&VrrpLab) -> anyhow::Result<bool>,
+) {
+    let start = std::time::Instant::now();
+    while !cond(lab).unwrap() {
+        assert!(
+            start.elapsed() < timeout,
+            "waited {timeout:?} for {what}\n{}",
+            lab.logs()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
