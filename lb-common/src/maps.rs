@@ -31,6 +31,8 @@ pub const SETTINGS: &str = "SETTINGS";
 
 /// Name of the XDP entry point in the object file.
 pub const XDP_PROGRAM: &str = "lb_xdp";
+/// A program that only returns `XDP_PASS`: the benchmarks' reference.
+pub const BARE_PASS_PROGRAM: &str = "lb_bare_pass";
 
 pub const MAX_SERVICES: u32 = 128;
 pub const MAX_BACKENDS: u32 = 4096;
@@ -127,7 +129,27 @@ pub struct Flow {
     pub state: u32,
     /// `bpf_ktime_get_ns()` of the last packet in either direction.
     pub last_seen_ns: u64,
+    /// Where this flow's packets to the backend go next.
+    pub to_backend: NextHop,
+    /// Where this flow's replies to the client go next.
+    pub to_client: NextHop,
 }
+
+/// A FIB answer cached in a flow, so established packets skip the lookup.
+/// Trusted for [`NEXT_HOP_TTL_NS`] after `looked_up_ns`, then looked up again
+/// (a neighbour's MAC or a route may change).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextHop {
+    pub ifindex: u32,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+    /// 0: nothing cached.
+    pub looked_up_ns: u64,
+}
+
+/// How long a cached next hop is trusted.
+pub const NEXT_HOP_TTL_NS: u64 = 1_000_000_000;
 
 /// Flow states, IPVS-like: ActiveConn counts `FLOW_ESTABLISHED`, InActConn
 /// the other TCP states.
@@ -212,7 +234,8 @@ const _: () = assert!(core::mem::size_of::<ServiceKey>() == 20);
 const _: () = assert!(core::mem::size_of::<Service>() == 24);
 const _: () = assert!(core::mem::size_of::<Backend>() == 24);
 const _: () = assert!(core::mem::size_of::<FlowKey>() == 40);
-const _: () = assert!(core::mem::size_of::<Flow>() == 24);
+const _: () = assert!(core::mem::size_of::<NextHop>() == 24);
+const _: () = assert!(core::mem::size_of::<Flow>() == 72);
 const _: () = assert!(core::mem::size_of::<RealKey>() == 20);
 const _: () = assert!(core::mem::size_of::<Real>() == 24);
 const _: () = assert!(core::mem::size_of::<ReverseFlow>() == 24);
@@ -222,7 +245,8 @@ const _: () = assert!(core::mem::size_of::<Settings>() == 24);
 #[cfg(feature = "user")]
 mod pod {
     use super::{
-        Backend, Flow, FlowKey, Real, RealKey, ReverseFlow, Service, ServiceKey, Settings, Stats,
+        Backend, Flow, FlowKey, NextHop, Real, RealKey, ReverseFlow, Service, ServiceKey, Settings,
+        Stats,
     };
 
     // SAFETY: each is repr(C), Copy, made only of integers and byte arrays,
@@ -232,6 +256,7 @@ mod pod {
     unsafe impl aya::Pod for Backend {}
     unsafe impl aya::Pod for FlowKey {}
     unsafe impl aya::Pod for Flow {}
+    unsafe impl aya::Pod for NextHop {}
     unsafe impl aya::Pod for RealKey {}
     unsafe impl aya::Pod for Real {}
     unsafe impl aya::Pod for ReverseFlow {}

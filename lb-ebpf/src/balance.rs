@@ -6,7 +6,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpCon
 use lb_common::{
     counters::Counter,
     hash::flow_hash,
-    maps::{BACKEND_LIVE, Flow, FlowKey, RealKey, ReverseFlow, ServiceKey},
+    maps::{BACKEND_LIVE, Backend, Flow, FlowKey, NextHop, RealKey, ReverseFlow, ServiceKey},
 };
 
 use crate::{
@@ -15,8 +15,8 @@ use crate::{
     forward::{self, Route},
     headers::IPPROTO_TCP,
     maps::{
-        BACKEND_STATS, BACKENDS, CONNTRACK, REALS, REVERSE, SCRATCH, SERVICE_STATS, SERVICES,
-        Scratch,
+        BACKEND_STATS, BACKENDS, CONNTRACK, NEW_FLOW, REALS, REVERSE, SCRATCH, SERVICE_STATS,
+        SERVICES, Scratch,
     },
     nat::{self, Endpoint, Side},
     parse::{Malformed, Packet},
@@ -85,6 +85,43 @@ fn try_to_backend(
     flow: &PacketFlow,
 ) -> Result<Option<u32>, Malformed> {
     let key = &flow.key;
+    let tcp = key.proto == IPPROTO_TCP;
+    let flags = flow.tcp_flags;
+    let syn_fin = tcp && flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN);
+    let now = unsafe { bpf_ktime_get_ns() };
+
+    // Fast path: a tracked flow goes straight to its backend, without even
+    // the service lookup (its entry names the service).
+    if !packet.fragment
+        && !syn_fin
+        && let Some(entry) = CONNTRACK.get_ptr_mut(key)
+    {
+        // SAFETY: valid for this run; two CPUs updating one flow only race
+        // on last_seen, state and the cached hop, which is harmless.
+        let f = unsafe { &mut *entry };
+        if conntrack::usable(f, now, flags, &conntrack::settings())
+            && let Some(backend) = BACKENDS.get(f.backend)
+        {
+            f.state = conntrack::next_state(f.state, flags);
+            f.last_seen_ns = now;
+            let (service, backend_id) = (f.service, f.backend);
+            return deliver_to_backend(
+                ctx,
+                packet,
+                key,
+                backend,
+                Target {
+                    service,
+                    backend_id,
+                    entry: Some(f),
+                    now,
+                    new_flow: false,
+                },
+            )
+            .map(Some);
+        }
+    }
+
     let service_key = ServiceKey {
         addr: key.dst,
         port: key.dport,
@@ -101,38 +138,15 @@ fn try_to_backend(
         // goes to the kernel, which reassembles it.
         return Ok(Some(xdp_action::XDP_PASS));
     }
-    let tcp = key.proto == IPPROTO_TCP;
-    let flags = flow.tcp_flags;
-    if tcp && flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN) {
+    if syn_fin {
         // Never valid; a classic scan. No backend should see it.
         stats::count(Counter::BadTcpFlags);
         return Ok(Some(xdp_action::XDP_DROP));
     }
-
-    let now = unsafe { bpf_ktime_get_ns() };
-    let settings = conntrack::settings();
-    let mut pinned = None;
-    if let Some(entry) = CONNTRACK.get_ptr_mut(key) {
-        // SAFETY: valid for this run; concurrent updates of one flow from two
-        // CPUs only race on last_seen/state, which is harmless.
-        let mut f = unsafe { *entry };
-        if conntrack::usable(&f, now, flags, &settings) {
-            f.state = conntrack::next_state(f.state, flags);
-            f.last_seen_ns = now;
-            unsafe { *entry = f };
-            pinned = Some(f.backend);
-        }
-    }
-    let new_flow = pinned.is_none();
-    let backend_id = if let Some(id) = pinned {
-        id
-    } else {
-        let mid_flow = tcp && flags & TCP_SYN == 0;
-        let Some(id) = crate::schedule::pick(service, flow_hash(key), mid_flow) else {
-            stats::count(Counter::NoBackend);
-            return Ok(Some(xdp_action::XDP_PASS));
-        };
-        id
+    let mid_flow = tcp && flags & TCP_SYN == 0;
+    let Some(backend_id) = crate::schedule::pick(service, flow_hash(key), mid_flow) else {
+        stats::count(Counter::NoBackend);
+        return Ok(Some(xdp_action::XDP_PASS));
     };
     let Some(backend) = BACKENDS.get(backend_id) else {
         stats::count(Counter::NoBackend);
@@ -142,30 +156,87 @@ fn try_to_backend(
         stats::count(Counter::NoBackend);
         return Ok(Some(xdp_action::XDP_PASS));
     }
-
-    let scratch = scratch()?;
-    scratch.translated = *key;
-    scratch.translated.dst = backend.addr;
-    scratch.translated.dport = backend.port;
-    let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
-    if route == Route::Local {
-        stats::count(Counter::LocalDestination);
-        return Ok(Some(xdp_action::XDP_PASS));
-    }
     // An RST for a flow we hold no state for is forwarded but remembered by
     // nobody: it ends something, it starts nothing.
-    if new_flow && !(tcp && flags & TCP_RST != 0) {
-        let state = conntrack::initial_state(tcp.then_some(flags));
-        let entry = Flow {
-            backend: backend_id,
-            generation: backend.generation,
-            service: service.id,
-            state,
-            last_seen_ns: now,
-        };
-        let _ = CONNTRACK.insert(key, &entry, 0);
-        remember_reverse(key, scratch, service.id);
-        stats::count(Counter::NewFlow);
+    let remember = !(tcp && flags & TCP_RST != 0);
+    let slot = NEW_FLOW.get_ptr_mut(0).ok_or(Malformed)?;
+    // SAFETY: this CPU's slot, used by this run only.
+    let new_entry = unsafe { &mut *slot };
+    *new_entry = Flow {
+        backend: backend_id,
+        generation: backend.generation,
+        service: service.id,
+        state: conntrack::initial_state(tcp.then_some(flags)),
+        last_seen_ns: now,
+        to_backend: NextHop::default(),
+        to_client: NextHop::default(),
+    };
+    let target = Target {
+        service: service.id,
+        backend_id,
+        entry: remember.then_some(new_entry),
+        now,
+        new_flow: remember,
+    };
+    deliver_to_backend(ctx, packet, key, backend, target).map(Some)
+}
+
+/// Where a client packet goes and what to record about it.
+struct Target<'a> {
+    service: u32,
+    backend_id: u32,
+    /// The flow's entry: the live one, or a new one to insert.
+    entry: Option<&'a mut Flow>,
+    now: u64,
+    new_flow: bool,
+}
+
+/// Translates a client packet to `backend` and sends it on.
+#[inline(always)]
+fn deliver_to_backend(
+    ctx: &XdpContext,
+    packet: &Packet,
+    key: &FlowKey,
+    backend: &Backend,
+    target: Target<'_>,
+) -> Result<u32, Malformed> {
+    let scratch = scratch()?;
+    let Target {
+        service,
+        backend_id,
+        entry,
+        now,
+        new_flow,
+    } = target;
+    let cached = match &entry {
+        Some(f) if !packet.vlan && forward::fresh(&f.to_backend, now) => Some(f.to_backend),
+        _ => None,
+    };
+    let route = if cached.is_some() {
+        Route::Next
+    } else {
+        scratch.translated = *key;
+        scratch.translated.dst = backend.addr;
+        scratch.translated.dport = backend.port;
+        let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
+        if route == Route::Local {
+            stats::count(Counter::LocalDestination);
+            return Ok(xdp_action::XDP_PASS);
+        }
+        route
+    };
+    if let Some(f) = entry {
+        if route == Route::Next && cached.is_none() {
+            f.to_backend = forward::next_hop(&scratch.fib, now);
+        }
+        if new_flow {
+            let _ = CONNTRACK.insert(key, &*f, 0);
+            scratch.translated = *key;
+            scratch.translated.dst = backend.addr;
+            scratch.translated.dport = backend.port;
+            remember_reverse(key, scratch, service);
+            stats::count(Counter::NewFlow);
+        }
     }
     nat::rewrite(
         ctx,
@@ -181,10 +252,13 @@ fn try_to_backend(
         },
     )?;
     let bytes = frame_len(ctx);
-    stats::traffic(&SERVICE_STATS, service.id, Direction::In, bytes, new_flow);
+    stats::traffic(&SERVICE_STATS, service, Direction::In, bytes, new_flow);
     stats::traffic(&BACKEND_STATS, backend_id, Direction::In, bytes, new_flow);
     stats::count(Counter::ToBackend);
-    send(ctx, packet, route, &scratch.fib).map(Some)
+    match cached {
+        Some(hop) => transmit_counted(ctx, packet, &hop),
+        None => send(ctx, packet, route, &scratch.fib),
+    }
 }
 
 /// For a backend that serves several services its replies are ambiguous:
@@ -252,29 +326,42 @@ fn try_from_backend(
         return Ok(Some(xdp_action::XDP_PASS));
     }
     let scratch = scratch()?;
-    scratch.translated = *key;
-    scratch.translated.src = vip;
-    scratch.translated.sport = vport;
-    let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
-    if route == Route::Local {
-        // The backend talks to this host itself (a health check's answer):
-        // not a reply of a balanced flow.
-        return Ok(None);
-    }
+    let now = unsafe { bpf_ktime_get_ns() };
     let client_key = &mut scratch.other;
     *client_key = *key;
     client_key.src = key.dst;
     client_key.dst = vip;
     client_key.sport = key.dport;
     client_key.dport = vport;
-    let mut backend_id = None;
-    if let Some(entry) = CONNTRACK.get_ptr_mut(&scratch.other) {
-        // SAFETY: valid for this run.
-        unsafe {
-            (*entry).state = conntrack::next_state((*entry).state, flow.tcp_flags);
-            (*entry).last_seen_ns = bpf_ktime_get_ns();
-            backend_id = Some((*entry).backend);
+    let entry = CONNTRACK.get_ptr_mut(&scratch.other);
+    // SAFETY: valid for this run.
+    let entry = entry.map(|e| unsafe { &mut *e });
+    let cached = match &entry {
+        Some(f) if !packet.vlan && forward::fresh(&f.to_client, now) => Some(f.to_client),
+        _ => None,
+    };
+    let route = if cached.is_some() {
+        Route::Next
+    } else {
+        scratch.translated = *key;
+        scratch.translated.src = vip;
+        scratch.translated.sport = vport;
+        let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
+        if route == Route::Local {
+            // The backend talks to this host itself (a health check's
+            // answer): not a reply of a balanced flow.
+            return Ok(None);
         }
+        route
+    };
+    let mut backend_id = None;
+    if let Some(f) = entry {
+        f.state = conntrack::next_state(f.state, flow.tcp_flags);
+        f.last_seen_ns = now;
+        if route == Route::Next && cached.is_none() {
+            f.to_client = forward::next_hop(&scratch.fib, now);
+        }
+        backend_id = Some(f.backend);
     }
     nat::rewrite(
         ctx,
@@ -295,7 +382,22 @@ fn try_from_backend(
         stats::traffic(&BACKEND_STATS, id, Direction::Out, bytes, false);
     }
     stats::count(Counter::FromBackend);
-    send(ctx, packet, route, &scratch.fib).map(Some)
+    match cached {
+        Some(hop) => transmit_counted(ctx, packet, &hop).map(Some),
+        None => send(ctx, packet, route, &scratch.fib).map(Some),
+    }
+}
+
+/// Sends along a cached next hop, counting the outcome.
+#[inline(always)]
+fn transmit_counted(ctx: &XdpContext, packet: &Packet, hop: &NextHop) -> Result<u32, Malformed> {
+    let action = forward::transmit(ctx, packet, hop)?;
+    if action == xdp_action::XDP_PASS {
+        stats::count(Counter::KernelForward);
+    } else {
+        stats::count(Counter::Redirect);
+    }
+    Ok(action)
 }
 
 /// Transmits a translated packet along `route`, or hands it to the kernel.
@@ -308,15 +410,7 @@ pub(crate) fn send(
 ) -> Result<u32, Malformed> {
     match route {
         // VLAN-tagged frames leave through the kernel's VLAN devices.
-        Route::Next if !packet.vlan => {
-            let action = forward::transmit(ctx, packet, fib)?;
-            if action == xdp_action::XDP_PASS {
-                stats::count(Counter::KernelForward);
-            } else {
-                stats::count(Counter::Redirect);
-            }
-            Ok(action)
-        }
+        Route::Next if !packet.vlan => transmit_counted(ctx, packet, &forward::next_hop(fib, 0)),
         _ => {
             stats::count(Counter::KernelForward);
             Ok(xdp_action::XDP_PASS)

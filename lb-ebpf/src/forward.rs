@@ -10,7 +10,10 @@ use aya_ebpf::{
     helpers::{bpf_fib_lookup as fib_lookup, bpf_redirect},
     programs::XdpContext,
 };
-use lb_common::{csum, maps::FlowKey};
+use lb_common::{
+    csum,
+    maps::{FlowKey, NEXT_HOP_TTL_NS, NextHop},
+};
 
 use crate::{
     headers::{EthHdr, Ipv4Hdr, Ipv6Hdr, be16},
@@ -94,12 +97,8 @@ fn words(addr: &[u8; 16]) -> [u32; 4] {
 /// the MAC addresses, and transmits. Returns `XDP_PASS` when the TTL would
 /// expire, so the kernel sends Time Exceeded.
 #[inline(always)]
-pub(crate) fn transmit(
-    ctx: &XdpContext,
-    packet: &Packet,
-    params: &bpf_fib_lookup,
-) -> Result<u32, Malformed> {
-    let ifindex = params.ifindex;
+pub(crate) fn transmit(ctx: &XdpContext, packet: &Packet, hop: &NextHop) -> Result<u32, Malformed> {
+    let ifindex = hop.ifindex;
     // SAFETY (header accesses below): ptr_at checked each header is in the frame.
     match packet.ip {
         Some(Family::Ipv4) => {
@@ -126,12 +125,29 @@ pub(crate) fn transmit(
     }
     let eth = ptr_at::<EthHdr>(ctx, 0)?;
     unsafe {
-        (*eth).dst = params.dmac;
-        (*eth).src = params.smac;
+        (*eth).dst = hop.dmac;
+        (*eth).src = hop.smac;
     }
     if ifindex == packet.ingress_ifindex {
         return Ok(xdp_action::XDP_TX);
     }
     // SAFETY: bpf_redirect only reads its arguments.
     Ok(unsafe { bpf_redirect(ifindex, 0) } as u32)
+}
+
+/// The next hop the last successful [`route`] left in `params`.
+#[inline(always)]
+pub(crate) fn next_hop(params: &bpf_fib_lookup, now: u64) -> NextHop {
+    NextHop {
+        ifindex: params.ifindex,
+        smac: params.smac,
+        dmac: params.dmac,
+        looked_up_ns: now,
+    }
+}
+
+/// Whether a cached next hop may still be used at `now`.
+#[inline(always)]
+pub(crate) fn fresh(hop: &NextHop, now: u64) -> bool {
+    hop.looked_up_ns != 0 && now.saturating_sub(hop.looked_up_ns) < NEXT_HOP_TTL_NS
 }

@@ -88,3 +88,9 @@ static LICENSE: [u8; 4] = *b"GPL\0";
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {}
+
+/// The reference for benchmarks: a program that does nothing but pass.
+#[xdp]
+fn lb_bare_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}

@@ -56,6 +56,10 @@ pub(crate) struct Scratch {
     pub(crate) other: FlowKey,
 }
 
+/// A new conntrack entry being built (72 bytes: too big for the stack).
+#[map(name = "NEW_FLOW")]
+pub(crate) static NEW_FLOW: PerCpuArray<Flow> = PerCpuArray::with_max_entries(1, 0);
+
 #[map(name = "SCRATCH")]
 pub(crate) static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 

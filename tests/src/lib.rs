@@ -6,5 +6,6 @@ pub mod binaries;
 pub mod daemon;
 pub mod fixture;
 pub mod hexdiff;
+pub mod keepalived;
 pub mod nat_lab;
 pub mod vrrp_lab;

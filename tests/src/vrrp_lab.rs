@@ -14,6 +14,7 @@
 //! can tell which node the VIP leads to.
 
 use std::{
+    fmt::Write as _,
     net::{SocketAddr, UdpSocket},
     path::{Path, PathBuf},
     thread::JoinHandle,
@@ -204,6 +205,8 @@ impl Drop for VrrpLab {
 impl Node {
     /// Writes `config` and starts `lbd run` with this node's state dir.
     pub fn start(&mut self, config: &str) -> Result<()> {
+        // A previous daemon's drop deletes the log file the new one writes.
+        self.daemon = None;
         let path = self.dir.join("lbd.yaml");
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
         let state_dir = self.state_dir();
@@ -332,6 +335,7 @@ pub struct InstanceSpec {
     pub vrid: u8,
     pub priority: u8,
     pub vip: &'static str,
+    pub prefix_len: u8,
     /// `advert_int` in seconds (v3 allows hundredths).
     pub advert_int: &'static str,
     pub version: u8,
@@ -348,6 +352,7 @@ impl InstanceSpec {
             vrid: 51,
             priority,
             vip: VIP,
+            prefix_len: 24,
             advert_int: "0.2",
             version: 3,
             extra: String::new(),
@@ -365,6 +370,7 @@ impl InstanceSpec {
         }
     }
 
+    #[must_use]
     pub fn with(mut self, line: &str) -> Self {
         self.extra.push_str("    ");
         self.extra.push_str(line);
@@ -378,12 +384,21 @@ impl InstanceSpec {
 pub fn node_config(instances: &[InstanceSpec], rest: &str) -> String {
     let mut yaml = String::from("interfaces:\n  - name: eth0\nvrrp_instances:\n");
     for i in instances {
-        yaml.push_str(&format!(
+        let _ = write!(
+            yaml,
             "  - name: {}\n    interface: {}\n    virtual_router_id: {}\n    priority: {}\n    \
-             version: {}\n    advert_int: {}\n    virtual_ipaddresses: [{}/24]\n    \
+             version: {}\n    advert_int: {}\n    virtual_ipaddresses: [\"{}/{}\"]\n    \
              garp_master_delay: 1\n{}",
-            i.name, i.interface, i.vrid, i.priority, i.version, i.advert_int, i.vip, i.extra
-        ));
+            i.name,
+            i.interface,
+            i.vrid,
+            i.priority,
+            i.version,
+            i.advert_int,
+            i.vip,
+            i.prefix_len,
+            i.extra
+        );
     }
     yaml.push_str(rest);
     yaml

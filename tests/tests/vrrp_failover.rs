@@ -160,3 +160,38 @@ fn wait_until(
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn sigusr1_is_a_manual_failover_that_sticks() {
+    let mut lab = elected();
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(lab.a().daemon().pid(), libc::SIGUSR1) };
+    lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    // a yielded: it accepts b as master although its priority is higher.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(lab.holders(VIP).unwrap(), ["b"], "{}", lab.logs());
+    }
+    lab.reached_through(VIP, "b", WAIT).unwrap();
+}
+
+#[test]
+fn ipv6_instances_elect_and_fail_over() {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    let vip6 = "fd00:120::100";
+    let spec = |priority| InstanceSpec {
+        name: "VI_6",
+        vrid: 61,
+        vip: vip6,
+        prefix_len: 64,
+        ..InstanceSpec::vi1(priority)
+    };
+    lab.a().start(&node_config(&[spec(150)], "")).unwrap();
+    lab.b().start(&node_config(&[spec(100)], "")).unwrap();
+    lab.wait_sole_holder(vip6, "a", WAIT).unwrap();
+    assert!(lab.a().stop(libc::SIGTERM).unwrap().success());
+    lab.wait_sole_holder(vip6, "b", WAIT).unwrap();
+    lab.a().start(&node_config(&[spec(150)], "")).unwrap();
+    lab.wait_sole_holder(vip6, "a", WAIT).unwrap();
+}

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's commands. One file per subcommand.
 
+mod bench;
 mod build;
 mod cmd;
 mod run;
@@ -25,6 +26,8 @@ enum Command {
     Test(test::TestArgs),
     /// Run the balancer in a lab of network namespaces.
     Run(run::RunArgs),
+    /// Benchmarks (figures and ratios, never pass/fail).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         Command::Build(args) => build::build(&args).map(|_| ()),
         Command::Test(args) => test::test(&args),
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::bench(&args),
     }
 }

@@ -195,12 +195,13 @@ impl XdpProgram {
         }
     }
 
-    /// The loaded object, for the data plane to reach its maps.
-    pub(crate) fn ebpf(&self) -> &Ebpf {
+    /// The loaded object: the data plane reaches its maps through it, and
+    /// tests and benchmarks can too.
+    pub fn ebpf(&self) -> &Ebpf {
         &self.ebpf
     }
 
-    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
         &mut self.ebpf
     }
 

@@ -1,7 +1,7 @@
 //! `lbd run`: load the configuration, remove the virtual addresses a crash
 //! left behind, attach the XDP program to the configured interfaces, run
 //! the VRRP instances, and on SIGINT/SIGTERM hand over (priority-0 adverts,
-//! addresses removed) and detach.
+//! addresses removed) and detach. SIGUSR1 is the manual failover switch.
 //!
 //! The data plane follows VRRP: a service whose VIP an instance carries is
 //! installed only while that instance is MASTER (`vrrp::io::serving`).
@@ -12,9 +12,12 @@ use anyhow::{Context, Result, bail};
 use lb_userspace::{
     config::{self, Config, DataplaneKind, XdpMode},
     dataplane::{Dataplane, DesiredState},
-    vrrp::io::{
-        self as vrrp_io, InstanceStatus, Prepared, RuntimeOptions, notify::DEFAULT_STATE_DIR,
-        serving::serving,
+    vrrp::{
+        State,
+        io::{
+            self as vrrp_io, InstanceStatus, Prepared, RuntimeOptions, VrrpHandle,
+            notify::DEFAULT_STATE_DIR, serving::serving,
+        },
     },
     xdp::{AttachMode, CounterSnapshot, XdpDataplane, XdpProgram},
 };
@@ -157,6 +160,7 @@ async fn serve(
 ) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
+    let mut sigusr1 = signal(SignalKind::user_defined1()).context("while installing SIGUSR1")?;
     let handle = vrrp.map(Prepared::start);
     let mut states = handle.as_ref().map(|h| h.states.clone());
     // With stats off, the timer still exists but never fires in practice.
@@ -172,6 +176,11 @@ async fn serve(
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM received, stopping"); break Ok(()); }
             _ = sigint.recv() => { info!("SIGINT received, stopping"); break Ok(()); }
+            _ = sigusr1.recv() => {
+                if let Some(handle) = &handle {
+                    manual_failover(handle).await;
+                }
+            }
             changed = async {
                 match states.as_mut() {
                     Some(rx) => rx.changed().await,
@@ -208,6 +217,27 @@ async fn serve(
         info!("VRRP stopped: priority-0 adverts sent, virtual addresses removed");
     }
     result
+}
+
+/// SIGUSR1, the manual failover switch: every MASTER hands over (a
+/// priority-0 advert, its addresses removed) and then accepts whichever
+/// node is master, as with `nopreempt`, until it is elected again.
+async fn manual_failover(handle: &VrrpHandle) {
+    let masters: Vec<String> = handle
+        .states
+        .borrow()
+        .iter()
+        .filter(|s| s.state == State::Master)
+        .map(|s| s.name.clone())
+        .collect();
+    if masters.is_empty() {
+        info!("SIGUSR1: manual failover asked, but no instance is MASTER");
+    }
+    for name in masters {
+        if handle.failover(&name).await {
+            info!(instance = %name, "SIGUSR1: manual failover, handed over");
+        }
+    }
 }
 
 /// Installs and removes the services whose VIPs changed hands.

@@ -1,0 +1,175 @@
+//! `cargo xtask bench dataplane`: the XDP program's own cost per packet.
+//!
+//! `BPF_PROG_TEST_RUN` with a large repeat count on each path (new flow,
+//! established flow, reply, pass-through), next to a bare `XDP_PASS`
+//! program measured in the same run, inside a namespace whose FIB answers
+//! every lookup. Prints the median of several runs and the ratios; absolute
+//! nanoseconds vary with the machine, ratios much less (shared/BENCH.md).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use etherparse::PacketBuilder;
+use lb_common::maps::{BARE_PASS_PROGRAM, SETTINGS, Settings};
+use lb_tests::nat_lab::{BACKEND1_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture};
+use lb_userspace::dataplane::{BackendSpec, L4Protocol, SchedulerKind, ServiceSpec};
+
+const REPEAT: u32 = 1_000_000;
+const RUNS: usize = 5;
+const CLIENT: [u8; 4] = [10, 0, 0, 1];
+const VIP: [u8; 4] = [10, 0, 0, 100];
+const BACKEND: [u8; 4] = [10, 1, 0, 1];
+const OTHER_HOST: [u8; 4] = [10, 1, 0, 200];
+
+fn tcp(
+    macs: ([u8; 6], [u8; 6]),
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    syn: bool,
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src, dst, 64)
+        .tcp(ports.0, ports.1, 1, 64240);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut f = Vec::new();
+    // 64-byte frames, as in the packet-rate measurements.
+    b.write(&mut f, &[0u8; 10]).expect("frame");
+    f
+}
+
+/// Median ns per run of `xdp` on `frame` over `RUNS` runs of `REPEAT`.
+fn time(fx: &NatFixture, xdp: &Xdp, frame: &[u8], ingress: u32) -> Result<f64> {
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&u32::try_from(frame.len())?.to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ingress.to_ne_bytes());
+        let result = fx
+            .lab
+            .ns
+            .run(|| {
+                xdp.test_run(TestRunOptions {
+                    data_in: Some(frame),
+                    data_out: Some(&mut out),
+                    ctx_in: Some(&ctx),
+                    repeat: REPEAT,
+                    ..TestRunOptions::default()
+                })
+            })?
+            .context("BPF_PROG_TEST_RUN")?;
+        // The kernel reports the mean time of one repetition.
+        samples.push(duration_ns(result.duration));
+    }
+    samples.sort_by(f64::total_cmp);
+    Ok(samples[RUNS / 2])
+}
+
+fn duration_ns(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e9
+}
+
+fn main() -> Result<()> {
+    let service = ServiceSpec {
+        vip: VIP.into(),
+        port: 80,
+        protocol: L4Protocol::Tcp,
+        scheduler: SchedulerKind::Maglev,
+        backends: (1..=10)
+            .map(|i| BackendSpec {
+                addr: [10, 1, 0, if i == 1 { 1 } else { 100 + i }].into(),
+                port: 8080,
+                weight: 1,
+            })
+            .collect(),
+        sorry: None,
+    };
+    let mut fx = NatFixture::new(vec![service]);
+    let client_if = fx.lab.client_if;
+    let backend_if = fx.lab.backend_if;
+
+    // The reference program, loaded from the same object.
+    let mut bare_ebpf =
+        aya::Ebpf::load(lb_userspace::xdp::object_bytes()).context("loading the object")?;
+    let bare: &mut Xdp = bare_ebpf
+        .program_mut(BARE_PASS_PROGRAM)
+        .context("the bare program is in the object")?
+        .try_into()?;
+    bare.load()?;
+
+    let syn = tcp((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), true);
+    let ack = tcp((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40001, 80), false);
+    // The flow of `ack` lands on some backend; its reply must come from it.
+    let _ = fx.client_sends(&ack);
+    let backend_ip = {
+        let v = fx.client_sends(&ack);
+        [v.output[30], v.output[31], v.output[32], v.output[33]]
+    };
+    let reply = tcp(
+        (BACKEND1_MAC, LB_BACKEND_MAC),
+        backend_ip,
+        CLIENT,
+        (8080, 40001),
+        false,
+    );
+    let pass = tcp(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        OTHER_HOST,
+        (40002, 22),
+        true,
+    );
+    let _ = BACKEND;
+
+    let reference = time(&fx, bare, &pass, client_if)?;
+    let program = fx.dp.program().program()?;
+    let established = time(&fx, program, &ack, client_if)?;
+    let reply_ns = time(&fx, program, &reply, backend_if)?;
+    let pass_ns = time(&fx, program, &pass, client_if)?;
+    let mut arp = vec![0xffu8; 6];
+    arp.extend_from_slice(&CLIENT_MAC);
+    arp.extend_from_slice(&[0x08, 0x06]);
+    arp.extend_from_slice(&[0u8; 46]);
+    let arp_ns = time(&fx, program, &arp, client_if)?;
+
+    // New flows: with a zero SYN timeout every repetition of the same SYN
+    // finds its entry expired and goes through scheduling and insertion.
+    {
+        let mut settings: aya::maps::Array<_, Settings> = aya::maps::Array::try_from(
+            fx.dp
+                .program_mut()
+                .ebpf_mut()
+                .map_mut(SETTINGS)
+                .context("SETTINGS")?,
+        )?;
+        settings.set(
+            0,
+            Settings {
+                tcp_syn_s: 0,
+                ..Settings::IPVS_DEFAULTS
+            },
+            0,
+        )?;
+    }
+    let program = fx.dp.program().program()?;
+    let new_flow = time(&fx, program, &syn, client_if)?;
+
+    println!(
+        "XDP program cost per packet (BPF_PROG_TEST_RUN, {REPEAT} repeats, median of {RUNS} runs, 64-byte frames)"
+    );
+    println!("{:<34} {:>9} {:>12}", "path", "ns/packet", "x bare pass");
+    for (name, ns) in [
+        ("bare XDP_PASS program (reference)", reference),
+        ("new flow (Maglev pick + conntrack)", new_flow),
+        ("established flow (NAT + redirect)", established),
+        ("reply (reverse NAT + redirect)", reply_ns),
+        ("pass-through (not a service)", pass_ns),
+        ("ARP (parse and counters only)", arp_ns),
+    ] {
+        println!("{name:<34} {ns:>9.1} {:>11.2}x", ns / reference);
+    }
+    println!("target: established flow <= 3x the bare program");
+    Ok(())
+}
