@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lb_lab::privileges::require_root;
-use lb_tests::vrrp_lab::{InstanceSpec, VIP, VrrpLab, node_config};
+use lb_tests::vrrp_lab::{InstanceSpec, VIP, VrrpLab, node_config, node_ip};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -194,4 +194,25 @@ fn ipv6_instances_elect_and_fail_over() {
     lab.wait_sole_holder(vip6, "b", WAIT).unwrap();
     lab.a().start(&node_config(&[spec(150)], "")).unwrap();
     lab.wait_sole_holder(vip6, "a", WAIT).unwrap();
+}
+
+#[test]
+fn unicast_adverts_from_a_stranger_are_ignored_and_logged() {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    // b advertises to a, but a only trusts 10.120.0.13 (nobody).
+    let b = InstanceSpec::vi1(200).with(&format!("unicast_peers: [{}]", node_ip(0, 0)));
+    let a = InstanceSpec::vi1(100).with("unicast_peers: [10.120.0.13]");
+    lab.b().start(&node_config(&[b], "")).unwrap();
+    lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    lab.a().start(&node_config(&[a], "")).unwrap();
+    lab.a()
+        .wait_log("source is not a configured unicast peer", WAIT)
+        .unwrap();
+    // Deaf to b, a elects itself despite b's higher priority.
+    let start = std::time::Instant::now();
+    while !lab.nodes[0].holds(VIP).unwrap() {
+        assert!(start.elapsed() < WAIT, "{}", lab.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -3,7 +3,7 @@
 //! pair the higher priority becomes MASTER, and the VIP fails over both
 //! ways. tshark decodes every advert lbd sent and finds its checksum good.
 
-use std::time::Duration;
+use std::{fmt::Write as _, time::Duration};
 
 use lb_lab::privileges::require_root;
 use lb_tests::{
@@ -64,16 +64,18 @@ impl Mode {
             self.version
         );
         if self.unicast {
-            instance.push_str(&format!(
+            let _ = write!(
+                instance,
                 "  unicast_src_ip {}\n  unicast_peer {{\n    {}\n  }}\n",
                 node_ip(1, 0),
                 node_ip(0, 0)
-            ));
+            );
         }
         if self.pass {
-            instance.push_str(&format!(
+            let _ = write!(
+                instance,
                 "  authentication {{\n    auth_type PASS\n    auth_pass {PASSWORD}\n  }}\n"
-            ));
+            );
         }
         instance.push_str("}\n");
         format!("global_defs {{\n  router_id lbd_interop\n  script_user root\n}}\n{instance}")

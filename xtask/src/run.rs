@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::{Context, Result, bail, ensure};
 use lb_lab::{
-    lab::{BACKEND_IP, BACKEND_IP6, BALANCER_CLIENT_IF, Lab},
+    lab::{BACKEND_IP, BACKEND_IP6, BALANCER_CLIENT_IF, Lab, VIP, VIP6},
     traffic::{StopFlag, Tally, tcp_client, tcp_echo_server, udp_client, udp_echo_server},
 };
 
@@ -63,7 +63,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<()> {
     };
     let lab = step(
         "create the lab (client, balancer, backend namespaces)",
-        Lab::new,
+        || {
+            let lab = Lab::new()?;
+            // As a VRRP master would: the balancer answers ARP / ND for them.
+            lab.add_vips()?;
+            Ok(lab)
+        },
     )?;
     let outcome = run_in_lab(&lab, &lbd, &config, args.duration);
     let names: Vec<String> = [&lab.client, &lab.balancer, &lab.switch]
@@ -105,13 +110,18 @@ fn run_in_lab(
 ) -> Result<()> {
     let stop = StopFlag::default();
     let mut threads = Vec::new();
-    let udp4: SocketAddr = format!("{BACKEND_IP}:7777").parse()?;
-    let tcp4: SocketAddr = format!("{BACKEND_IP}:8080").parse()?;
-    let udp6: SocketAddr = format!("[{BACKEND_IP6}]:7777").parse()?;
-    for addr in [udp4, udp6] {
+    // The backend serves on its own addresses ...
+    let backend_udp4: SocketAddr = format!("{BACKEND_IP}:7777").parse()?;
+    let backend_tcp4: SocketAddr = format!("{BACKEND_IP}:8080").parse()?;
+    let backend_udp6: SocketAddr = format!("[{BACKEND_IP6}]:7777").parse()?;
+    for addr in [backend_udp4, backend_udp6] {
         threads.push(udp_echo_server(lab.backend(), addr, stop.clone())?);
     }
-    threads.push(tcp_echo_server(lab.backend(), tcp4, stop.clone())?);
+    threads.push(tcp_echo_server(lab.backend(), backend_tcp4, stop.clone())?);
+    // ... and the client only knows the VIPs (the embedded config's services).
+    let udp4: SocketAddr = format!("{VIP}:7777").parse()?;
+    let tcp4: SocketAddr = format!("{VIP}:8080").parse()?;
+    let udp6: SocketAddr = format!("[{VIP6}]:7777").parse()?;
 
     let mut daemon = lab
         .balancer
