@@ -6,12 +6,13 @@ use std::path::PathBuf;
 /// Path of the built `lbd`. Panics, naming the fix, if it was not built.
 pub fn lbd() -> PathBuf {
     let exe = std::env::current_exe().expect("the test knows its own path");
-    // target/<profile>/deps/<test> -> target/<profile>/lbd
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test executables live in target/<profile>/deps");
-    let lbd = profile_dir.join("lbd");
+    let dir = exe.parent().expect("an executable lives in a directory");
+    // Tests run from target/<profile>/deps, benchmarks from target/<profile>.
+    let lbd = if dir.ends_with("deps") {
+        dir.parent().expect("deps has a parent").join("lbd")
+    } else {
+        dir.join("lbd")
+    };
     assert!(
         lbd.exists(),
         "{} is missing: build it with `cargo build -p lb-userspace --bins` \

@@ -216,3 +216,71 @@ fn unicast_adverts_from_a_stranger_are_ignored_and_logged() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn only_the_master_installs_the_services_of_its_vip() {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    let services = format!(
+        "virtual_servers:\n  - address: {VIP}\n    port: 80\n    real_servers: [{{ address: 10.120.0.50 }}]\n  \
+         - address: 10.120.0.60\n    port: 80\n    real_servers: [{{ address: 10.120.0.50 }}]\n"
+    );
+    lab.a()
+        .start(&node_config(&[InstanceSpec::vi1(150)], &services))
+        .unwrap();
+    lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
+    // b starts once a is MASTER, so b is never MASTER itself.
+    lab.b()
+        .start(&node_config(&[InstanceSpec::vi1(100)], &services))
+        .unwrap();
+    lab.b().wait_log("to=Backup", WAIT).unwrap();
+    let installed = format!("virtual service installed (its VIP is ours) service=TCP {VIP}:80");
+    lab.a().wait_log(&installed, WAIT).unwrap();
+    // A service whose VIP no instance carries is installed at start on both.
+    for node in 0..2 {
+        let log = lab.nodes[node].daemon.as_ref().unwrap().log();
+        assert!(
+            log.contains("virtual service installed service=TCP 10.120.0.60:80"),
+            "{log}"
+        );
+        assert!(
+            !log.contains(&format!("virtual service installed service=TCP {VIP}:80")),
+            "the VRRP VIP's service waits for MASTER: {log}"
+        );
+    }
+    assert!(
+        !lab.b().daemon().log().contains(&installed),
+        "{}",
+        lab.logs()
+    );
+    assert!(lab.a().stop(libc::SIGTERM).unwrap().success());
+    lab.b().wait_log(&installed, WAIT).unwrap();
+}
+
+#[test]
+fn vip_attributes_brd_dev_and_label_are_honoured() {
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    let spec = InstanceSpec::vi1(150).with(
+        "virtual_ipaddresses_excluded: [{ address: 10.121.0.50/24, brd: 10.121.0.255, dev: eth1, label: \"eth1:vip\" }]",
+    );
+    lab.a().start(&node_config(&[spec], "")).unwrap();
+    lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
+    lab.wait_sole_holder("10.121.0.50", "a", WAIT).unwrap();
+    let out = lab.nodes[0]
+        .ns
+        .command("ip")
+        .args(["-o", "-4", "addr", "show", "dev", "eth1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("inet 10.121.0.50/24 brd 10.121.0.255 scope global secondary eth1:vip"),
+        "{text}"
+    );
+    assert!(lab.a().stop(libc::SIGTERM).unwrap().success());
+    assert!(
+        lab.holders("10.121.0.50").unwrap().is_empty(),
+        "removed at stop"
+    );
+}

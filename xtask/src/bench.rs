@@ -20,13 +20,21 @@ pub(crate) enum Which {
     /// The XDP program's cost per packet on each path, against a bare
     /// XDP_PASS program (BPF_PROG_TEST_RUN, 1,000,000 repeats).
     Dataplane,
+    /// Client-visible outage when the VRRP MASTER stops, for lbd and for
+    /// keepalived with the same settings.
+    Failover,
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
     setup::setup()?;
     let binary = match args.which {
         Which::Dataplane => "bench-dataplane",
+        Which::Failover => "bench-failover",
     };
+    // The failover bench runs real daemons: build lbd as it would ship.
+    step("build lbd (release)", || {
+        cmd::run(cmd::cargo().args(["build", "--release", "--package", "lb-userspace", "--bins"]))
+    })?;
     step(&format!("build {binary} (release)"), || {
         cmd::run(cmd::cargo().args([
             "build",
