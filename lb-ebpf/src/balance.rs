@@ -6,7 +6,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpCon
 use lb_common::{
     counters::Counter,
     hash::flow_hash,
-    maps::{BACKEND_LIVE, Backend, Flow, FlowKey, NextHop, RealKey, ReverseFlow, ServiceKey},
+    maps::{BACKEND_LIVE, Backend, Flow, FlowKey, NextHop, RealKey, ReverseFlow},
 };
 
 use crate::{
@@ -88,10 +88,17 @@ fn try_to_backend(
     let tcp = key.proto == IPPROTO_TCP;
     let flags = flow.tcp_flags;
     let syn_fin = tcp && flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN);
+    let service_key = &mut scratch()?.service;
+    service_key.addr = key.dst;
+    service_key.port = key.dport;
+    service_key.proto = key.proto;
+    service_key.family = key.family;
+    let Some(service) = SERVICES.get_ptr(&*service_key) else {
+        return Ok(None);
+    };
     let now = unsafe { bpf_ktime_get_ns() };
 
-    // Fast path: a tracked flow goes straight to its backend, without even
-    // the service lookup (its entry names the service).
+    // Fast path: a tracked flow goes straight to its backend.
     if !packet.fragment
         && !syn_fin
         && let Some(entry) = CONNTRACK.get_ptr_mut(key)
@@ -122,15 +129,6 @@ fn try_to_backend(
         }
     }
 
-    let service_key = ServiceKey {
-        addr: key.dst,
-        port: key.dport,
-        proto: key.proto,
-        family: key.family,
-    };
-    let Some(service) = SERVICES.get_ptr(&service_key) else {
-        return Ok(None);
-    };
     // SAFETY: a map value pointer stays valid for this program run.
     let service = unsafe { &*service };
     if packet.fragment {

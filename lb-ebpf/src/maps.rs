@@ -54,6 +54,8 @@ pub(crate) struct Scratch {
     pub(crate) translated: FlowKey,
     /// The other direction's key (reply or client side).
     pub(crate) other: FlowKey,
+    /// The service a client packet is for.
+    pub(crate) service: ServiceKey,
 }
 
 /// A new conntrack entry being built (72 bytes: too big for the stack).
