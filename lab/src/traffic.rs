@@ -59,17 +59,10 @@ pub fn udp_echo_server(
 ) -> Result<JoinHandle<Result<()>>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = ns.spawn(move || -> Result<()> {
-        let socket = UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}"));
-        let socket = match socket {
-            Ok(s) => {
-                let _ = ready_tx.send(Ok(()));
-                s
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(format!("{e:#}")));
-                return Err(e);
-            }
-        };
+        let socket = bind_and_report(
+            || UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}")),
+            &ready_tx,
+        )?;
         socket.set_read_timeout(Some(POLL))?;
         let mut buf = [0u8; 2048];
         while !stop.stopped() {
@@ -91,17 +84,10 @@ pub fn tcp_echo_server(
 ) -> Result<JoinHandle<Result<()>>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = ns.spawn(move || -> Result<()> {
-        let listener = match TcpListener::bind(addr).with_context(|| format!("binding TCP {addr}"))
-        {
-            Ok(l) => {
-                let _ = ready_tx.send(Ok(()));
-                l
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(format!("{e:#}")));
-                return Err(e);
-            }
-        };
+        let listener = bind_and_report(
+            || TcpListener::bind(addr).with_context(|| format!("binding TCP {addr}")),
+            &ready_tx,
+        )?;
         listener.set_nonblocking(true)?;
         while !stop.stopped() {
             match listener.accept() {
@@ -206,6 +192,24 @@ fn tcp_request(target: SocketAddr) -> Result<()> {
     Ok(())
 }
 
+/// Binds with `bind` and tells the spawning thread whether that worked, so
+/// it never starts clients before the server listens.
+fn bind_and_report<T>(
+    bind: impl FnOnce() -> Result<T>,
+    ready: &std::sync::mpsc::Sender<Result<(), String>>,
+) -> Result<T> {
+    match bind() {
+        Ok(socket) => {
+            let _ = ready.send(Ok(()));
+            Ok(socket)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(format!("{e:#}")));
+            Err(e)
+        }
+    }
+}
+
 fn wait_ready(rx: &std::sync::mpsc::Receiver<Result<(), String>>, what: &str) -> Result<()> {
     match rx.recv_timeout(Duration::from_secs(5)) {
         Ok(Ok(())) => Ok(()),
@@ -234,17 +238,10 @@ pub fn tcp_identity_server(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let answer = format!("{name}\n").into_bytes();
     let handle = ns.spawn(move || -> Result<()> {
-        let listener = match TcpListener::bind(addr).with_context(|| format!("binding TCP {addr}"))
-        {
-            Ok(l) => {
-                let _ = ready_tx.send(Ok(()));
-                l
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(format!("{e:#}")));
-                return Err(e);
-            }
-        };
+        let listener = bind_and_report(
+            || TcpListener::bind(addr).with_context(|| format!("binding TCP {addr}")),
+            &ready_tx,
+        )?;
         listener.set_nonblocking(true)?;
         while !stop.stopped() {
             match listener.accept() {
@@ -294,16 +291,10 @@ pub fn udp_identity_server(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let answer = name.as_bytes().to_vec();
     let handle = ns.spawn(move || -> Result<()> {
-        let socket = match UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}")) {
-            Ok(s) => {
-                let _ = ready_tx.send(Ok(()));
-                s
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(format!("{e:#}")));
-                return Err(e);
-            }
-        };
+        let socket = bind_and_report(
+            || UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}")),
+            &ready_tx,
+        )?;
         socket.set_read_timeout(Some(POLL))?;
         let mut buf = [0u8; 2048];
         while !stop.stopped() {

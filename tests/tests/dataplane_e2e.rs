@@ -142,6 +142,25 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// Opens `n` connections to `target` and asks each once; they stay open.
+    fn open_connections(&self, target: SocketAddr, n: usize) -> Vec<(IdentityConnection, String)> {
+        self.lab
+            .client
+            .run(|| {
+                (0..n)
+                    .map(|_| {
+                        let mut c = IdentityConnection::open(target)
+                            .expect("connection through the balancer");
+                        let name = c.ask().expect("an answer");
+                        (c, name)
+                    })
+                    .collect()
+            })
+            .expect("client thread")
+    }
+}
+
 /// Asserts backend `i` got `share` of `total` within `tolerance` (relative).
 fn assert_share(seen: &HashMap<String, usize>, total: usize, shares: &[f64], tolerance: f64) {
     let sum: usize = seen.values().sum();
@@ -213,19 +232,7 @@ fn weight_zero_mid_run_takes_no_new_connections_and_keeps_open_ones() {
         )]);
         let target = SocketAddr::new(vip.parse().unwrap(), PORT);
         // Open connections, some on backend1, and keep them open.
-        let mut open = s
-            .lab
-            .client
-            .run(|| {
-                (0..30)
-                    .map(|_| {
-                        let mut c = IdentityConnection::open(target).unwrap();
-                        let name = c.ask().unwrap();
-                        (c, name)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .unwrap();
+        let mut open = s.open_connections(target, 30);
         assert!(
             open.iter().any(|(_, n)| n == "backend1"),
             "some open flows on backend1"
@@ -318,19 +325,7 @@ fn long_lived_connections_survive_an_emptied_conntrack_under_mh() {
         &[1, 1, 1],
     )]);
     let target = SocketAddr::new(VIP.parse().unwrap(), PORT);
-    let mut open = s
-        .lab
-        .client
-        .run(|| {
-            (0..30)
-                .map(|_| {
-                    let mut c = IdentityConnection::open(target).unwrap();
-                    let name = c.ask().unwrap();
-                    (c, name)
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap();
+    let mut open = s.open_connections(target, 30);
     // As on a node that just took over: no flow state at all.
     s.dp.clear_conntrack().unwrap();
     s.lab

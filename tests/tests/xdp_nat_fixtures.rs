@@ -54,6 +54,16 @@ fn fixture(services: Vec<ServiceSpec>) -> NatFixture {
     NatFixture::new(services)
 }
 
+/// Replaces the fixture's services with `spec`, as a reload would.
+fn reapply(fx: &mut NatFixture, spec: ServiceSpec) {
+    fx.dp
+        .apply(&DesiredState {
+            services: vec![spec],
+            timeouts: Timeouts::default(),
+        })
+        .expect("the new state installs");
+}
+
 /// A TCP/IPv4 frame. `flags` picks SYN, ACK, RST, FIN or SYN+FIN.
 #[derive(Clone, Copy)]
 enum Flags {
@@ -651,12 +661,7 @@ fn sorry_server_takes_new_flows_only_while_no_backend_has_weight() {
     assert_verdict("to_sorry", &fx.client_sends(&syn), XDP_REDIRECT, &to_sorry);
 
     spec.backends[0].weight = 1;
-    fx.dp
-        .apply(&DesiredState {
-            services: vec![spec],
-            timeouts: Timeouts::default(),
-        })
-        .unwrap();
+    reapply(&mut fx, spec);
     let new_syn = tcp4(
         (CLIENT_MAC, LB_CLIENT_MAC),
         CLIENT,
@@ -729,12 +734,7 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
     }
     assert!(!on_backend1.is_empty(), "rr put some flows on backend 1");
     spec.backends[0].weight = 0;
-    fx.dp
-        .apply(&DesiredState {
-            services: vec![spec],
-            timeouts: Timeouts::default(),
-        })
-        .unwrap();
+    reapply(&mut fx, spec);
     for port in &on_backend1 {
         let ack = tcp4(
             (CLIENT_MAC, LB_CLIENT_MAC),
@@ -792,12 +792,7 @@ fn removed_backend_flows_are_rescheduled() {
         port += 1;
     }
     spec.backends.remove(0);
-    fx.dp
-        .apply(&DesiredState {
-            services: vec![spec],
-            timeouts: Timeouts::default(),
-        })
-        .unwrap();
+    reapply(&mut fx, spec);
     let ack = tcp4(
         (CLIENT_MAC, LB_CLIENT_MAC),
         CLIENT,
