@@ -321,15 +321,20 @@ fn lbd_balances_a_configured_virtual_server() {
         .unwrap();
     let log = lbd.log();
     assert!(status.success(), "log:\n{log}");
+    // Each CPU keeps its own rr position, so the halves can differ by one
+    // per CPU.
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    for backend in ["backend1", "backend2"] {
+        let got = seen.get(backend).copied().unwrap_or(0);
+        assert!(
+            got.abs_diff(100) <= cpus,
+            "rr halves 200 connections (within one per CPU): {seen:?}"
+        );
+    }
     assert_eq!(
-        seen.get("backend1"),
-        Some(&100),
-        "rr halves 200 connections: {seen:?}"
-    );
-    assert_eq!(
-        seen.get("backend2"),
-        Some(&100),
-        "rr halves 200 connections: {seen:?}"
+        seen.values().sum::<usize>(),
+        200,
+        "every connection answered: {seen:?}"
     );
     assert!(log.contains("virtual service installed"), "log:\n{log}");
     assert!(
