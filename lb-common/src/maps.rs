@@ -33,6 +33,8 @@ pub const SETTINGS: &str = "SETTINGS";
 pub const XDP_PROGRAM: &str = "lb_xdp";
 /// A program that only returns `XDP_PASS`: the benchmarks' reference.
 pub const BARE_PASS_PROGRAM: &str = "lb_bare_pass";
+/// A program that only returns `XDP_DROP`: the packet-rate baseline.
+pub const BARE_DROP_PROGRAM: &str = "lb_bare_drop";
 
 pub const MAX_SERVICES: u32 = 128;
 pub const MAX_BACKENDS: u32 = 4096;

@@ -94,3 +94,10 @@ fn main() {}
 fn lb_bare_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }
+
+/// The packet-rate benchmark's baseline: drops every frame at the first hop,
+/// so what remains is the generator's and the veth's own cost.
+#[xdp]
+fn lb_bare_drop(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}

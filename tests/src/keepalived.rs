@@ -83,6 +83,51 @@ impl Keepalived {
     }
 }
 
+impl Keepalived {
+    /// The keepalived parent's pid (its VRRP child shares its group).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to keepalived's whole process group (the parent and
+    /// its VRRP child: what a crash or an OOM kill of the service does with
+    /// SIGKILL) and waits up to 10 s for the parent to exit.
+    pub fn signal_group(&mut self, signal: i32) -> Result<()> {
+        let pid = i32::try_from(self.child.id())?;
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(-pid, signal) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bail!(
+            "keepalived did not exit within 10 s of signal {signal}; its log:\n{}",
+            self.log()
+        )
+    }
+}
+
+/// A keepalived.conf with one VRRP instance per spec, multicast adverts,
+/// the same settings lbd gets from [`crate::vrrp_lab::node_config`]
+/// (`extra` lines are lbd YAML and are not carried over).
+pub fn instances_conf(instances: &[crate::vrrp_lab::InstanceSpec]) -> String {
+    use std::fmt::Write as _;
+    let mut conf = String::from("global_defs {\n  router_id lbd_bench\n  script_user root\n}\n");
+    for i in instances {
+        let _ = write!(
+            conf,
+            "vrrp_instance {} {{\n  state BACKUP\n  interface {}\n  virtual_router_id {}\n  \
+             priority {}\n  advert_int {}\n  version {}\n  garp_master_delay 1\n  \
+             virtual_ipaddress {{\n    {}/{}\n  }}\n}}\n",
+            i.name, i.interface, i.vrid, i.priority, i.advert_int, i.version, i.vip, i.prefix_len
+        );
+    }
+    conf
+}
+
 impl Drop for Keepalived {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {

@@ -20,6 +20,9 @@ pub(crate) enum Which {
     /// The XDP program's cost per packet on each path, against a bare
     /// XDP_PASS program (BPF_PROG_TEST_RUN, 1,000,000 repeats).
     Dataplane,
+    /// Packets per second per core through the XDP data plane against the
+    /// kernel's nftables DNAT, same topology and generator.
+    Pps,
     /// Client-visible outage when the VRRP MASTER stops, for lbd and for
     /// keepalived with the same settings.
     Failover,
@@ -29,6 +32,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
     setup::setup()?;
     let binary = match args.which {
         Which::Dataplane => "bench-dataplane",
+        Which::Pps => "bench-pps",
         Which::Failover => "bench-failover",
     };
     // The failover bench runs real daemons: build lbd as it would ship.

@@ -28,6 +28,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "network namespaces and veth pairs for the labs and tests",
     ),
     (
+        "nftables",
+        "the kernel NAT that `cargo xtask bench dataplane` compares against",
+    ),
+    (
         "ethtool",
         "GRO and checksum offload settings of the labs' veth interfaces",
     ),
