@@ -165,7 +165,10 @@ fn yes_no(b: bool) -> &'static str {
 
 fn print_table(rows: &[(&str, Event, Vec<Round>, Series)]) {
     println!();
-    println!("outage in ms: median (min-max) of the rounds; verdicts on lbd's worst round");
+    println!(
+        "outage in ms: median (min-max) of the rounds; verdicts on lbd's worst round; \
+         the probe resolves about {PROBE_EVERY:?}, so differences below that are noise"
+    );
     println!(
         "{:>8} {:>8} {:>22} {:>22} {:>8} {:>12} {:>16} {:>10}",
         "interval", "event", "lbd", "keepalived", "MDI", "<=MDI+20ms", "<=keepalived", "<60ms"
