@@ -154,9 +154,4 @@ impl Lab {
             BALANCER_CLIENT_IF,
         ])
     }
-
-    /// The balancer's interfaces, for the daemon's configuration.
-    pub fn balancer_interfaces(&self) -> [&'static str; 2] {
-        [BALANCER_CLIENT_IF, BALANCER_BACKEND_IF]
-    }
 }

@@ -106,9 +106,7 @@ fn try_to_backend(
         // SAFETY: valid for this run; two CPUs updating one flow only race
         // on last_seen, state and the cached hop, which is harmless.
         let f = unsafe { &mut *entry };
-        if conntrack::usable(f, now, flags, &conntrack::settings())
-            && let Some(backend) = BACKENDS.get(f.backend)
-        {
+        if let Some(backend) = conntrack::pinned_backend(f, now, flags, &conntrack::settings()) {
             f.state = conntrack::next_state(f.state, flags);
             f.last_seen_ns = now;
             let (service, backend_id) = (f.service, f.backend);
@@ -228,10 +226,9 @@ fn deliver_to_backend(
             f.to_backend = forward::next_hop(&scratch.fib, now);
         }
         if new_flow {
+            // A new flow has no cached hop, so `scratch.translated` was
+            // filled for the route lookup above.
             let _ = CONNTRACK.insert(key, &*f, 0);
-            scratch.translated = *key;
-            scratch.translated.dst = backend.addr;
-            scratch.translated.dport = backend.port;
             remember_reverse(key, scratch, service);
             stats::count(Counter::NewFlow);
         }

@@ -2,7 +2,8 @@
 //! to expire it with IPVS's timeouts and to count ActiveConn / InActConn.
 
 use lb_common::maps::{
-    BACKEND_LIVE, FLOW_CLOSE, FLOW_ESTABLISHED, FLOW_FIN, FLOW_SYN, FLOW_UDP, Flow, Settings,
+    BACKEND_LIVE, Backend, FLOW_CLOSE, FLOW_ESTABLISHED, FLOW_FIN, FLOW_SYN, FLOW_UDP, Flow,
+    Settings,
 };
 
 use crate::{
@@ -32,22 +33,25 @@ fn timeout_ns(state: u32, s: &Settings) -> u64 {
     u64::from(secs) * NS_PER_SEC
 }
 
-/// Whether `flow` may keep carrying packets: not idle past its timeout, its
-/// backend still there (and not a newer backend reusing the id), and not a
-/// new connection reusing the ports of a closed one.
+/// The backend `flow` is pinned to, if the flow may keep carrying packets:
+/// not idle past its timeout, not a new connection reusing the ports of a
+/// closed one, and its backend still there (not a newer one reusing the id).
 #[inline(always)]
-pub(crate) fn usable(flow: &Flow, now: u64, tcp_flags: u8, s: &Settings) -> bool {
+pub(crate) fn pinned_backend(
+    flow: &Flow,
+    now: u64,
+    tcp_flags: u8,
+    s: &Settings,
+) -> Option<&'static Backend> {
     if now.saturating_sub(flow.last_seen_ns) > timeout_ns(flow.state, s) {
-        return false;
+        return None;
     }
     let reused = tcp_flags & TCP_SYN != 0 && (flow.state == FLOW_FIN || flow.state == FLOW_CLOSE);
     if reused {
-        return false;
+        return None;
     }
-    match BACKENDS.get(flow.backend) {
-        Some(b) => b.flags & BACKEND_LIVE != 0 && b.generation == flow.generation,
-        None => false,
-    }
+    let backend = BACKENDS.get(flow.backend)?;
+    (backend.flags & BACKEND_LIVE != 0 && backend.generation == flow.generation).then_some(backend)
 }
 
 /// The state of a new flow whose first packet has `tcp_flags` (`None`: UDP).

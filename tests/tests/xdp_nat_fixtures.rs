@@ -96,6 +96,20 @@ fn tcp4(
     frame
 }
 
+/// The backend address a client segment from `port` to VIP:80 is sent to.
+fn lands_on(fx: &NatFixture, port: u16, flags: Flags) -> [u8; 4] {
+    let frame = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (port, 80),
+        64,
+        flags,
+    );
+    let out = fx.client_sends(&frame).output;
+    [out[30], out[31], out[32], out[33]]
+}
+
 fn udp4(
     macs: ([u8; 6], [u8; 6]),
     src: [u8; 4],
@@ -720,15 +734,7 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
     // Find which flows land on backend 1 before it is drained.
     let mut on_backend1 = Vec::new();
     for port in 40000..40010 {
-        let syn = tcp4(
-            (CLIENT_MAC, LB_CLIENT_MAC),
-            CLIENT,
-            VIP,
-            (port, 80),
-            64,
-            Flags::Syn,
-        );
-        if fx.client_sends(&syn).output[30..34] == BACKEND1 {
+        if lands_on(&fx, port, Flags::Syn) == BACKEND1 {
             on_backend1.push(port);
         }
     }
@@ -736,31 +742,15 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
     spec.backends[0].weight = 0;
     reapply(&mut fx, spec);
     for port in &on_backend1 {
-        let ack = tcp4(
-            (CLIENT_MAC, LB_CLIENT_MAC),
-            CLIENT,
-            VIP,
-            (*port, 80),
-            64,
-            Flags::Ack,
-        );
         assert_eq!(
-            fx.client_sends(&ack).output[30..34],
+            lands_on(&fx, *port, Flags::Ack),
             BACKEND1,
             "flow {port} stays on backend 1"
         );
     }
     for port in 41000..41010 {
-        let syn = tcp4(
-            (CLIENT_MAC, LB_CLIENT_MAC),
-            CLIENT,
-            VIP,
-            (port, 80),
-            64,
-            Flags::Syn,
-        );
         assert_eq!(
-            fx.client_sends(&syn).output[30..34],
+            lands_on(&fx, port, Flags::Syn),
             BACKEND2,
             "new flow {port} avoids backend 1"
         );
@@ -778,31 +768,15 @@ fn removed_backend_flows_are_rescheduled() {
     let mut fx = fixture(vec![spec.clone()]);
     let mut port = 40000;
     loop {
-        let syn = tcp4(
-            (CLIENT_MAC, LB_CLIENT_MAC),
-            CLIENT,
-            VIP,
-            (port, 80),
-            64,
-            Flags::Syn,
-        );
-        if fx.client_sends(&syn).output[30..34] == BACKEND1 {
+        if lands_on(&fx, port, Flags::Syn) == BACKEND1 {
             break;
         }
         port += 1;
     }
     spec.backends.remove(0);
     reapply(&mut fx, spec);
-    let ack = tcp4(
-        (CLIENT_MAC, LB_CLIENT_MAC),
-        CLIENT,
-        VIP,
-        (port, 80),
-        64,
-        Flags::Ack,
-    );
     assert_eq!(
-        fx.client_sends(&ack).output[30..34],
+        lands_on(&fx, port, Flags::Ack),
         BACKEND2,
         "a flow whose backend was removed goes to a remaining one (which resets it)"
     );

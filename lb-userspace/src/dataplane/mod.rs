@@ -6,7 +6,6 @@ mod error;
 pub mod rings;
 mod status;
 
-pub(crate) use desired::socket as desired_socket;
 /// `10.0.0.1:80` or `[fd00::1]:80`.
 pub use desired::socket as socket_label;
 pub use desired::{BackendSpec, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts};

@@ -271,7 +271,7 @@ impl XdpDataplane {
                 if b.addr.is_ipv4() != s.vip.is_ipv4() {
                     return Err(DataplaneError::FamilyMismatch {
                         service: s.label(),
-                        backend: crate::dataplane::desired_socket(b.addr, b.port),
+                        backend: crate::dataplane::socket_label(b.addr, b.port),
                         service_family: family_name(s.vip),
                         backend_family: family_name(b.addr),
                     });
@@ -281,32 +281,30 @@ impl XdpDataplane {
         Ok(())
     }
 
-    /// Installs or updates one service; returns whether anything changed.
+    /// Installs or updates one service, touching the maps only if it changed.
     fn install(&mut self, spec: &ServiceSpec) -> Result<(), DataplaneError> {
         let key = service_key(spec);
-        let mut installed = if let Some(i) = self.services.remove(&key) {
-            i
+        // A new service is always written out, even with an empty ring.
+        let (mut installed, fresh) = if let Some(i) = self.services.remove(&key) {
+            (i, false)
         } else {
-            {
-                let (id, _) = self
-                    .service_ids
-                    .allocate()
-                    .ok_or(DataplaneError::Capacity {
-                        what: "services",
-                        max: MAX_SERVICES,
-                    })?;
-                Installed {
-                    spec: spec.clone(),
-                    id,
-                    slot: 1,
-                    ring: Vec::new(),
-                    backends: HashMap::new(),
-                    sorry: None,
-                }
-            }
+            let (id, _) = self
+                .service_ids
+                .allocate()
+                .ok_or(DataplaneError::Capacity {
+                    what: "services",
+                    max: MAX_SERVICES,
+                })?;
+            let installed = Installed {
+                spec: spec.clone(),
+                id,
+                slot: 1,
+                ring: Vec::new(),
+                backends: HashMap::new(),
+                sorry: None,
+            };
+            (installed, true)
         };
-        let fresh =
-            installed.ring.is_empty() && installed.backends.is_empty() && installed.sorry.is_none();
 
         // Backend ids: keep those still wanted, allocate new ones, retire the rest.
         let mut wanted = HashMap::new();

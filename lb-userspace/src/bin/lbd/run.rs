@@ -10,7 +10,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
-    config::{self, Config, DataplaneKind, XdpMode},
+    config::{self, Config, XdpMode},
     dataplane::{Dataplane, DesiredState},
     vrrp::{
         State,
@@ -54,10 +54,6 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let config = loaded.config;
-    // unsupported() already refuses ipvs; this keeps the match honest.
-    if config.dataplane == DataplaneKind::Ipvs {
-        bail!("not supported yet: dataplane: ipvs");
-    }
     if config.interfaces.is_empty()
         && (config.vrrp_instances.is_empty() || !config.virtual_servers.is_empty())
     {
