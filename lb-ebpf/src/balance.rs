@@ -23,40 +23,75 @@ use crate::{
     stats::{self, Direction},
 };
 
-/// Returned by the two paths when the packet is not theirs.
+/// Returned by the paths when the packet is not theirs.
 const NOT_OURS: u32 = u32::MAX;
+/// Returned by `to_tracked` when the flow has no live conntrack entry.
+const UNTRACKED: u32 = u32::MAX - 1;
 
 /// Handles a TCP or UDP packet if it belongs to a service or is a reply of
 /// one; `None` when it is neither.
 #[inline(always)]
 pub(crate) fn balance(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> Option<u32> {
-    let action = to_backend(ctx, packet, flow);
-    if action != NOT_OURS {
-        return Some(action);
-    }
-    let action = from_backend(ctx, packet, flow);
-    (action != NOT_OURS).then_some(action)
-}
-
-/// Separate BPF functions, each with its own stack frame, so the two paths'
-/// keys never share the 512-byte stack: they return a plain action.
-#[inline(never)]
-fn to_backend(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> u32 {
-    match try_to_backend(ctx, packet, flow) {
-        Ok(Some(action)) => action,
-        Ok(None) => NOT_OURS,
+    // The service is looked up here so that a packet calls at most one of
+    // the two paths: each BPF-to-BPF call is a return through the CPU's
+    // return-stack mitigation.
+    let action = match found_service(flow) {
+        Ok(true) => match to_tracked(ctx, packet, flow) {
+            UNTRACKED => to_new(ctx, packet, flow),
+            action => action,
+        },
+        Ok(false) => from_backend(ctx, packet, flow),
         Err(Malformed) => {
             stats::count(Counter::Malformed);
             xdp_action::XDP_PASS
         }
-    }
+    };
+    (action != NOT_OURS).then_some(action)
+}
+
+/// Whether the packet is addressed to a service; if so, the service's
+/// entry is copied to `Scratch::found`.
+#[inline(always)]
+fn found_service(flow: &PacketFlow) -> Result<bool, Malformed> {
+    let key = &flow.key;
+    let scratch = scratch()?;
+    let service_key = &mut scratch.service;
+    service_key.addr = key.dst;
+    service_key.port = key.dport;
+    service_key.proto = key.proto;
+    service_key.family = key.family;
+    let Some(service) = SERVICES.get_ptr(&*service_key) else {
+        return Ok(false);
+    };
+    // SAFETY: a map value pointer stays valid for this program run.
+    scratch.found = unsafe { *service };
+    Ok(true)
+}
+
+/// Separate BPF functions, each with its own stack frame, so the paths'
+/// keys never share the 512-byte stack: they return a plain action. A
+/// tracked flow, the common case, makes one call; a new flow two.
+#[inline(never)]
+fn to_tracked(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> u32 {
+    action(try_to_tracked(ctx, packet, flow), UNTRACKED)
+}
+
+#[inline(never)]
+fn to_new(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> u32 {
+    action(try_to_new(ctx, packet, flow), NOT_OURS)
 }
 
 #[inline(never)]
 fn from_backend(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> u32 {
-    match try_from_backend(ctx, packet, flow) {
+    action(try_from_backend(ctx, packet, flow), NOT_OURS)
+}
+
+/// A path's result as an action; `none` when the path did not take it.
+#[inline(always)]
+fn action(result: Result<Option<u32>, Malformed>, none: u32) -> u32 {
+    match result {
         Ok(Some(action)) => action,
-        Ok(None) => NOT_OURS,
+        Ok(None) => none,
         Err(Malformed) => {
             stats::count(Counter::Malformed);
             xdp_action::XDP_PASS
@@ -77,65 +112,73 @@ fn frame_len(ctx: &XdpContext) -> u64 {
     (ctx.data_end() - ctx.data()) as u64
 }
 
-/// Client -> VIP:port.
+/// Client -> VIP:port of a flow with a live conntrack entry; `None` when
+/// there is none (a new flow, or one whose backend is gone).
 #[inline(always)]
-fn try_to_backend(
+fn try_to_tracked(
     ctx: &XdpContext,
     packet: &Packet,
     flow: &PacketFlow,
 ) -> Result<Option<u32>, Malformed> {
     let key = &flow.key;
-    let tcp = key.proto == IPPROTO_TCP;
     let flags = flow.tcp_flags;
-    let syn_fin = tcp && flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN);
-    let service_key = &mut scratch()?.service;
-    service_key.addr = key.dst;
-    service_key.port = key.dport;
-    service_key.proto = key.proto;
-    service_key.family = key.family;
-    let Some(service) = SERVICES.get_ptr(&*service_key) else {
+    if packet.fragment || syn_fin(flow) {
+        return Ok(None);
+    }
+    let Some(entry) = CONNTRACK.get_ptr_mut(key) else {
         return Ok(None);
     };
     let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: valid for this run; two CPUs updating one flow only race
+    // on last_seen, state and the cached hop, which is harmless.
+    let f = unsafe { &mut *entry };
+    let Some(backend) = conntrack::pinned_backend(f, now, flags, &conntrack::settings()) else {
+        return Ok(None);
+    };
+    f.state = conntrack::next_state(f.state, flags);
+    f.last_seen_ns = now;
+    let (service, backend_id) = (f.service, f.backend);
+    deliver_to_backend(
+        ctx,
+        packet,
+        key,
+        backend,
+        Target {
+            service,
+            backend_id,
+            entry: Some(f),
+            now,
+            new_flow: false,
+        },
+    )
+    .map(Some)
+}
 
-    // Fast path: a tracked flow goes straight to its backend.
-    if !packet.fragment
-        && !syn_fin
-        && let Some(entry) = CONNTRACK.get_ptr_mut(key)
-    {
-        // SAFETY: valid for this run; two CPUs updating one flow only race
-        // on last_seen, state and the cached hop, which is harmless.
-        let f = unsafe { &mut *entry };
-        if let Some(backend) = conntrack::pinned_backend(f, now, flags, &conntrack::settings()) {
-            f.state = conntrack::next_state(f.state, flags);
-            f.last_seen_ns = now;
-            let (service, backend_id) = (f.service, f.backend);
-            return deliver_to_backend(
-                ctx,
-                packet,
-                key,
-                backend,
-                Target {
-                    service,
-                    backend_id,
-                    entry: Some(f),
-                    now,
-                    new_flow: false,
-                },
-            )
-            .map(Some);
-        }
-    }
+/// SYN and FIN together: never valid, a classic scan.
+#[inline(always)]
+fn syn_fin(flow: &PacketFlow) -> bool {
+    flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN)
+}
 
-    // SAFETY: a map value pointer stays valid for this program run.
-    let service = unsafe { &*service };
+/// Client -> VIP:port without a live entry: schedule it to a backend.
+#[inline(always)]
+fn try_to_new(
+    ctx: &XdpContext,
+    packet: &Packet,
+    flow: &PacketFlow,
+) -> Result<Option<u32>, Malformed> {
+    let service = &scratch()?.found;
+    let key = &flow.key;
+    let tcp = key.proto == IPPROTO_TCP;
+    let flags = flow.tcp_flags;
+    let now = unsafe { bpf_ktime_get_ns() };
     if packet.fragment {
         // Later fragments carry no ports to balance on: the whole datagram
         // goes to the kernel, which reassembles it.
         return Ok(Some(xdp_action::XDP_PASS));
     }
-    if syn_fin {
-        // Never valid; a classic scan. No backend should see it.
+    if syn_fin(flow) {
+        // No backend should see it.
         stats::count(Counter::BadTcpFlags);
         return Ok(Some(xdp_action::XDP_DROP));
     }

@@ -9,6 +9,7 @@ use crate::{
     maps::FLOW_SCRATCH,
     parse::{Family, Malformed, Packet, Transport},
     ptr::ptr_at,
+    words::{set_addr4, set_addr16},
 };
 
 pub(crate) const TCP_FIN: u8 = 0x01;
@@ -45,16 +46,14 @@ pub(crate) fn read(
     match family {
         Family::Ipv4 => {
             let ip = ptr_at::<Ipv4Hdr>(ctx, packet.l3_offset)?;
-            key.src = [0; 16];
-            key.dst = [0; 16];
-            key.src[..4].copy_from_slice(unsafe { &(*ip).src });
-            key.dst[..4].copy_from_slice(unsafe { &(*ip).dst });
+            set_addr4(&mut key.src, unsafe { &(*ip).src });
+            set_addr4(&mut key.dst, unsafe { &(*ip).dst });
             key.family = FAMILY_IPV4;
         }
         Family::Ipv6 => {
             let ip = ptr_at::<Ipv6Hdr>(ctx, packet.l3_offset)?;
-            key.src = unsafe { (*ip).src };
-            key.dst = unsafe { (*ip).dst };
+            set_addr16(&mut key.src, unsafe { &(*ip).src });
+            set_addr16(&mut key.dst, unsafe { &(*ip).dst });
             key.family = FAMILY_IPV6;
         }
     }

@@ -25,6 +25,7 @@ mod parse;
 mod ptr;
 mod schedule;
 mod stats;
+mod words;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use lb_common::counters::Counter;

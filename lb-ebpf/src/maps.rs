@@ -56,6 +56,10 @@ pub(crate) struct Scratch {
     pub(crate) other: FlowKey,
     /// The service a client packet is for.
     pub(crate) service: ServiceKey,
+    /// That service's entry, copied here for `to_backend`: handing it a
+    /// map pointer as an argument costs that function 32 more stack bytes
+    /// than the 512-byte budget has.
+    pub(crate) found: Service,
 }
 
 /// A new conntrack entry being built (72 bytes: too big for the stack).

@@ -11,6 +11,19 @@ use crate::maps::{RINGS, RR_POSITIONS};
 /// takes new flows and there is no sorry server.
 #[inline(always)]
 pub(crate) fn pick(service: &Service, hash: u32, mid_flow: bool) -> Option<u32> {
+    let backend = pick_id(service, hash, mid_flow);
+    (backend != NO_BACKEND).then_some(backend)
+}
+
+/// `pick` as a BPF function of its own, returning `NO_BACKEND` for none:
+/// only new flows call it, and its frame is not part of the caller's.
+#[inline(never)]
+fn pick_id(service: &Service, hash: u32, mid_flow: bool) -> u32 {
+    pick_in_ring(service, hash, mid_flow).unwrap_or(NO_BACKEND)
+}
+
+#[inline(always)]
+fn pick_in_ring(service: &Service, hash: u32, mid_flow: bool) -> Option<u32> {
     if service.ring_len == 0 {
         return (service.sorry_backend != NO_BACKEND).then_some(service.sorry_backend);
     }
@@ -32,13 +45,9 @@ pub(crate) fn pick(service: &Service, hash: u32, mid_flow: bool) -> Option<u32> 
             p % len
         }
     };
-    // Checked here rather than first: the position map already rejects an
-    // out-of-range id, and checking earlier costs the caller 56 bytes of
-    // its 512-byte stack (measured).
     if service.id >= MAX_SERVICES {
         return None;
     }
     let ring = (service.id * 2 + (service.ring_slot & 1)) * RING_SIZE;
-    let backend = *RINGS.get(ring + index)?;
-    (backend != NO_BACKEND).then_some(backend)
+    RINGS.get(ring + index).copied()
 }

@@ -16,7 +16,7 @@ use lb_tests::nat_lab::{BACKEND1_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC,
 use lb_userspace::dataplane::{BackendSpec, L4Protocol, SchedulerKind, ServiceSpec};
 
 const REPEAT: u32 = 1_000_000;
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 const CLIENT: [u8; 4] = [10, 0, 0, 1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 const BACKEND: [u8; 4] = [10, 1, 0, 1];
@@ -39,8 +39,10 @@ fn tcp(
     f
 }
 
-/// Median ns per run of `xdp` on `frame` over `RUNS` runs of `REPEAT`.
-fn time(fx: &NatFixture, xdp: &Xdp, frame: &[u8], ingress: u32) -> Result<f64> {
+/// The fastest and the median of `RUNS` runs of `REPEAT`, in ns per packet.
+/// The fastest run is the one least disturbed by whatever else the machine
+/// did, so ratios are taken between fastest runs.
+fn time(fx: &NatFixture, xdp: &Xdp, frame: &[u8], ingress: u32) -> Result<Timing> {
     let mut samples = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         let mut out = vec![0u8; frame.len() + 256];
@@ -64,7 +66,16 @@ fn time(fx: &NatFixture, xdp: &Xdp, frame: &[u8], ingress: u32) -> Result<f64> {
         samples.push(duration_ns(result.duration));
     }
     samples.sort_by(f64::total_cmp);
-    Ok(samples[RUNS / 2])
+    Ok(Timing {
+        best: samples[0],
+        median: samples[RUNS / 2],
+    })
+}
+
+#[derive(Clone, Copy)]
+struct Timing {
+    best: f64,
+    median: f64,
 }
 
 fn duration_ns(d: Duration) -> f64 {
@@ -157,9 +168,12 @@ fn main() -> Result<()> {
     let new_flow = time(&fx, program, &syn, client_if)?;
 
     println!(
-        "XDP program cost per packet (BPF_PROG_TEST_RUN, {REPEAT} repeats, median of {RUNS} runs, 64-byte frames)"
+        "XDP program cost per packet (BPF_PROG_TEST_RUN, {REPEAT} repeats, {RUNS} runs, 64-byte frames)"
     );
-    println!("{:<34} {:>9} {:>12}", "path", "ns/packet", "x bare pass");
+    println!(
+        "{:<34} {:>9} {:>9} {:>12}",
+        "path", "best ns", "median ns", "x bare (best)"
+    );
     for (name, ns) in [
         ("bare XDP_PASS program (reference)", reference),
         ("new flow (Maglev pick + conntrack)", new_flow),
@@ -168,7 +182,12 @@ fn main() -> Result<()> {
         ("pass-through (not a service)", pass_ns),
         ("ARP (parse and counters only)", arp_ns),
     ] {
-        println!("{name:<34} {ns:>9.1} {:>11.2}x", ns / reference);
+        println!(
+            "{name:<34} {:>9.1} {:>9.1} {:>12.2}x",
+            ns.best,
+            ns.median,
+            ns.best / reference.best
+        );
     }
     println!("target: established flow <= 3x the bare program");
     Ok(())
