@@ -15,5 +15,6 @@
 
 pub mod counters;
 pub mod csum;
+pub mod generator;
 pub mod hash;
 pub mod maps;

@@ -40,6 +40,8 @@ pub const XDP_PROGRAM: &str = "lb_xdp";
 pub const BARE_PASS_PROGRAM: &str = "lb_bare_pass";
 /// A program that only returns `XDP_DROP`: the packet-rate baseline.
 pub const BARE_DROP_PROGRAM: &str = "lb_bare_drop";
+/// The packet-rate benchmark's generator (see [`crate::generator`]).
+pub const GENERATOR_PROGRAM: &str = "lb_bench_generate";
 
 pub const MAX_SERVICES: u32 = 128;
 pub const MAX_BACKENDS: u32 = 4096;

@@ -27,8 +27,10 @@ mod schedule;
 mod stats;
 mod words;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use lb_common::counters::Counter;
+use aya_ebpf::{
+    bindings::xdp_action, helpers::bpf_get_prandom_u32, macros::xdp, programs::XdpContext,
+};
+use lb_common::{counters::Counter, generator};
 
 #[xdp]
 #[expect(
@@ -101,4 +103,34 @@ fn lb_bare_pass(_ctx: XdpContext) -> u32 {
 #[xdp]
 fn lb_bare_drop(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_DROP
+}
+
+/// The packet-rate benchmark's traffic generator, run by
+/// `BPF_PROG_TEST_RUN` in live-frames mode: each frame is sent back out of
+/// the generator's interface in batches, as a NIC would deliver them.
+/// Recycled frames keep what the data planes wrote into them, so the
+/// header is restored first; the source port picks one of the flows.
+#[xdp]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "the #[xdp] macro hands the context over by value"
+)]
+fn lb_bench_generate(ctx: XdpContext) -> u32 {
+    let Ok(header) = ptr::ptr_at::<[u8; generator::HEADER_LEN]>(&ctx, 0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    // SAFETY: ptr_at checked the header lies in the frame.
+    unsafe {
+        let template = &*generator::FRAME
+            .as_ptr()
+            .cast::<[u8; generator::HEADER_LEN]>();
+        core::ptr::write_unaligned(header, *template);
+        // SAFETY: a helper without arguments.
+        let n = bpf_get_prandom_u32() % u32::from(generator::FLOWS);
+        #[expect(clippy::cast_possible_truncation, reason = "n < FLOWS")]
+        let port = (generator::FIRST_PORT + n as u16).to_be_bytes();
+        (*header)[generator::SOURCE_PORT_OFFSET] = port[0];
+        (*header)[generator::SOURCE_PORT_OFFSET + 1] = port[1];
+    }
+    xdp_action::XDP_TX
 }
