@@ -259,7 +259,14 @@ fn ipvs_wrr_3_2_1_spreads_tcp_connections_by_weight() {
     let status = s.dp.status().unwrap();
     assert_eq!(status.len(), 1);
     assert_eq!(status[0].scheduler, SchedulerKind::WeightedRoundRobin);
-    assert_eq!(status[0].stats.connections, 300, "{status:?}");
+    // Closed connections are InActConn (TIME_WAIT) at once; the traffic
+    // counters follow IPVS's 2-second estimator, so they are not exact here.
+    let inactive: Vec<u64> = status[0]
+        .backends
+        .iter()
+        .map(|b| b.inactive_connections)
+        .collect();
+    assert_eq!(inactive, [150, 100, 50], "{status:?}");
     let weights: Vec<u32> = status[0].backends.iter().map(|b| b.weight).collect();
     assert_eq!(weights, [3, 2, 1]);
 }
@@ -412,7 +419,10 @@ fn ipvs_schedulers_and_timeouts_are_programmed_as_configured() {
         assert!(listing.contains(&line), "{line:?} in:\n{listing}");
     }
     let timeouts = ipvsadm(&s.lab.balancer, &["--timeout"]);
-    assert!(timeouts.contains("tcp 600 tcpfin 60 udp 30"), "{timeouts}");
+    assert!(
+        timeouts.contains("Timeout (tcp tcpfin udp): 600 60 30"),
+        "{timeouts}"
+    );
     // Connections counted for lc/wlc: a connection through the lc service.
     let seen = s.connections_to(1003, 4);
     assert_eq!(seen, 4);
@@ -437,7 +447,8 @@ impl Setup {
 const LBD_CONFIG: &str = "dataplane: ipvs\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: rr\n    real_servers:\n      - { address: 10.111.2.2, port: 8080 }\n      - { address: 10.111.2.3, port: 8080 }\n";
 
 fn wait_for(what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: loading the XDP program runs the verifier on an emulated CPU.
+    let deadline = Instant::now() + Duration::from_secs(180);
     while Instant::now() < deadline {
         if done() {
             return;
@@ -566,7 +577,7 @@ fn lbd_refuses_to_take_over_a_hand_made_service_with_the_same_address() {
 }
 
 /// `dataplane: auto` with an interface to attach to.
-const AUTO_CONFIG: &str = "interfaces:\n  - name: lb-client\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: rr\n    real_servers:\n      - { address: 10.111.2.2, port: 8080 }\n";
+const AUTO_CONFIG: &str = "interfaces:\n  - name: lb-client\n  - name: lb-backend\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: rr\n    real_servers:\n      - { address: 10.111.2.2, port: 8080 }\n";
 
 #[test]
 #[ignore = "needs a kernel with IPVS: `cargo xtask test` runs it in the lab VM"]

@@ -310,7 +310,10 @@ impl Dataplane for IpvsDataplane {
             let Some(scheduler) = SchedulerKind::from_name(&service.scheduler) else {
                 continue;
             };
-            let backends = list_dests(socket, key)?
+            let mut dests = list_dests(socket, key)?;
+            // IPVS lists the newest first; report them in configured order.
+            dests.reverse();
+            let backends = dests
                 .into_iter()
                 .map(|d| BackendStatus {
                     addr: d.dest.addr,
