@@ -448,7 +448,7 @@ const LBD_CONFIG: &str = "dataplane: ipvs\nvirtual_servers:\n  - address: 10.111
 
 fn wait_for(what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
     // Generous: loading the XDP program runs the verifier on an emulated CPU.
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_mins(3);
     while Instant::now() < deadline {
         if done() {
             return;
