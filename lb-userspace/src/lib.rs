@@ -4,5 +4,6 @@
 pub mod config;
 pub mod dataplane;
 pub mod import;
+pub mod ipvs;
 pub mod vrrp;
 pub mod xdp;

@@ -203,12 +203,23 @@ fn unsupported_keys_are_listed_with_their_lines() {
         "{:?}",
         forwarding.config.unsupported()
     );
-    let wlc = load_str(
-        "virtual_servers:\n  - address: 10.0.0.1\n    port: 80\n    scheduler: wlc\n    method: dr\n",
+    // IPVS adds sh, lc and wlc; `dataplane: ipvs` is supported.
+    let ipvs = load_str(
+        "dataplane: ipvs\nvirtual_servers:\n  - address: 10.0.0.1\n    port: 80\n    scheduler: wlc\n    real_servers: [{ address: 10.0.1.1 }]\n",
         "x.yaml",
     )
     .expect("loads");
-    let listed: Vec<String> = wlc.unsupported().iter().map(ToString::to_string).collect();
+    assert!(
+        ipvs.config.unsupported().is_empty(),
+        "{:?}",
+        ipvs.config.unsupported()
+    );
+    let lblc = load_str(
+        "virtual_servers:\n  - address: 10.0.0.1\n    port: 80\n    scheduler: lblc\n    method: dr\n",
+        "x.yaml",
+    )
+    .expect("loads");
+    let listed: Vec<String> = lblc.unsupported().iter().map(ToString::to_string).collect();
     assert_eq!(
         listed,
         [

@@ -22,11 +22,29 @@ impl Daemon {
     /// Starts `lbd run --config CONFIG EXTRA...` in `ns`, logging to a file
     /// beside the config (so a chatty daemon never blocks on a full pipe).
     pub fn start(ns: &Netns, config: &Path, extra: &[&str]) -> Result<Self> {
+        Self::start_wrapped(ns, &[], config, extra)
+    }
+
+    /// Like `start`, with `lbd` run by `wrapper` (e.g. `setpriv ...` to run
+    /// it without some capabilities).
+    pub fn start_wrapped(
+        ns: &Netns,
+        wrapper: &[&str],
+        config: &Path,
+        extra: &[&str],
+    ) -> Result<Self> {
         let log = config.with_extension("log");
         let file = std::fs::File::create(&log)
             .with_context(|| format!("while creating {}", log.display()))?;
-        let child = ns
-            .command(binaries::lbd())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = ns.command(program);
+                c.args(args).arg(binaries::lbd());
+                c
+            }
+            None => ns.command(binaries::lbd()),
+        };
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(config)

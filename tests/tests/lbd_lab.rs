@@ -193,8 +193,8 @@ fn lbd_names_the_interface_it_cannot_attach_to() {
 fn lbd_refuses_options_it_does_not_implement_yet() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
-    // Least-connection needs connection counts the XDP program does not keep.
-    let yaml = "interfaces:\n  - name: lb-client\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: wlc\n    real_servers: [{ address: 10.111.2.2 }]\n";
+    // Locality-based least-connection: neither data plane does it.
+    let yaml = "interfaces:\n  - name: lb-client\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: lblc\n    real_servers: [{ address: 10.111.2.2 }]\n";
     let log = start_expecting_failure(&lab, "unsupported", yaml, BALANCER_CLIENT_IF);
     assert!(
         log.contains("not supported yet"),
@@ -203,6 +203,39 @@ fn lbd_refuses_options_it_does_not_implement_yet() {
     assert!(
         log.contains("virtual_servers[10.111.1.100:80].scheduler"),
         "and names the option; log:\n{log}"
+    );
+}
+
+#[test]
+fn lbd_refuses_ipvs_only_schedulers_under_dataplane_xdp_and_says_what_to_use() {
+    require_root("the namespace lab");
+    let lab = Lab::new().expect("lab");
+    // Least-connection needs connection counts the XDP program does not keep.
+    let yaml = "dataplane: xdp\ninterfaces:\n  - name: lb-client\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    scheduler: wlc\n    real_servers: [{ address: 10.111.2.2 }]\n";
+    let log = start_expecting_failure(&lab, "xdp-wlc", yaml, BALANCER_CLIENT_IF);
+    assert!(
+        log.contains("scheduler wlc is not implemented by the XDP data plane")
+            && log.contains("rr, wrr and mh")
+            && log.contains("dataplane: ipvs"),
+        "the error names the alternatives; log:\n{log}"
+    );
+}
+
+#[test]
+fn lbd_with_dataplane_ipvs_says_when_the_kernel_has_no_ipvs() {
+    require_root("the namespace lab");
+    if std::path::Path::new("/proc/net/ip_vs").exists() {
+        // This test is about a kernel without IPVS (the build machine's);
+        // the VM tests cover a kernel with it.
+        eprintln!("this kernel has IPVS: nothing to refuse");
+        return;
+    }
+    let lab = Lab::new().expect("lab");
+    let yaml = "dataplane: ipvs\nvirtual_servers:\n  - address: 10.111.1.100\n    port: 80\n    real_servers: [{ address: 10.111.2.2 }]\n";
+    let log = start_expecting_failure(&lab, "no-ipvs", yaml, BALANCER_CLIENT_IF);
+    assert!(
+        log.contains("this kernel has no IPVS (CONFIG_IP_VS)"),
+        "the error says IPVS is missing; log:\n{log}"
     );
 }
 

@@ -6,6 +6,7 @@ mod cmd;
 mod run;
 mod setup;
 mod test;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,9 @@ enum Command {
     Run(run::RunArgs),
     /// Benchmarks (figures and ratios, never pass/fail).
     Bench(bench::BenchArgs),
+    /// Boot the lab VM (Debian's kernel, with IPVS, under qemu) and run a
+    /// script or binary inside.
+    Vm(vm::VmArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Command::Test(args) => test::test(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::bench(&args),
+        Command::Vm(args) => vm::vm(&args),
     }
 }

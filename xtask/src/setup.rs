@@ -43,7 +43,20 @@ const PACKAGES: &[(&str, &str)] = &[
         "tshark",
         "an independent VRRP dissector that checks every advert lbd sends",
     ),
+    (
+        "busybox-static",
+        "the lab VM's initramfs and its modprobe/depmod (cargo xtask vm)",
+    ),
+    (
+        "ipvsadm",
+        "checks what the IPVS data plane programmed, in the lab VM",
+    ),
 ];
+
+/// bookworm's qemu-system-x86 7.2 would remove the preinstalled qemu-utils
+/// 10.0 from bookworm-backports; the backports build installs beside it.
+const BACKPORTS: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+const BACKPORTS_SOURCE: &str = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n";
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -56,6 +69,7 @@ pub(crate) fn setup() -> Result<()> {
         install_bpf_linker,
     )?;
     step("cargo-nextest", install_nextest)?;
+    step("qemu for the lab VM (bookworm-backports)", install_qemu)?;
     eprintln!("[xtask] setup complete in {}", cmd::secs(start.elapsed()));
     Ok(())
 }
@@ -120,6 +134,29 @@ fn install_packages() -> Result<()> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .args(["install", "-y", "-q", "--no-install-recommends"])
             .args(&missing),
+    )
+    .with_context(|| format!("while running: {fix}"))
+}
+
+fn install_qemu() -> Result<()> {
+    if probe(Command::new("qemu-system-x86_64").arg("--version")).is_some() {
+        return Ok(());
+    }
+    let fix = "apt-get install -y -t bookworm-backports qemu-system-x86";
+    if !is_root() {
+        bail!("qemu-system-x86 is missing; install it with: sudo {fix}");
+    }
+    if !std::path::Path::new(BACKPORTS).exists() {
+        std::fs::write(BACKPORTS, BACKPORTS_SOURCE)
+            .with_context(|| format!("while adding {BACKPORTS}"))?;
+    }
+    cmd::run(Command::new("apt-get").args(["update", "-q"]))
+        .with_context(|| format!("while running: apt-get update && {fix}"))?;
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(["-t", "bookworm-backports", "qemu-system-x86"]),
     )
     .with_context(|| format!("while running: {fix}"))
 }

@@ -3,12 +3,12 @@
 
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 
 use crate::{
     build::{self, BuildArgs},
     cmd::{self, step},
-    setup,
+    setup, vm,
 };
 
 #[derive(clap::Args)]
@@ -46,7 +46,46 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     if let Some(filter) = &args.filter {
         nextest.arg(filter);
     }
-    cmd::run(&mut nextest)
+    let host = cmd::run(&mut nextest);
+    // The IPVS tests need a kernel with IPVS: one boot of the lab VM runs
+    // them all (they are the `#[ignore]`d tests of tests/tests/ipvs_vm.rs).
+    let vm = step("IPVS tests in the lab VM (Debian's kernel, TCG)", || {
+        vm_tests(args.filter.as_deref())
+    });
+    host?;
+    vm
+}
+
+/// Builds the IPVS test binary and runs its tests inside the lab VM.
+fn vm_tests(filter: Option<&str>) -> Result<()> {
+    let out = cmd::cargo()
+        .args(["test", "-p", "lb-tests", "--test", "ipvs_vm", "--no-run"])
+        .args(["--message-format", "json"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("while building the IPVS tests")?;
+    if !out.status.success() {
+        bail!("building the IPVS tests failed");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let exe = stdout
+        .lines()
+        .filter(|l| l.contains("\"name\":\"ipvs_vm\""))
+        .find_map(|l| {
+            let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
+            let len = l[start..].find('"')?;
+            Some(l[start..start + len].to_owned())
+        })
+        .context("cargo named no ipvs_vm test executable")?;
+    let kernel = vm::prepare()
+        .context("the lab VM cannot be prepared, so the IPVS tests cannot run (see above)")?;
+    let mut command = vec![exe, "--ignored".to_owned(), "--test-threads=2".to_owned()];
+    command.extend(filter.map(ToOwned::to_owned));
+    let code = vm::run_in_vm(&kernel, &command, 2048)?;
+    if code != 0 {
+        bail!("IPVS tests in the lab VM failed (exit status {code}); see the [vm] lines above");
+    }
+    Ok(())
 }
 
 /// Lints the eBPF crate for its real target with Debian's clippy, whose

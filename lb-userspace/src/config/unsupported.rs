@@ -9,8 +9,7 @@ use std::fmt;
 use super::{
     Config, Diagnostic, KeyPath, Loaded, Severity,
     model::{
-        DataplaneKind, ForwardingMethod, Global, InterfaceConfig, Protocol, RealServer, Scheduler,
-        VirtualServer,
+        ForwardingMethod, Global, InterfaceConfig, Protocol, RealServer, Scheduler, VirtualServer,
     },
     validate::vs_path,
 };
@@ -35,7 +34,9 @@ impl Config {
         // is sorted into supported or not.
         let Config {
             global,
-            dataplane,
+            // Supported: auto, xdp, ipvs. Whether XDP can run a scheduler is
+            // `dataplane::select`'s error, which names the alternatives.
+            dataplane: _,
             interfaces,
             vrrp_instances,
             sync_groups: _,   // supported
@@ -50,13 +51,8 @@ impl Config {
             router_id: _,              // supported
             script_user: _,            // supported: the default script user
             enable_script_security: _, // supported: always enforced
-            conntrack: _,              // supported: the XDP data plane's flow timeouts
+            conntrack: _,              // supported: flow timeouts (XDP), `ipvsadm --set` (IPVS)
         } = global;
-
-        match dataplane {
-            DataplaneKind::Auto | DataplaneKind::Xdp => {}
-            DataplaneKind::Ipvs => add(root.key("dataplane")),
-        }
 
         for InterfaceConfig {
             name: _,
@@ -81,8 +77,9 @@ impl Config {
     }
 }
 
-/// The parts of a virtual server the XDP data plane does not do yet: it
-/// forwards with NAT by rr, wrr or mh, and health checking comes later.
+/// The parts of a virtual server the data planes do not do yet: they
+/// forward with NAT by rr, wrr or mh (XDP and IPVS) or sh, lc, wlc (IPVS),
+/// and health checking comes later.
 fn unsupported_in_virtual_server(
     path: &KeyPath,
     vs: &VirtualServer,
@@ -109,7 +106,15 @@ fn unsupported_in_virtual_server(
     if *protocol == Protocol::Sctp {
         add(path.key("protocol"));
     }
-    if !matches!(scheduler, Scheduler::Rr | Scheduler::Wrr | Scheduler::Mh) {
+    if !matches!(
+        scheduler,
+        Scheduler::Rr
+            | Scheduler::Wrr
+            | Scheduler::Mh
+            | Scheduler::Sh
+            | Scheduler::Lc
+            | Scheduler::Wlc
+    ) {
         add(path.key("scheduler"));
     }
     if *method != ForwardingMethod::Nat {

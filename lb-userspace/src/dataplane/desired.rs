@@ -57,21 +57,52 @@ impl fmt::Display for L4Protocol {
     }
 }
 
-/// The schedulers the XDP data plane implements.
+/// The schedulers lbd can run: XDP implements rr, wrr and mh; IPVS all six.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SchedulerKind {
     RoundRobin,
     WeightedRoundRobin,
     Maglev,
+    /// Source hashing (IPVS only).
+    SourceHashing,
+    /// Least connections (IPVS only).
+    LeastConnections,
+    /// Weighted least connections (IPVS only).
+    WeightedLeastConnections,
 }
 
 impl SchedulerKind {
+    pub const ALL: [SchedulerKind; 6] = [
+        SchedulerKind::RoundRobin,
+        SchedulerKind::WeightedRoundRobin,
+        SchedulerKind::Maglev,
+        SchedulerKind::SourceHashing,
+        SchedulerKind::LeastConnections,
+        SchedulerKind::WeightedLeastConnections,
+    ];
+
+    /// The name IPVS and the configuration use.
     pub const fn name(self) -> &'static str {
         match self {
             SchedulerKind::RoundRobin => "rr",
             SchedulerKind::WeightedRoundRobin => "wrr",
             SchedulerKind::Maglev => "mh",
+            SchedulerKind::SourceHashing => "sh",
+            SchedulerKind::LeastConnections => "lc",
+            SchedulerKind::WeightedLeastConnections => "wlc",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Whether the XDP data plane implements it (the others need IPVS).
+    pub const fn xdp_capable(self) -> bool {
+        matches!(
+            self,
+            SchedulerKind::RoundRobin | SchedulerKind::WeightedRoundRobin | SchedulerKind::Maglev
+        )
     }
 }
 
@@ -142,6 +173,9 @@ impl DesiredState {
                 Scheduler::Rr => SchedulerKind::RoundRobin,
                 Scheduler::Wrr => SchedulerKind::WeightedRoundRobin,
                 Scheduler::Mh => SchedulerKind::Maglev,
+                Scheduler::Sh => SchedulerKind::SourceHashing,
+                Scheduler::Lc => SchedulerKind::LeastConnections,
+                Scheduler::Wlc => SchedulerKind::WeightedLeastConnections,
                 other => {
                     return Err(DesiredStateError::Scheduler {
                         service: label,

@@ -4,13 +4,13 @@ use thiserror::Error;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DesiredStateError {
     #[error(
-        "virtual server {service}: scheduler {scheduler} is not supported by the XDP data plane; use rr, wrr or mh"
+        "virtual server {service}: scheduler {scheduler} is not supported; use rr, wrr, mh (XDP or IPVS) or sh, lc, wlc (IPVS only)"
     )]
     Scheduler {
         service: String,
         scheduler: &'static str,
     },
-    #[error("virtual server {service}: only `method: nat` is supported by the XDP data plane")]
+    #[error("virtual server {service}: only `method: nat` is supported")]
     Method { service: String },
     #[error("virtual server {service}: only TCP and UDP services are supported")]
     Protocol { service: String },
@@ -28,6 +28,15 @@ pub enum DataplaneError {
         service_family: &'static str,
         backend_family: &'static str,
     },
+    #[error(
+        "virtual server {service}: scheduler {scheduler} is not implemented by the XDP data plane (it does rr, wrr and mh); use one of those, or `dataplane: ipvs`"
+    )]
+    XdpScheduler {
+        service: String,
+        scheduler: &'static str,
+    },
+    #[error(transparent)]
+    Ipvs(#[from] crate::ipvs::IpvsError),
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
     #[error("{operation} on map {map} failed")]

@@ -1,9 +1,10 @@
 //! What the rest of the daemon asks of a data plane, whichever forwards the
-//! packets (XDP here; IPVS later): apply a desired state, report statistics.
+//! packets (XDP or IPVS, see `select`): apply a desired state, report statistics.
 
 mod desired;
 mod error;
 pub mod rings;
+pub mod select;
 mod status;
 
 /// `10.0.0.1:80` or `[fd00::1]:80`.

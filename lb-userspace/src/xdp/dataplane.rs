@@ -85,11 +85,16 @@ fn service_key(spec: &ServiceSpec) -> ServiceKey {
     }
 }
 
+/// The XDP program's scheduler; `check` refused the IPVS-only ones, which
+/// would otherwise run as wrr.
 fn ring_scheduler(kind: SchedulerKind) -> RingScheduler {
     match kind {
         SchedulerKind::RoundRobin => RingScheduler::RoundRobin,
-        SchedulerKind::WeightedRoundRobin => RingScheduler::WeightedRoundRobin,
         SchedulerKind::Maglev => RingScheduler::Maglev,
+        SchedulerKind::WeightedRoundRobin
+        | SchedulerKind::SourceHashing
+        | SchedulerKind::LeastConnections
+        | SchedulerKind::WeightedLeastConnections => RingScheduler::WeightedRoundRobin,
     }
 }
 
@@ -264,6 +269,12 @@ impl XdpDataplane {
             return Err(DataplaneError::Capacity {
                 what: "backends",
                 max: MAX_BACKENDS,
+            });
+        }
+        if let Some(s) = desired.services.iter().find(|s| !s.scheduler.xdp_capable()) {
+            return Err(DataplaneError::XdpScheduler {
+                service: s.label(),
+                scheduler: s.scheduler.name(),
             });
         }
         for s in &desired.services {

@@ -1,5 +1,6 @@
 //! `lbd run`: load the configuration, remove the virtual addresses a crash
-//! left behind, attach the XDP program to the configured interfaces, run
+//! left behind, open the data plane (`dataplane::select`: XDP attached to
+//! the configured interfaces, or IPVS), run
 //! the VRRP instances, and on SIGINT/SIGTERM hand over (priority-0 adverts,
 //! addresses removed) and detach. SIGUSR1 is the manual failover switch.
 //!
@@ -10,8 +11,12 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
-    config::{self, Config, XdpMode},
-    dataplane::{Dataplane, DesiredState},
+    config,
+    dataplane::{
+        Dataplane, DesiredState,
+        select::{self, ActiveDataplane},
+    },
+    ipvs::IpvsOptions,
     vrrp::{
         State,
         io::{
@@ -19,7 +24,7 @@ use lb_userspace::{
             notify::DEFAULT_STATE_DIR, serving::serving,
         },
     },
-    xdp::{AttachMode, CounterSnapshot, XdpDataplane, XdpProgram},
+    xdp::CounterSnapshot,
 };
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
@@ -55,7 +60,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     }
     let config = loaded.config;
     if config.interfaces.is_empty()
-        && (config.vrrp_instances.is_empty() || !config.virtual_servers.is_empty())
+        && config.vrrp_instances.is_empty()
+        && config.virtual_servers.is_empty()
     {
         bail!(
             "{}: no interfaces to attach to: list them under `interfaces:`",
@@ -84,10 +90,14 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         )
     };
 
-    let mut dataplane = if config.interfaces.is_empty() {
+    // A VRRP-only node (no services, no interfaces) needs no data plane.
+    let mut dataplane = if config.interfaces.is_empty() && config.virtual_servers.is_empty() {
         None
     } else {
-        Some(attach(&config)?)
+        let ipvs = IpvsOptions {
+            run_dir: args.state_dir.clone(),
+        };
+        Some(select::open(&config, &desired, &ipvs).context("while opening the data plane")?)
     };
     // Before the instances start none is MASTER: only the services whose
     // VIP no instance carries are installed.
@@ -122,33 +132,17 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         args.stats_interval,
     ));
     if let Some(dataplane) = &mut dataplane {
-        dataplane.program_mut().detach_all();
+        dataplane.shutdown();
     }
     result?;
     info!("lbd stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads the XDP program and attaches it to every configured interface.
-fn attach(config: &Config) -> Result<XdpDataplane> {
-    let mut program = XdpProgram::load().context("while loading the XDP program")?;
-    for interface in &config.interfaces {
-        let mode = match interface.xdp_mode {
-            XdpMode::Auto => AttachMode::Auto,
-            XdpMode::Native => AttachMode::Native,
-            XdpMode::Generic => AttachMode::Generic,
-        };
-        program
-            .attach(&interface.name, mode)
-            .with_context(|| format!("while attaching XDP to interface {}", interface.name))?;
-    }
-    Ok(XdpDataplane::new(program))
-}
-
 /// Waits for SIGINT or SIGTERM, following VRRP state changes and logging
 /// the counters meanwhile; then stops VRRP cleanly.
 async fn serve(
-    mut dataplane: Option<&mut XdpDataplane>,
+    mut dataplane: Option<&mut ActiveDataplane>,
     vrrp: Option<Prepared>,
     desired: &DesiredState,
     installed: &mut DesiredState,
@@ -198,11 +192,15 @@ async fn serve(
             }
             _ = ticker.tick(), if stats_interval > 0 && dataplane.is_some() => {
                 if let Some(dataplane) = dataplane.as_deref() {
-                    let now = dataplane.program().counters()?;
-                    if now != last {
-                        info!("XDP counters: {}", format_counters(&now));
+                    if let Some(xdp) = dataplane.xdp() {
+                        let now = xdp.program().counters()?;
+                        if now != last {
+                            info!("XDP counters: {}", format_counters(&now));
+                            log_services(dataplane)?;
+                            last = now;
+                        }
+                    } else {
                         log_services(dataplane)?;
-                        last = now;
                     }
                 }
             }
@@ -238,7 +236,7 @@ async fn manual_failover(handle: &VrrpHandle) {
 
 /// Installs and removes the services whose VIPs changed hands.
 fn follow_vrrp(
-    dataplane: &mut XdpDataplane,
+    dataplane: &mut dyn Dataplane,
     desired: &DesiredState,
     installed: &mut DesiredState,
     states: &[InstanceStatus],
@@ -265,7 +263,7 @@ fn follow_vrrp(
 }
 
 /// One line per service and backend, ipvsadm-like.
-fn log_services(dataplane: &XdpDataplane) -> Result<()> {
+fn log_services(dataplane: &dyn Dataplane) -> Result<()> {
     for service in dataplane.status()? {
         let s = service.stats;
         info!(
