@@ -347,11 +347,16 @@ impl Instance {
                 }
             }
             State::Master => {
-                if self.adver_timer.is_some_and(|t| now >= t) {
+                if let Some(due) = self.adver_timer.filter(|t| now >= *t) {
                     // RFC 5798 6.4.3: Adver_Timer fires: send an
-                    // ADVERTISEMENT, reset the timer.
+                    // ADVERTISEMENT, reset the timer. From when it was due,
+                    // not from now: timers fire up to a millisecond late,
+                    // which at 10 ms adverts would stretch the interval by
+                    // a tenth. After a long stall, restart from now.
                     self.send_advert(self.priority);
-                    self.adver_timer = Some(now + self.params.advert_interval);
+                    let interval = self.params.advert_interval;
+                    let next = due + interval;
+                    self.adver_timer = Some(if next > now { next } else { now + interval });
                 }
                 if self.garp_delay_timer.is_some_and(|t| now >= t) {
                     self.garp_delay_timer = None;

@@ -21,7 +21,7 @@ use lb_userspace::{
         State,
         io::{
             self as vrrp_io, InstanceStatus, Prepared, RuntimeOptions, VrrpHandle,
-            notify::DEFAULT_STATE_DIR, serving::serving,
+            handover::handover_grace, notify::DEFAULT_STATE_DIR, serving::serving,
         },
     },
     xdp::CounterSnapshot,
@@ -130,6 +130,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         &desired,
         &mut installed,
         args.stats_interval,
+        handover_grace(&config),
     ));
     if let Some(dataplane) = &mut dataplane {
         dataplane.shutdown();
@@ -147,6 +148,7 @@ async fn serve(
     desired: &DesiredState,
     installed: &mut DesiredState,
     stats_interval: u64,
+    grace: Duration,
 ) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
@@ -209,6 +211,13 @@ async fn serve(
     if let Some(handle) = handle {
         handle.stop().await;
         info!("VRRP stopped: priority-0 adverts sent, virtual addresses removed");
+        if dataplane.is_some() && !grace.is_zero() {
+            info!(
+                grace_ms = grace.as_millis(),
+                "still forwarding while the peer takes over"
+            );
+            tokio::time::sleep(grace).await;
+        }
     }
     result
 }

@@ -11,6 +11,7 @@
 
 pub mod exec;
 pub mod garp;
+pub mod handover;
 pub mod link;
 pub mod notify;
 pub mod runtime;
