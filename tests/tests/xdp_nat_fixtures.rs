@@ -816,3 +816,46 @@ fn mid_flow_packet_without_state_goes_where_maglev_points() {
         );
     }
 }
+
+/// A service whose VIP goes to the peer (this node becomes BACKUP) forwards
+/// nothing, not even flows it tracks; when the VIP comes back its flows
+/// continue on their backends.
+#[test]
+fn a_service_given_up_forwards_nothing_and_its_flows_resume_when_it_returns() {
+    let spec = service(
+        VIP,
+        80,
+        L4Protocol::Tcp,
+        vec![backend(BACKEND1, 8080, 1), backend(BACKEND2, 8080, 1)],
+    );
+    let mut fx = fixture(vec![spec.clone()]);
+    let before: Vec<[u8; 4]> = (40000..40010)
+        .map(|port| lands_on(&fx, port, Flags::Syn))
+        .collect();
+
+    fx.dp
+        .apply(&DesiredState {
+            services: Vec::new(),
+            timeouts: Timeouts::default(),
+        })
+        .expect("giving the service up");
+    let frame = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (40000, 80),
+        64,
+        Flags::Ack,
+    );
+    // A tracked flow of a service given up goes to the kernel, untranslated.
+    assert_verdict("given_up", &fx.client_sends(&frame), XDP_PASS, &frame);
+
+    reapply(&mut fx, spec);
+    for (port, backend) in (40000..40010).zip(before) {
+        assert_eq!(
+            lands_on(&fx, port, Flags::Ack),
+            backend,
+            "flow {port} resumes on its backend"
+        );
+    }
+}

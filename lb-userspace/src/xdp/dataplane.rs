@@ -36,10 +36,32 @@ struct Installed {
     sorry: Option<((IpAddr, u16), u32)>,
 }
 
+/// The `SERVICES` value that forwards by `installed`'s live ring.
+fn service_entry(installed: &Installed) -> Service {
+    Service {
+        id: installed.id,
+        ring_slot: installed.slot,
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "a ring holds RING_SIZE entries"
+        )]
+        ring_len: installed.ring.len() as u32,
+        scheduler: ring_scheduler(installed.spec.scheduler).code(),
+        sorry_backend: installed.sorry.map_or(NO_BACKEND, |(_, id)| id),
+        _pad: 0,
+    }
+}
+
 /// The XDP data plane over a loaded [`XdpProgram`].
 pub struct XdpDataplane {
     program: XdpProgram,
     services: BTreeMap<ServiceKey, Installed>,
+    /// Services the desired state dropped (their VIP went to the peer),
+    /// kept with their rings and backends but without their `SERVICES`
+    /// entry, so nothing of theirs is forwarded. Bringing one back on a
+    /// takeover is then one map write instead of a ring of 16,381, and its
+    /// flows continue. Evicted when ids run out.
+    parked: BTreeMap<ServiceKey, Installed>,
     /// Services in the order the desired state lists them, for status.
     order: Vec<ServiceKey>,
     service_ids: IdPool,
@@ -113,6 +135,7 @@ impl XdpDataplane {
         Self {
             program,
             services: BTreeMap::new(),
+            parked: BTreeMap::new(),
             order: Vec::new(),
             service_ids: IdPool::new(MAX_SERVICES),
             backend_ids: IdPool::new(MAX_BACKENDS),
@@ -299,13 +322,7 @@ impl XdpDataplane {
         let (mut installed, fresh) = if let Some(i) = self.services.remove(&key) {
             (i, false)
         } else {
-            let (id, _) = self
-                .service_ids
-                .allocate()
-                .ok_or(DataplaneError::Capacity {
-                    what: "services",
-                    max: MAX_SERVICES,
-                })?;
+            let (id, _) = self.allocate_service()?;
             let installed = Installed {
                 spec: spec.clone(),
                 id,
@@ -368,46 +385,76 @@ impl XdpDataplane {
             || sorry.map(|(_, id)| id) != installed.sorry.map(|(_, id)| id)
             || spec.scheduler != installed.spec.scheduler;
         installed.sorry = sorry;
+        installed.spec = spec.clone();
         if changed {
             let slot = 1 - installed.slot;
             self.write_ring(installed.id, slot, &ring)?;
-            self.write_service(
-                key,
-                Service {
-                    id: installed.id,
-                    ring_slot: slot,
-                    ring_len: ring.len() as u32,
-                    scheduler: ring_scheduler(spec.scheduler).code(),
-                    sorry_backend: sorry.map_or(NO_BACKEND, |(_, id)| id),
-                    _pad: 0,
-                },
-            )?;
             installed.slot = slot;
             installed.ring = ring;
+            self.write_service(key, service_entry(&installed))?;
         }
-        installed.spec = spec.clone();
         self.services.insert(key, installed);
         Ok(())
     }
 
+    fn allocate_service(&mut self) -> Result<(u32, u32), DataplaneError> {
+        if let Some(id) = self.service_ids.allocate() {
+            return Ok(id);
+        }
+        self.evict_parked()?;
+        self.service_ids.allocate().ok_or(DataplaneError::Capacity {
+            what: "services",
+            max: MAX_SERVICES,
+        })
+    }
+
     fn allocate_backend(&mut self) -> Result<(u32, u32), DataplaneError> {
+        if let Some(id) = self.backend_ids.allocate() {
+            return Ok(id);
+        }
+        self.evict_parked()?;
         self.backend_ids.allocate().ok_or(DataplaneError::Capacity {
             what: "backends",
             max: MAX_BACKENDS,
         })
     }
 
-    fn uninstall(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+    /// Stops forwarding for `key` but keeps its rings and backends.
+    fn park(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
         if let Some(installed) = self.services.remove(key) {
             self.remove_service(key)?;
-            for id in installed.backends.values() {
-                self.retire_backend(*id)?;
-            }
-            if let Some((_, id)) = installed.sorry {
-                self.retire_backend(id)?;
-            }
-            self.service_ids.release(installed.id);
+            self.parked.insert(*key, installed);
         }
+        Ok(())
+    }
+
+    /// Forwards for a parked `key` again, as it was.
+    fn unpark(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+        if let Some(installed) = self.parked.remove(key) {
+            self.write_service(*key, service_entry(&installed))?;
+            self.services.insert(*key, installed);
+        }
+        Ok(())
+    }
+
+    /// Frees everything parked services hold.
+    fn evict_parked(&mut self) -> Result<(), DataplaneError> {
+        for (_, installed) in std::mem::take(&mut self.parked) {
+            self.release(&installed)?;
+        }
+        Ok(())
+    }
+
+    /// Retires a service's backends (their flows end) and frees its id;
+    /// its `SERVICES` entry must already be gone.
+    fn release(&mut self, installed: &Installed) -> Result<(), DataplaneError> {
+        for id in installed.backends.values() {
+            self.retire_backend(*id)?;
+        }
+        if let Some((_, id)) = installed.sorry {
+            self.retire_backend(id)?;
+        }
+        self.service_ids.release(installed.id);
         Ok(())
     }
 
@@ -531,9 +578,10 @@ impl Dataplane for XdpDataplane {
             .copied()
             .collect();
         for key in stale {
-            self.uninstall(&key)?;
+            self.park(&key)?;
         }
         for spec in &desired.services {
+            self.unpark(&service_key(spec))?;
             self.install(spec)?;
         }
         self.order = wanted;
