@@ -1,0 +1,192 @@
+//! `cargo xtask bench health`: what 1,000 real servers checked every
+//! second with HTTP_GET cost the daemon. Targets (figures printed, never
+//! a pass/fail): under 10 % of one core and under 50 MiB resident.
+//!
+//! In one namespace: 1,000 HTTP servers on 127.0.0.1 ports 20000-20999
+//! (one tokio thread serving them all, counting the requests), and `lbd`
+//! with 10 virtual servers of 100 real servers each, every real server
+//! with an `http_get` every second. After a warm-up, lbd's CPU time
+//! (utime + stime from /proc) over the measuring window and its resident
+//! memory (VmRSS, VmHWM) are printed, with the checks the servers saw.
+
+use std::{
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use lb_lab::netns::Netns;
+use lb_tests::daemon::{Daemon, temp_config, wait_for_xdp};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const SERVICES: usize = 10;
+const PER_SERVICE: usize = 100;
+const FIRST_PORT: u16 = 20_000;
+const WARM_UP: Duration = Duration::from_secs(5);
+const WINDOW: Duration = Duration::from_secs(30);
+
+fn main() -> Result<()> {
+    let servers = SERVICES * PER_SERVICE;
+    let ns = Netns::new("benchhealth")?;
+    ns.ip(&["link", "add", "lbbench0", "type", "dummy"])?;
+    ns.ip(&["link", "set", "lbbench0", "up"])?;
+    let requests = Arc::new(AtomicU64::new(0));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    {
+        let requests = requests.clone();
+        ns.spawn(move || serve_pages(servers, &requests, &ready_tx))?;
+    }
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .context("the HTTP servers did not start")??;
+
+    let mut yaml = String::from(
+        "dataplane: xdp\ninterfaces:\n  - name: lbbench0\n    xdp_mode: generic\nvirtual_servers:\n",
+    );
+    for s in 0..SERVICES {
+        write!(
+            yaml,
+            "  - address: 10.200.0.{}\n    port: 80\n    delay_loop: 1\n    real_servers:\n",
+            s + 1
+        )?;
+        for r in 0..PER_SERVICE {
+            let port = FIRST_PORT + u16::try_from(s * PER_SERVICE + r)?;
+            writeln!(
+                yaml,
+                "      - {{ address: 127.0.0.1, port: {port}, checks: [{{ http_get: {{ urls: [{{ path: /health }}], connect_timeout: 2 }} }}] }}"
+            )?;
+        }
+    }
+    let config = temp_config("bench-health", &yaml)?;
+    let mut lbd = Daemon::start(&ns, &config, &[])?;
+    wait_for_xdp(&ns, "lbbench0", &mut lbd)?;
+    println!(
+        "health checks: {servers} real servers ({SERVICES} virtual servers x {PER_SERVICE}), \
+         HTTP_GET every 1 s against local servers; warm-up {WARM_UP:?}, window {WINDOW:?}"
+    );
+    std::thread::sleep(WARM_UP);
+    let pid = lbd.pid();
+    let (cpu0, req0, t0) = (
+        cpu_ticks(pid)?,
+        requests.load(Ordering::Relaxed),
+        Instant::now(),
+    );
+    std::thread::sleep(WINDOW);
+    let (cpu1, req1, elapsed) = (
+        cpu_ticks(pid)?,
+        requests.load(Ordering::Relaxed),
+        t0.elapsed(),
+    );
+    if let Some(status) = lbd.try_wait()? {
+        bail!("lbd exited with {status}; its log:\n{}", lbd.log());
+    }
+    // SAFETY: sysconf has no memory preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let cpu = (cpu1 - cpu0) as f64 / hz / elapsed.as_secs_f64();
+    let rss = status_kib(pid, "VmRSS:")?;
+    let hwm = status_kib(pid, "VmHWM:")?;
+    let checks = (req1 - req0) as f64 / elapsed.as_secs_f64();
+    let log = lbd.log();
+    let down = log.matches("Removing service").count();
+    println!("  checks answered    {checks:>8.0} /s (expected ~{servers})");
+    println!(
+        "  lbd CPU            {:>8.2} % of one core   (target < 10 %)   {}",
+        cpu * 100.0,
+        verdict(cpu < 0.10)
+    );
+    println!(
+        "  lbd resident       {:>8.1} MiB (peak {:.1} MiB)   (target < 50 MiB)   {}",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        verdict(hwm < 50 * 1024)
+    );
+    println!("  servers marked down during the run: {down}");
+    lbd.signal_and_wait(libc::SIGTERM, Duration::from_secs(10))?;
+    let _ = std::fs::remove_file(config);
+    Ok(())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+/// Serves `count` ports from one thread until the process ends.
+fn serve_pages(
+    count: usize,
+    requests: &Arc<AtomicU64>,
+    ready: &std::sync::mpsc::Sender<Result<()>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let mut listeners = Vec::new();
+        for i in 0..count {
+            let port = FIRST_PORT + u16::try_from(i).expect("ports fit");
+            match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    let _ = ready.send(Err(anyhow::anyhow!("binding 127.0.0.1:{port}: {e}")));
+                    return;
+                }
+            }
+        }
+        for listener in listeners {
+            let requests = requests.clone();
+            tokio::spawn(async move {
+                while let Ok((mut conn, _)) = listener.accept().await {
+                    let requests = requests.clone();
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        let mut got = Vec::new();
+                        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match conn.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => got.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        let _ = conn
+                            .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                            .await;
+                    });
+                }
+            });
+        }
+        let _ = ready.send(Ok(()));
+        std::future::pending::<()>().await;
+    });
+}
+
+/// utime + stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) in parens.
+    let rest = stat.rsplit_once(") ").context("malformed stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+fn status_kib(pid: i32, key: &str) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .context("no such field")?
+        .parse()
+        .map_err(Into::into)
+}
