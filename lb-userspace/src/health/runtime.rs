@@ -149,6 +149,9 @@ async fn keep_books(
             });
         }
     }
+    // No checks (or all ended): the verdict stands; keep the channels
+    // open so the daemon does not take their closing for a crash.
+    std::future::pending::<()>().await;
 }
 
 /// The scripts events run, by server and service.
