@@ -1,5 +1,7 @@
-//! SSL_GET against a real TLS server (`openssl s_server -www`, with a
-//! self-signed certificate, which keepalived's SSL_GET accepts too).
+//! SSL_GET against a real TLS server (`openssl s_server -www`) whose
+//! certificate a test CA signed: accepted unverified (keepalived's
+//! SSL_GET), accepted with `tls_ca_file` naming that CA, refused with
+//! another CA.
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -26,29 +28,98 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn openssl_server(dir: &std::path::Path, port: u16) -> Server {
-    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+fn openssl(args: &[&str], dir: &std::path::Path) {
     let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=backend",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
+        .args(args)
+        .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .expect("openssl is installed (Debian's openssl package)");
-    assert!(status.success(), "openssl made a certificate");
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+/// A CA (`ca.pem`), a server certificate it signed for `backend` and
+/// 127.0.0.1, and an unrelated CA (`other-ca.pem`).
+fn certificates(dir: &std::path::Path) {
+    let ca = [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+    ];
+    openssl(
+        &[
+            &ca[..],
+            &[
+                "-subj",
+                "/CN=test-ca",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        ]
+        .concat(),
+        dir,
+    );
+    openssl(
+        &[
+            &ca[..],
+            &[
+                "-subj",
+                "/CN=other",
+                "-keyout",
+                "other.key",
+                "-out",
+                "other-ca.pem",
+            ],
+        ]
+        .concat(),
+        dir,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=backend",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ],
+        dir,
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:backend,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+        dir,
+    );
+}
+
+fn openssl_server(dir: &std::path::Path, port: u16) -> Server {
+    certificates(dir);
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
     let child = Command::new("openssl")
         .args(["s_server", "-www", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
@@ -87,7 +158,7 @@ fn probe(target: SocketAddr, tls: Option<TlsSettings>) -> Probe {
 }
 
 #[tokio::test]
-async fn ssl_get_passes_against_a_self_signed_server_and_plain_http_does_not() {
+async fn ssl_get_verifies_only_when_asked_and_plain_http_fails() {
     let dir = std::env::temp_dir().join(format!("lbd-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
@@ -98,6 +169,30 @@ async fn ssl_get_passes_against_a_self_signed_server_and_plain_http_does_not() {
         .run()
         .await
         .expect("SSL_GET of / answers 200 over TLS");
+    probe(
+        target,
+        Some(TlsSettings::verified(&dir.join("ca.pem")).unwrap()),
+    )
+    .run()
+    .await
+    .expect("with tls_ca_file naming its CA, the certificate verifies");
+    let err = probe(
+        target,
+        Some(TlsSettings::verified(&dir.join("other-ca.pem")).unwrap()),
+    )
+    .run()
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ProbeError::Tls(_)),
+        "a certificate from another CA is refused: {err}"
+    );
+    assert!(
+        TlsSettings::verified(&dir.join("ext.cnf"))
+            .unwrap_err()
+            .contains("no certificate"),
+        "a CA file without certificates is refused"
+    );
     let err = probe(target, None).run().await.unwrap_err();
     assert!(
         matches!(

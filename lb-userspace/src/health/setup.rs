@@ -38,6 +38,14 @@ pub enum HealthError {
         server: String,
         service: NegotiateService,
     },
+    #[error("{server}: tls_ca_file {path}: {reason}")]
+    TlsCa {
+        server: String,
+        path: String,
+        reason: String,
+    },
+    #[error("{server}: tls_ca_file is for ssl_get; http_get does not use TLS")]
+    CaWithoutTls { server: String },
 }
 
 /// One check of one real server, ready to run.
@@ -150,8 +158,26 @@ fn prepare_check(
             c.delay_before_retry,
         ),
         Check::HttpGet(c) | Check::SslGet(c) => {
-            let tls = matches!(spec, Check::SslGet(_)).then(TlsSettings::unverified);
-            let kind = if tls.is_some() { "SSL_GET" } else { "HTTP_GET" };
+            let ssl = matches!(spec, Check::SslGet(_));
+            let tls = match (&c.tls_ca_file, ssl) {
+                (None, false) => None,
+                (None, true) => Some(TlsSettings::unverified()),
+                (Some(_), false) => {
+                    return Err(HealthError::CaWithoutTls {
+                        server: label.to_owned(),
+                    });
+                }
+                (Some(path), true) => {
+                    Some(
+                        TlsSettings::verified(path).map_err(|reason| HealthError::TlsCa {
+                            server: label.to_owned(),
+                            path: path.display().to_string(),
+                            reason,
+                        })?,
+                    )
+                }
+            };
+            let kind = if ssl { "SSL_GET" } else { "HTTP_GET" };
             (
                 kind,
                 http_probe(vs, c, target(c.connect_ip, c.connect_port), tls),

@@ -1,15 +1,16 @@
 //! SSL_GET and HTTPS negotiate over rustls (ring). keepalived's SSL_GET
 //! does not verify the server's certificate (a health check asks "does it
-//! answer", not "is it who it says"), and neither does this; the
-//! handshake's signatures are still checked.
+//! answer", not "is it who it says"), and neither does this unless the
+//! check names a `tls_ca_file`; the handshake's signatures are always
+//! checked.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{net::IpAddr, path::Path, sync::Arc};
 
 use rustls::{
     ClientConfig, DigitallySignedStruct, SignatureScheme,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, ServerName, UnixTime},
+    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject as _},
 };
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsConnector, client::TlsStream};
@@ -41,6 +42,29 @@ impl TlsSettings {
         Self {
             connector: TlsConnector::from(Arc::new(config)),
         }
+    }
+
+    /// Verifies certificates and names against the CAs in `ca_file`
+    /// (PEM). The error says what is wrong with the file.
+    pub fn verified(ca_file: &Path) -> Result<Self, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(ca_file).map_err(|e| e.to_string())?;
+        for cert in certs {
+            let cert = cert.map_err(|e| e.to_string())?;
+            roots.add(cert).map_err(|e| e.to_string())?;
+        }
+        if roots.is_empty() {
+            return Err("no certificate in it".to_owned());
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self {
+            connector: TlsConnector::from(Arc::new(config)),
+        })
     }
 
     /// The handshake, naming `host` (SNI) when it is a DNS name, else the
