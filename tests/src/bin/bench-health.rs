@@ -8,6 +8,12 @@
 //! with an `http_get` every second. After a warm-up, lbd's CPU time
 //! (utime + stime from /proc) over the measuring window and its resident
 //! memory (VmRSS, VmHWM) are printed, with the checks the servers saw.
+//!
+//! The reference, measured first in the same run: a bare client (one
+//! tokio thread, no bookkeeping) making the same 1,000 HTTP exchanges a
+//! second. On loopback the kernel charges both ends' TCP work to the
+//! connecting process, so most of either figure is the kernel's; lbd's
+//! own cost is the difference.
 
 use std::{
     fmt::Write as _,
@@ -32,8 +38,12 @@ const WINDOW: Duration = Duration::from_secs(30);
 fn main() -> Result<()> {
     let servers = SERVICES * PER_SERVICE;
     let ns = Netns::new("benchhealth")?;
-    ns.ip(&["link", "add", "lbbench0", "type", "dummy"])?;
+    // Something to attach XDP to; no traffic crosses it.
+    ns.ip(&[
+        "link", "add", "lbbench0", "type", "veth", "peer", "name", "lbbench1",
+    ])?;
     ns.ip(&["link", "set", "lbbench0", "up"])?;
+    ns.ip(&["link", "set", "lbbench1", "up"])?;
     let requests = Arc::new(AtomicU64::new(0));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     {
@@ -44,9 +54,12 @@ fn main() -> Result<()> {
         .recv_timeout(Duration::from_secs(10))
         .context("the HTTP servers did not start")??;
 
-    let mut yaml = String::from(
-        "dataplane: xdp\ninterfaces:\n  - name: lbbench0\n    xdp_mode: generic\nvirtual_servers:\n",
-    );
+    let floor = ns
+        .spawn(move || bare_client(servers))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the bare client panicked"))???;
+    let mut yaml =
+        String::from("dataplane: xdp\ninterfaces:\n  - name: lbbench0\nvirtual_servers:\n");
     for s in 0..SERVICES {
         write!(
             yaml,
@@ -86,7 +99,9 @@ fn main() -> Result<()> {
     }
     // SAFETY: sysconf has no memory preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = (cpu1 - cpu0) as f64 / hz / elapsed.as_secs_f64();
+    let share = |ticks: u64| ticks as f64 / hz / elapsed.as_secs_f64();
+    let (user, system) = (share(cpu1.0 - cpu0.0), share(cpu1.1 - cpu0.1));
+    let cpu = user + system;
     let rss = status_kib(pid, "VmRSS:")?;
     let hwm = status_kib(pid, "VmHWM:")?;
     let checks = (req1 - req0) as f64 / elapsed.as_secs_f64();
@@ -104,6 +119,19 @@ fn main() -> Result<()> {
         hwm as f64 / 1024.0,
         verdict(hwm < 50 * 1024)
     );
+    println!(
+        "    of which user {:.2} %, kernel {:.2} % (sockets: connect, send, close)",
+        user * 100.0,
+        system * 100.0
+    );
+    println!(
+        "  bare client, same exchanges {:>6.2} % of one core (user {:.2} %, kernel {:.2} %); \
+         lbd minus bare client: {:+.2} points",
+        (floor.0 + floor.1) * 100.0,
+        floor.0 * 100.0,
+        floor.1 * 100.0,
+        (cpu - floor.0 - floor.1) * 100.0
+    );
     println!("  servers marked down during the run: {down}");
     lbd.signal_and_wait(libc::SIGTERM, Duration::from_secs(10))?;
     let _ = std::fs::remove_file(config);
@@ -112,6 +140,54 @@ fn main() -> Result<()> {
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
+}
+
+/// The reference: `count` servers asked `GET /health` every second, the
+/// first asks spread over the second, by a client that only connects,
+/// writes, reads and closes (with a reset, as lbd). Returns its thread's
+/// user and kernel CPU share over [`WINDOW`] / 3.
+fn bare_client(count: usize) -> Result<(f64, f64)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        for i in 0..count {
+            let port = FIRST_PORT + u16::try_from(i)?;
+            let offset = Duration::from_secs(1) * u32::try_from(i)? / u32::try_from(count)?;
+            tokio::spawn(async move {
+                tokio::time::sleep(offset).await;
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
+                        continue;
+                    };
+                    let _ = socket.set_zero_linger();
+                    let Ok(mut conn) = socket.connect(([127, 0, 0, 1], port).into()).await else {
+                        continue;
+                    };
+                    let _ = conn
+                        .write_all(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+                        .await;
+                    let mut buf = [0u8; 1024];
+                    while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
+                }
+            });
+        }
+        tokio::time::sleep(WARM_UP).await;
+        let window = WINDOW / 3;
+        let before = thread_ticks()?;
+        tokio::time::sleep(window).await;
+        let after = thread_ticks()?;
+        // SAFETY: sysconf has no memory preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let share = |t: u64| t as f64 / hz / window.as_secs_f64();
+        Ok((share(after.0 - before.0), share(after.1 - before.1)))
+    })
+}
+
+fn thread_ticks() -> Result<(u64, u64)> {
+    ticks_of(&std::fs::read_to_string("/proc/thread-self/stat")?)
 }
 
 /// Serves `count` ports from one thread until the process ends.
@@ -169,15 +245,18 @@ fn serve_pages(
     });
 }
 
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: i32) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+/// utime and stime of `pid`, in clock ticks.
+fn cpu_ticks(pid: i32) -> Result<(u64, u64)> {
+    ticks_of(&std::fs::read_to_string(format!("/proc/{pid}/stat"))?)
+}
+
+fn ticks_of(stat: &str) -> Result<(u64, u64)> {
     // Fields after the command name (which may hold spaces) in parens.
     let rest = stat.rsplit_once(") ").context("malformed stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = fields.get(11).context("no utime")?.parse()?;
     let stime: u64 = fields.get(12).context("no stime")?.parse()?;
-    Ok(utime + stime)
+    Ok((utime, stime))
 }
 
 fn status_kib(pid: i32, key: &str) -> Result<u64> {
