@@ -243,7 +243,8 @@ impl Tracker {
                 sorry: service.sorry.clone(),
             });
         } else if (service.quorum_up && (weight_sum == 0 || sum < threshold))
-            || (init && !service.quorum_up)
+            // At start, only to bring in the sorry server (keepalived).
+            || (init && !service.quorum_up && service.sorry.is_some())
         {
             service.quorum_up = false;
             events.push(Event::QuorumLost {
@@ -532,6 +533,21 @@ virtual_servers:
             "{events:?}"
         );
         assert_eq!(t.verdict().services[0][1], Membership::Removed);
+    }
+
+    #[test]
+    fn without_a_sorry_server_a_short_quorum_changes_nothing_at_start() {
+        let mut config = quorum_config(5, 0);
+        config.virtual_servers[0].sorry_server = None;
+        let mut t = Tracker::from_config(&config);
+        assert!(t.start().is_empty(), "keepalived says nothing then");
+        assert_eq!(t.verdict().services[0], [Membership::Weight(1); 4]);
+        let events = t.record(&report(0, false, false));
+        assert_eq!(
+            events.len(),
+            1,
+            "a failure only removes the server: {events:?}"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use lb_userspace::{
     xdp::{AttachMode, CounterSnapshot, XdpDataplane, XdpProgram},
 };
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
@@ -277,7 +277,7 @@ fn follow_health(verdict: &Verdict, desired: &DesiredState) -> DesiredState {
                 )
             })
             .collect();
-        info!(service = %service.label(), backends = %weights.join(" "), "real servers after health checks");
+        debug!(service = %service.label(), backends = %weights.join(" "), "real servers after health checks");
     }
     healthy
 }
