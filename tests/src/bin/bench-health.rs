@@ -7,7 +7,8 @@
 //! with 10 virtual servers of 100 real servers each, every real server
 //! with an `http_get` every second. After a warm-up, lbd's CPU time
 //! (utime + stime from /proc) over the measuring window and its resident
-//! memory (VmRSS, VmHWM) are printed, with the checks the servers saw.
+//! memory (VmRSS, VmHWM) are printed, with the checks the servers saw,
+//! beside lbd's memory with no services at all.
 //!
 //! The reference, measured first in the same run: a bare client (one
 //! tokio thread, no bookkeeping) making the same 1,000 HTTP exchanges a
@@ -54,6 +55,7 @@ fn main() -> Result<()> {
         .recv_timeout(Duration::from_secs(10))
         .context("the HTTP servers did not start")??;
 
+    let idle = idle_memory(&ns)?;
     let floor = ns
         .spawn(move || bare_client(servers))?
         .join()
@@ -132,10 +134,36 @@ fn main() -> Result<()> {
         floor.1 * 100.0,
         (cpu - floor.0 - floor.1) * 100.0
     );
+    println!(
+        "  lbd with no services     {:>8.1} MiB (peak {:.1} MiB, loading the XDP program): \
+         the checks add {:.1} MiB",
+        idle.0 as f64 / 1024.0,
+        idle.1 as f64 / 1024.0,
+        (rss as f64 - idle.0 as f64) / 1024.0
+    );
     println!("  servers marked down during the run: {down}");
     lbd.signal_and_wait(libc::SIGTERM, Duration::from_secs(10))?;
     let _ = std::fs::remove_file(config);
     Ok(())
+}
+
+/// The reference for memory: lbd attached with no services (VmRSS,
+/// VmHWM in KiB).
+fn idle_memory(ns: &Netns) -> Result<(u64, u64)> {
+    let config = temp_config(
+        "bench-health-idle",
+        "dataplane: xdp\ninterfaces:\n  - name: lbbench0\n",
+    )?;
+    let mut lbd = Daemon::start(ns, &config, &[])?;
+    wait_for_xdp(ns, "lbbench0", &mut lbd)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let memory = (
+        status_kib(lbd.pid(), "VmRSS:")?,
+        status_kib(lbd.pid(), "VmHWM:")?,
+    );
+    lbd.signal_and_wait(libc::SIGTERM, Duration::from_secs(10))?;
+    let _ = std::fs::remove_file(config);
+    Ok(memory)
 }
 
 fn verdict(met: bool) -> &'static str {
