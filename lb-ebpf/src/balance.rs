@@ -21,6 +21,7 @@ use crate::{
     nat::{self, Endpoint, Side},
     parse::{Malformed, Packet},
     stats::{self, Direction},
+    words::set_addr16,
 };
 
 /// Returned by the paths when the packet is not theirs.
@@ -56,7 +57,7 @@ fn found_service(flow: &PacketFlow) -> Result<bool, Malformed> {
     let key = &flow.key;
     let scratch = scratch()?;
     let service_key = &mut scratch.service;
-    service_key.addr = key.dst;
+    set_addr16(&mut service_key.addr, &key.dst);
     service_key.port = key.dport;
     service_key.proto = key.proto;
     service_key.family = key.family;
@@ -64,7 +65,15 @@ fn found_service(flow: &PacketFlow) -> Result<bool, Malformed> {
         return Ok(false);
     };
     // SAFETY: a map value pointer stays valid for this program run.
-    scratch.found = unsafe { *service };
+    let service = unsafe { &*service };
+    // Field by field: a whole-struct copy between two map values becomes
+    // a call to a byte-loop memmove (LLVM cannot prove they do not overlap).
+    let found = &mut scratch.found;
+    found.id = service.id;
+    found.ring_slot = service.ring_slot;
+    found.ring_len = service.ring_len;
+    found.scheduler = service.scheduler;
+    found.sorry_backend = service.sorry_backend;
     Ok(true)
 }
 

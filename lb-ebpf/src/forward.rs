@@ -44,8 +44,8 @@ pub(crate) fn route(
     key: &FlowKey,
     params: &mut bpf_fib_lookup,
 ) -> Route {
-    // SAFETY: bpf_fib_lookup is plain data; all-zero is a valid value.
-    unsafe { core::ptr::write_bytes(core::ptr::from_mut(params), 0, 1) };
+    // All-zero is a valid bpf_fib_lookup (plain data).
+    crate::words::zero(params);
     params.l4_protocol = key.proto;
     params.sport = u16::from_ne_bytes(key.sport);
     params.dport = u16::from_ne_bytes(key.dport);

@@ -30,6 +30,7 @@ use crate::{
     parse::{Family, Malformed, Packet},
     ptr::ptr_at,
     stats,
+    words::{set_addr4, set_addr16},
 };
 
 /// Returned when the message is not an error about one of our flows.
@@ -96,17 +97,15 @@ fn try_translate(ctx: &XdpContext, packet: &Packet) -> Result<Option<u32>, Malfo
         if ihl < core::mem::size_of::<Ipv4Hdr>() {
             return Ok(None);
         }
-        quoted.src = [0; 16];
-        quoted.dst = [0; 16];
-        quoted.src[..4].copy_from_slice(unsafe { &(*inner).src });
-        quoted.dst[..4].copy_from_slice(unsafe { &(*inner).dst });
+        set_addr4(&mut quoted.src, unsafe { &(*inner).src });
+        set_addr4(&mut quoted.dst, unsafe { &(*inner).dst });
         quoted.proto = unsafe { (*inner).protocol };
         quoted.family = FAMILY_IPV4;
         inner_l3 + ihl
     } else {
         let inner = ptr_at::<Ipv6Hdr>(ctx, inner_l3)?;
-        quoted.src = unsafe { (*inner).src };
-        quoted.dst = unsafe { (*inner).dst };
+        set_addr16(&mut quoted.src, unsafe { &(*inner).src });
+        set_addr16(&mut quoted.dst, unsafe { &(*inner).dst });
         quoted.proto = unsafe { (*inner).next_header };
         quoted.family = FAMILY_IPV6;
         inner_l3 + core::mem::size_of::<Ipv6Hdr>()
@@ -134,14 +133,12 @@ fn try_translate(ctx: &XdpContext, packet: &Packet) -> Result<Option<u32>, Malfo
     translated._pad = [0; 2];
     if v4 {
         let outer = ptr_at::<Ipv4Hdr>(ctx, packet.l3_offset)?;
-        translated.src = [0; 16];
-        translated.dst = [0; 16];
-        translated.src[..4].copy_from_slice(unsafe { &(*outer).src });
-        translated.dst[..4].copy_from_slice(unsafe { &(*outer).dst });
+        set_addr4(&mut translated.src, unsafe { &(*outer).src });
+        set_addr4(&mut translated.dst, unsafe { &(*outer).dst });
     } else {
         let outer = ptr_at::<Ipv6Hdr>(ctx, packet.l3_offset)?;
-        translated.src = unsafe { (*outer).src };
-        translated.dst = unsafe { (*outer).dst };
+        set_addr16(&mut translated.src, unsafe { &(*outer).src });
+        set_addr16(&mut translated.dst, unsafe { &(*outer).dst });
     }
     let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
     stats::count(Counter::IcmpTranslated);

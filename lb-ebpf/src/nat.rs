@@ -12,6 +12,7 @@ use crate::{
     headers::{Ipv4Hdr, Ipv6Hdr, TcpHdr, UdpHdr, be16},
     parse::{Family, Malformed, Packet, Transport},
     ptr::ptr_at,
+    words::put_addr16,
 };
 
 /// Which end of the packet to rewrite.
@@ -93,9 +94,9 @@ pub(crate) fn rewrite(
             // SAFETY: as above.
             unsafe {
                 if side == Side::Source {
-                    (*ip).src = *new.addr;
+                    put_addr16(&raw mut (*ip).src, new.addr);
                 } else {
-                    (*ip).dst = *new.addr;
+                    put_addr16(&raw mut (*ip).dst, new.addr);
                 }
             }
             check = csum::replace(check, old.addr, new.addr);

@@ -20,6 +20,7 @@ use crate::{
 
 /// The frame ends inside a header, or a header's own length field is
 /// impossible. The caller passes such frames to the kernel.
+#[derive(Clone, Copy)]
 pub(crate) struct Malformed;
 
 /// VLAN tags we look through (802.1ad outer + 802.1Q inner).

@@ -13,6 +13,10 @@ use core::ptr::{read_unaligned, write_volatile};
 /// `dst` must be 4-byte aligned: every address field in `lb_common::maps`
 /// is, as their `align` attributes guarantee.
 #[inline(always)]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "dst is 4-byte aligned (see above); src is read unaligned"
+)]
 pub(crate) fn set_addr4(dst: &mut [u8; 16], src: &[u8; 4]) {
     let d = dst.as_mut_ptr().cast::<u32>();
     // SAFETY: 16 writable bytes, 4-byte aligned (see above); `src` may be
@@ -27,6 +31,10 @@ pub(crate) fn set_addr4(dst: &mut [u8; 16], src: &[u8; 4]) {
 
 /// `dst` = `src`, 16 bytes; `dst` 4-byte aligned as for [`set_addr4`].
 #[inline(always)]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "dst is 4-byte aligned (see above); src is read unaligned"
+)]
 pub(crate) fn set_addr16(dst: &mut [u8; 16], src: &[u8; 16]) {
     let d = dst.as_mut_ptr().cast::<u32>();
     let s = src.as_ptr().cast::<u32>();
@@ -36,5 +44,42 @@ pub(crate) fn set_addr16(dst: &mut [u8; 16], src: &[u8; 16]) {
         write_volatile(d.add(1), read_unaligned(s.add(1)));
         write_volatile(d.add(2), read_unaligned(s.add(2)));
         write_volatile(d.add(3), read_unaligned(s.add(3)));
+    }
+}
+
+/// Zeroes all of `dst`, four bytes at a time. `T` must be 4-byte aligned
+/// and a multiple of 4 bytes long (checked when compiled).
+#[inline(always)]
+pub(crate) fn zero<T>(dst: &mut T) {
+    const {
+        assert!(core::mem::align_of::<T>() >= 4 && core::mem::size_of::<T>() % 4 == 0);
+    }
+    let d = core::ptr::from_mut(dst).cast::<u32>();
+    let mut i = 0;
+    while i < core::mem::size_of::<T>() / 4 {
+        // SAFETY: in bounds and aligned, as the assertion above ensures.
+        unsafe { write_volatile(d.add(i), 0) };
+        i += 1;
+    }
+}
+
+/// Writes the 16 bytes of `src` to `dst`, which may be unaligned (packet
+/// memory), four bytes at a time.
+///
+/// # Safety
+/// `dst` must point to 16 writable bytes.
+#[inline(always)]
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "both sides are accessed unaligned"
+)]
+pub(crate) unsafe fn put_addr16(dst: *mut [u8; 16], src: &[u8; 16]) {
+    let d = dst.cast::<u32>();
+    let s = src.as_ptr().cast::<u32>();
+    // SAFETY: 16 bytes each side (the caller's promise for dst).
+    unsafe {
+        for i in 0..4 {
+            core::ptr::write_unaligned(d.add(i), read_unaligned(s.add(i)));
+        }
     }
 }

@@ -1,8 +1,9 @@
-//! The balancer daemon's library: configuration model, data planes, and (in
-//! later modules) VRRP and health checking. `lbd` is a thin binary over it.
+//! The balancer daemon's library: configuration model, data planes, VRRP and health checking. `lbd` is a thin binary over it.
 
 pub mod config;
 pub mod dataplane;
+pub mod exec;
+pub mod health;
 pub mod import;
 pub mod ipvs;
 pub mod vrrp;

@@ -167,11 +167,22 @@ fn unsupported_keys_are_listed_with_their_lines() {
         .iter()
         .map(ToString::to_string)
         .collect();
+    assert!(
+        listed.is_empty(),
+        "the minimal example (health checks included) runs as is: {listed:?}"
+    );
+    // Health checks are supported, except negotiate dialogues other than
+    // HTTP(S) and simpletcp.
+    let ftp = load_str(
+        "virtual_servers:\n  - address: 10.0.0.1\n    port: 21\n    real_servers:\n      - address: 10.0.0.2\n        checks:\n          - tcp_check\n          - negotiate: { service: ftp }\n",
+        "x.yaml",
+    )
+    .expect("loads");
+    let listed: Vec<String> = ftp.unsupported().iter().map(ToString::to_string).collect();
     assert_eq!(
         listed,
         [
-            "../examples/minimal.yaml:22:11: error: not supported yet: virtual_servers[192.168.10.100:80].real_servers[0].checks",
-            "../examples/minimal.yaml:28:11: error: not supported yet: virtual_servers[192.168.10.100:80].real_servers[1].checks",
+            "x.yaml:8:35: error: not supported yet: virtual_servers[10.0.0.1:21].real_servers[0].checks[1].negotiate.service"
         ]
     );
     // VRRP is supported, except accept mode off (no packet filtering).

@@ -6,6 +6,7 @@ pub mod binaries;
 pub mod daemon;
 pub mod fixture;
 pub mod hexdiff;
+pub mod http_server;
 pub mod keepalived;
 pub mod nat_lab;
 pub mod vrrp_lab;

@@ -259,14 +259,16 @@ fn ipvs_wrr_3_2_1_spreads_tcp_connections_by_weight() {
     let status = s.dp.status().unwrap();
     assert_eq!(status.len(), 1);
     assert_eq!(status[0].scheduler, SchedulerKind::WeightedRoundRobin);
-    // Closed connections are InActConn (TIME_WAIT) at once; the traffic
-    // counters follow IPVS's 2-second estimator, so they are not exact here.
-    let inactive: Vec<u64> = status[0]
+    // Each connection IPVS scheduled is still in its table: InActConn once
+    // closed (TIME_WAIT), ActiveConn if its last FIN is still on its way.
+    // The traffic counters follow IPVS's 2-second estimator, so they are
+    // not exact here.
+    let tracked: Vec<u64> = status[0]
         .backends
         .iter()
-        .map(|b| b.inactive_connections)
+        .map(|b| b.active_connections + b.inactive_connections)
         .collect();
-    assert_eq!(inactive, [150, 100, 50], "{status:?}");
+    assert_eq!(tracked, [150, 100, 50], "{status:?}");
     let weights: Vec<u32> = status[0].backends.iter().map(|b| b.weight).collect();
     assert_eq!(weights, [3, 2, 1]);
 }

@@ -26,6 +26,9 @@ pub(crate) enum Which {
     /// Client-visible outage when the VRRP MASTER stops, for lbd and for
     /// keepalived with the same settings.
     Failover,
+    /// 1,000 real servers checked every second with HTTP_GET: lbd's CPU
+    /// share and resident memory.
+    Health,
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
@@ -34,8 +37,9 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
         Which::Dataplane => "bench-dataplane",
         Which::Pps => "bench-pps",
         Which::Failover => "bench-failover",
+        Which::Health => "bench-health",
     };
-    // The failover bench runs real daemons: build lbd as it would ship.
+    // The failover and health benches run real daemons: build lbd as it would ship.
     step("build lbd (release)", || {
         cmd::run(cmd::cargo().args(["build", "--release", "--package", "lb-userspace", "--bins"]))
     })?;

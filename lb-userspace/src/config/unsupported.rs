@@ -9,7 +9,8 @@ use std::fmt;
 use super::{
     Config, Diagnostic, KeyPath, Loaded, Severity,
     model::{
-        ForwardingMethod, Global, InterfaceConfig, Protocol, RealServer, Scheduler, VirtualServer,
+        Check, ForwardingMethod, Global, InterfaceConfig, NegotiateService, Protocol, RealServer,
+        Scheduler, VirtualServer,
     },
     validate::vs_path,
 };
@@ -78,8 +79,7 @@ impl Config {
 }
 
 /// The parts of a virtual server the data planes do not do yet: they
-/// forward with NAT by rr, wrr or mh (XDP and IPVS) or sh, lc, wlc (IPVS),
-/// and health checking comes later.
+/// forward with NAT by rr, wrr or mh (XDP and IPVS) or sh, lc, wlc (IPVS).
 fn unsupported_in_virtual_server(
     path: &KeyPath,
     vs: &VirtualServer,
@@ -93,14 +93,14 @@ fn unsupported_in_virtual_server(
         scheduler,
         method,
         persistence_timeout,
-        delay_loop: _, // only paces health checks, refused below
+        delay_loop: _, // paces health checks
         sorry_server: _,
         sorry_server_inhibit,
-        quorum,
-        hysteresis,
-        quorum_up,
-        quorum_down,
-        virtualhost: _, // only used by health checks
+        quorum: _,      // supported: health checks
+        hysteresis: _,  // supported: health checks
+        quorum_up: _,   // supported: health checks
+        quorum_down: _, // supported: health checks
+        virtualhost: _, // used by health checks
         real_servers,
     } = vs;
     if *protocol == Protocol::Sctp {
@@ -126,37 +126,32 @@ fn unsupported_in_virtual_server(
     if *sorry_server_inhibit {
         add(path.key("sorry_server_inhibit"));
     }
-    if *quorum != 1 {
-        add(path.key("quorum"));
-    }
-    if *hysteresis != 0 {
-        add(path.key("hysteresis"));
-    }
-    if quorum_up.is_some() {
-        add(path.key("quorum_up"));
-    }
-    if quorum_down.is_some() {
-        add(path.key("quorum_down"));
-    }
     for (i, rs) in real_servers.iter().enumerate() {
         let RealServer {
             address: _,
             port: _,
             weight: _,
-            inhibit_on_failure: _, // meaningful once checks run; harmless now
-            notify_up,
-            notify_down,
+            inhibit_on_failure: _, // supported: health checks
+            notify_up: _,          // supported: health checks
+            notify_down: _,        // supported: health checks
             checks,
         } = rs;
         let rs_path = path.key("real_servers").index(i);
-        if notify_up.is_some() {
-            add(rs_path.key("notify_up"));
-        }
-        if notify_down.is_some() {
-            add(rs_path.key("notify_down"));
-        }
-        if !checks.is_empty() {
-            add(rs_path.key("checks"));
+        for (j, check) in checks.iter().enumerate() {
+            // ldirectord's protocol dialogues beyond HTTP(S) and a plain
+            // request/reply are not spoken yet.
+            if let Check::Negotiate(negotiate) = check
+                && !matches!(
+                    negotiate.service,
+                    NegotiateService::Http | NegotiateService::Https | NegotiateService::Simpletcp
+                )
+            {
+                add(rs_path
+                    .key("checks")
+                    .index(j)
+                    .key("negotiate")
+                    .key("service"));
+            }
         }
     }
 }

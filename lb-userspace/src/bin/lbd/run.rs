@@ -6,6 +6,8 @@
 //!
 //! The data plane follows VRRP: a service whose VIP an instance carries is
 //! installed only while that instance is MASTER (`vrrp::io::serving`).
+//! The health checks decide first which real servers are in it and at
+//! what weight (`health::Verdict`); VRRP's filter applies to that.
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -16,6 +18,7 @@ use lb_userspace::{
         Dataplane, DesiredState,
         select::{self, ActiveDataplane},
     },
+    health::{self, Verdict},
     ipvs::IpvsOptions,
     vrrp::{
         State,
@@ -27,7 +30,7 @@ use lb_userspace::{
     xdp::CounterSnapshot,
 };
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
@@ -69,6 +72,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         );
     }
     let desired = DesiredState::from_config(&config)?;
+    let health = health::prepare(&config).context("while preparing the health checks")?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -104,7 +108,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let initial = vrrp
         .as_ref()
         .map_or_else(Vec::new, Prepared::initial_states);
-    let mut installed = serving(&desired, &initial);
+    let mut installed = serving(&health.initial_verdict().apply(&desired), &initial);
     if let Some(dataplane) = &mut dataplane {
         dataplane
             .apply(&installed)
@@ -127,6 +131,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let result = runtime.block_on(serve(
         dataplane.as_mut(),
         vrrp,
+        health,
         &desired,
         &mut installed,
         args.stats_interval,
@@ -145,6 +150,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
 async fn serve(
     mut dataplane: Option<&mut ActiveDataplane>,
     vrrp: Option<Prepared>,
+    health: health::Prepared,
     desired: &DesiredState,
     installed: &mut DesiredState,
     stats_interval: u64,
@@ -155,6 +161,11 @@ async fn serve(
     let mut sigusr1 = signal(SignalKind::user_defined1()).context("while installing SIGUSR1")?;
     let handle = vrrp.map(Prepared::start);
     let mut states = handle.as_ref().map(|h| h.states.clone());
+    let health = health.start();
+    let mut verdict = health.verdict.clone();
+    // The configured state with the health checks' decisions applied;
+    // VRRP's filter comes after.
+    let mut healthy = verdict.borrow_and_update().apply(desired);
     // With stats off, the timer still exists but never fires in practice.
     let period = Duration::from_secs(if stats_interval == 0 {
         86_400
@@ -187,7 +198,22 @@ async fn serve(
                     .map(|rx| rx.borrow_and_update().clone())
                     .unwrap_or_default();
                 if let Some(dataplane) = dataplane.as_deref_mut()
-                    && let Err(err) = follow_vrrp(dataplane, desired, installed, &now)
+                    && let Err(err) = follow_vrrp(dataplane, &healthy, installed, &now)
+                {
+                    break Err(err);
+                }
+            }
+            changed = verdict.changed() => {
+                if changed.is_err() {
+                    break Err(anyhow::anyhow!("the health checks stopped unexpectedly"));
+                }
+                healthy = follow_health(&verdict.borrow_and_update(), desired);
+                let now = states
+                    .as_ref()
+                    .map(|rx| rx.borrow().clone())
+                    .unwrap_or_default();
+                if let Some(dataplane) = dataplane.as_deref_mut()
+                    && let Err(err) = follow_vrrp(dataplane, &healthy, installed, &now)
                 {
                     break Err(err);
                 }
@@ -243,7 +269,28 @@ async fn manual_failover(handle: &VrrpHandle) {
     }
 }
 
-/// Installs and removes the services whose VIPs changed hands.
+/// The configured state as the health checks now see it.
+fn follow_health(verdict: &Verdict, desired: &DesiredState) -> DesiredState {
+    let healthy = verdict.apply(desired);
+    for service in &healthy.services {
+        let weights: Vec<String> = service
+            .backends
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}={}",
+                    lb_userspace::dataplane::socket_label(b.addr, b.port),
+                    b.weight
+                )
+            })
+            .collect();
+        debug!(service = %service.label(), backends = %weights.join(" "), "real servers after health checks");
+    }
+    healthy
+}
+
+/// Installs and removes the services whose VIPs changed hands, and
+/// applies changed backend sets.
 fn follow_vrrp(
     dataplane: &mut dyn Dataplane,
     desired: &DesiredState,
@@ -256,7 +303,7 @@ fn follow_vrrp(
     }
     dataplane
         .apply(&wanted)
-        .context("while following a VRRP state change")?;
+        .context("while following a VRRP or health state change")?;
     for service in &wanted.services {
         if !installed.services.contains(service) {
             info!(service = %service.label(), "virtual service installed (its VIP is ours)");

@@ -153,6 +153,11 @@ pub struct HttpCheck {
     /// keepalived: `bindto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bindto: Option<IpAddr>,
+    /// `ssl_get` only: verify the server's certificate (and its name:
+    /// `virtualhost`, else its address) against the CA certificates in
+    /// this PEM file. Unset: no verification, as keepalived's SSL_GET.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<std::path::PathBuf>,
     /// keepalived: `connect_timeout` (default 5).
     #[serde(
         default = "defaults::connect_timeout",

@@ -9,7 +9,6 @@
 //! - [`exec`], [`scripts`], [`notify`]: the commands the daemon runs.
 //! - [`serving`]: which services the data plane forwards, by VRRP state.
 
-pub mod exec;
 pub mod garp;
 pub mod handover;
 pub mod link;
@@ -21,6 +20,9 @@ pub mod setup;
 pub mod socket;
 mod unit;
 pub mod vip;
+
+/// Shared with the health checks' scripts; kept here under its old path.
+pub use crate::exec;
 
 pub use runtime::{InstanceStatus, VrrpHandle};
 pub use setup::{Prepared, RuntimeOptions, prepare};

@@ -131,6 +131,8 @@ fn http(cx: &mut Context, block: &Directive, outer: &Inherit) -> Option<HttpChec
         connect_ip: c.connect_ip,
         connect_port: c.connect_port,
         bindto: c.bindto,
+        // keepalived's SSL_GET does not verify certificates.
+        tls_ca_file: None,
         connect_timeout: t.connect_timeout.unwrap_or(CONNECT_TIMEOUT),
         retry: t.retry.unwrap_or(1),
         delay_before_retry: t.delay_before_retry.unwrap_or(DELAY_BEFORE_RETRY),

@@ -1,4 +1,5 @@
-//! Running a configured command (a `track_script` or a `notify*` script):
+//! Running a configured command (a `track_script`, a `notify*` script, a
+//! `misc_check` or a real server's `notify_up`/`notify_down`):
 //! split into words as keepalived does, checked before it ever runs, run as
 //! a configured user in its own process group, and killed with that whole
 //! group when it overruns its timeout.
