@@ -52,7 +52,7 @@ pub(crate) fn set_addr16(dst: &mut [u8; 16], src: &[u8; 16]) {
 #[inline(always)]
 pub(crate) fn zero<T>(dst: &mut T) {
     const {
-        assert!(core::mem::align_of::<T>() >= 4 && core::mem::size_of::<T>() % 4 == 0);
+        assert!(core::mem::align_of::<T>() >= 4 && core::mem::size_of::<T>().is_multiple_of(4));
     }
     let d = core::ptr::from_mut(dst).cast::<u32>();
     let mut i = 0;
