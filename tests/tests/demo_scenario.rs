@@ -48,9 +48,9 @@ fn the_demo_scenario_serves_the_client_through_backend_and_balancer_failures() {
         .expect("backend-2 stopped");
     assert_eq!(down.errors, 0, "errors while backend-2 was down\n{report}");
     assert!(down.answered > 0, "{report}");
-    assert_eq!(
-        down.answers.get("backend-2").copied().unwrap_or(0),
-        0,
+    // At most the request it had accepted when it stopped.
+    assert!(
+        down.answers.get("backend-2").copied().unwrap_or(0) <= 1,
         "{report}"
     );
     let back = report

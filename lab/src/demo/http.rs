@@ -15,7 +15,8 @@ use anyhow::{Context, Result};
 use crate::{netns::Netns, traffic::StopFlag};
 
 /// A running server; [`HttpServer::stop`] closes its listener, so new
-/// connections are refused as by a crashed service.
+/// connections are refused as by a crashed service (those the kernel had
+/// already accepted are still answered).
 pub(super) struct HttpServer {
     stop: StopFlag,
     thread: Option<JoinHandle<Result<Result<()>>>>,
@@ -40,7 +41,8 @@ impl HttpServer {
                 }
             };
             listener.set_nonblocking(true)?;
-            while !flag.stopped() {
+            loop {
+                let stopping = flag.stopped();
                 match listener.accept() {
                     // Threads inherit this thread's namespace; the socket
                     // is bound already anyway.
@@ -48,10 +50,13 @@ impl HttpServer {
                         let name = name.clone();
                         std::thread::spawn(move || serve(conn, &name));
                     }
+                    // Stopping serves what the kernel already accepted
+                    // (closing would reset it): from then on, connections
+                    // are refused, nothing accepted is dropped.
+                    Err(_) if stopping => return Ok(()),
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
-            Ok(())
         })?;
         match ready_rx.recv_timeout(Duration::from_secs(5)) {
             Ok(Ok(())) => {}
