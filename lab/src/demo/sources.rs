@@ -1,7 +1,8 @@
 //! Where the view's facts come from, one small function each so a better
 //! source (e.g. `lbd status --json`) can replace one without touching the
 //! view: VRRP state from lbd's state files, backend health from lbd's log
-//! (keepalived-style "Disabling service [IP]:PORT from VS ..." lines).
+//! (keepalived's "Removing service [IP]:tcp:PORT from VS ..." lines, or
+//! "Disabling service ..." with `inhibit_on_failure`).
 
 use std::{
     io::{Read, Seek, SeekFrom},
@@ -27,11 +28,16 @@ pub struct HealthChange {
 pub fn health_changes(log: &str) -> Vec<HealthChange> {
     log.lines()
         .filter_map(|line| {
-            let (rest, up) = if let Some((_, rest)) = line.split_once("Disabling service [") {
-                (rest, false)
-            } else {
-                (line.split_once("Enabling service [")?.1, true)
-            };
+            // keepalived's wording: Disabling / Enabling with
+            // inhibit_on_failure, Removing / Adding without it.
+            let (rest, up) = [
+                ("Disabling service [", false),
+                ("Removing service [", false),
+                ("Enabling service [", true),
+                ("Adding service [", true),
+            ]
+            .into_iter()
+            .find_map(|(marker, up)| Some((line.split_once(marker)?.1, up)))?;
             let backend = rest.split_once(']')?.0.to_owned();
             Some(HealthChange { backend, up })
         })
@@ -79,6 +85,17 @@ impl LogTail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removal_lines_are_parsed_as_lbd_writes_them() {
+        let log = "2026 INFO lb_userspace::health::events: Removing service [10.112.2.22]:tcp:80 from VS [10.112.1.100]:tcp:80\n\
+                   2026 INFO lb_userspace::health::events: Adding service [10.112.2.22]:tcp:80 to VS [10.112.1.100]:tcp:80\n";
+        let changes = health_changes(log);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].backend, "10.112.2.22");
+        assert!(!changes[0].up);
+        assert!(changes[1].up);
+    }
 
     #[test]
     fn health_lines_are_parsed() {

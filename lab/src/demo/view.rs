@@ -26,13 +26,12 @@ pub(super) fn legend(checks: bool) -> Vec<String> {
     )];
     if checks {
         lines.push(
-            "health: lbd's checks, as the MASTER logged them (\"Disabling/Enabling service\")"
-                .into(),
+            "health: lbd's checks, as the MASTER logged them (\"Removing/Adding service\")".into(),
         );
     } else {
         lines.push(
-            "health: n/a: the config has no health checks (this lbd build has none yet), so a \
-             stopped backend stays in rotation and only the client's retries hide it"
+            "health: n/a: the config has no health checks, so a stopped backend stays in \
+             rotation and only the client's retries hide it"
                 .into(),
         );
     }
