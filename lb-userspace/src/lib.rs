@@ -2,6 +2,7 @@
 //! later modules) VRRP and health checking. `lbd` is a thin binary over it.
 
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod import;
 pub mod ipvs;

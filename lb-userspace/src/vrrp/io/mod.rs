@@ -21,7 +21,7 @@ pub mod socket;
 mod unit;
 pub mod vip;
 
-pub use runtime::{InstanceStatus, VrrpHandle};
+pub use runtime::{CommandError, InstanceStatus, RuntimeCounters, VrrpHandle};
 pub use setup::{Prepared, RuntimeOptions, prepare};
 
 use crate::vrrp::ParamsError;
