@@ -53,7 +53,7 @@ pub struct ServeOptions {
 struct Daemon<'a> {
     options: ServeOptions,
     config: Config,
-    config_mtime: Option<SystemTime>,
+    config_mtime: Option<FileStamp>,
     /// What the configuration asks for.
     desired: DesiredState,
     /// What the data plane has: `desired` plus drains, by VRRP state.
@@ -192,8 +192,14 @@ fn notify(states: &[NotifyState<'_>]) {
     }
 }
 
-fn mtime(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells `autoreload` the file changed: its modification time, size
+/// and inode (a rename-over keeps the time coarse but changes the inode).
+type FileStamp = (SystemTime, u64, u64);
+
+fn mtime(path: &std::path::Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl Daemon<'_> {
@@ -532,7 +538,7 @@ fn same_service(a: &crate::dataplane::ServiceSpec, b: &crate::dataplane::Service
     (a.protocol, a.vip, a.port) == (b.protocol, b.vip, b.port)
 }
 
-/// "1 service added, 0 removed, 2 changed, 1 real server draining".
+/// "services added: 1, removed: 0, changed: 2; real servers draining: 1".
 fn summarize(old: &DesiredState, new: &DesiredState, drains: &Drains) -> String {
     let added = new
         .services
@@ -550,7 +556,7 @@ fn summarize(old: &DesiredState, new: &DesiredState, drains: &Drains) -> String 
         .filter(|n| old.services.iter().any(|o| same_service(o, n) && o != *n))
         .count();
     format!(
-        "{added} services added, {removed} removed, {changed} changed, {} real servers draining",
+        "services added: {added}, removed: {removed}, changed: {changed}; real servers draining: {}",
         drains.len()
     )
 }
