@@ -23,6 +23,11 @@ use lb_tests::daemon::{Daemon, temp_config};
 use lb_userspace::daemon::status::StatusReport;
 
 const BACKEND_PORT: u16 = 8080;
+/// A second port every backend serves on: services that share a backend
+/// use different backend ports, as NAT without source translation needs
+/// (a client may reuse a source port towards two VIP ports; on one
+/// backend socket the two flows would be one connection, with IPVS too).
+const OTHER_PORT: u16 = 8081;
 const METRICS: &str = "127.0.0.1:9100";
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -32,21 +37,29 @@ fn lab(n: usize) -> (Lab, StopFlag) {
     let lab = Lab::with_backends(n).expect("lab");
     let stop = StopFlag::default();
     for (i, ns) in lab.backends.iter().enumerate() {
-        let at = SocketAddr::new(backend_addrs(i).0.parse().unwrap(), BACKEND_PORT);
-        tcp_identity_server(ns, at, &format!("backend{}", i + 1), stop.clone())
-            .expect("identity server");
+        for port in [BACKEND_PORT, OTHER_PORT] {
+            let at = SocketAddr::new(backend_addrs(i).0.parse().unwrap(), port);
+            tcp_identity_server(ns, at, &format!("backend{}", i + 1), stop.clone())
+                .expect("identity server");
+        }
     }
     (lab, stop)
 }
 
-/// A virtual server on the lab VIP at `port` over backends (1-based).
+/// A virtual server on the lab VIP at `port` over backends (1-based) on
+/// their port 8080.
 fn service(port: u16, backends: &[usize]) -> String {
+    service_to(port, BACKEND_PORT, backends)
+}
+
+/// The same with the backends' `backend_port`.
+fn service_to(port: u16, backend_port: u16, backends: &[usize]) -> String {
     let mut yaml =
         format!("  - address: {VIP}\n    port: {port}\n    scheduler: rr\n    real_servers:\n");
     for b in backends {
         let _ = writeln!(
             yaml,
-            "      - {{ address: {}, port: {BACKEND_PORT} }}",
+            "      - {{ address: {}, port: {backend_port} }}",
             backend_addrs(b - 1).0
         );
     }
@@ -453,7 +466,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
     let vrrp_change = config(
         Some(200),
         global,
-        &[service(80, &[1, 2]), service(81, &[1])],
+        &[service(80, &[1, 2]), service_to(81, OTHER_PORT, &[1])],
     );
     write_config(&path, &vrrp_change).unwrap();
     let out = lbd.ctl(&["reload"]).unwrap();
@@ -487,7 +500,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
         config(
             Some(150),
             global,
-            &[service(80, &[1, 2]), service(81, &[1])],
+            &[service(80, &[1, 2]), service_to(81, OTHER_PORT, &[1])],
         ),
     )
     .unwrap();
@@ -515,7 +528,11 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
     let state = state_dir("traffic");
     let path = temp_config(
         "traffic",
-        &config(None, "", &[service(80, &[1, 2]), service(81, &[2, 3])]),
+        &config(
+            None,
+            "",
+            &[service(80, &[1, 2]), service_to(81, OTHER_PORT, &[2, 3])],
+        ),
     )
     .unwrap();
     let mut lbd = Daemon::start(
@@ -554,7 +571,11 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
         config(
             None,
             "  drain_timeout: 4\n",
-            &[service(80, &[1, 2]), service(81, &[2]), service(82, &[1])],
+            &[
+                service(80, &[1, 2]),
+                service_to(81, OTHER_PORT, &[2]),
+                service_to(82, OTHER_PORT, &[1]),
+            ],
         ),
     )
     .unwrap();
@@ -568,13 +589,21 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
                     let t = t0.elapsed();
                     match conn.ask() {
                         Ok(answer) if &answer == name => {}
-                        Ok(answer) => failures.push(format!("r{round} c{i} moved {name}->{answer} at {t:?}")),
-                        Err(e) => failures.push(format!("r{round} c{i} on {name}: {e} at {t:?}")),
+                        Ok(answer) => failures.push(format!(
+                            "round {round}: connection {i} moved from {name} to {answer} at {t:?}"
+                        )),
+                        Err(e) => failures.push(format!(
+                            "round {round}: connection {i} on {name} broke at {t:?}: {e:#}"
+                        )),
                     }
                 }
             }
             if !failures.is_empty() {
-                return Err(format!("{} failures: {:?}", failures.len(), &failures[..failures.len().min(20)]));
+                return Err(format!(
+                    "{} failures, the first: {:#?}",
+                    failures.len(),
+                    &failures[..failures.len().min(20)]
+                ));
             }
             Ok(flows)
         })
@@ -649,7 +678,11 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
     // SIGHUP reloads too; port 80's flows still answer afterwards.
     write_config(
         &path,
-        config(None, "", &[service(80, &[1, 2]), service(81, &[2])]),
+        config(
+            None,
+            "",
+            &[service(80, &[1, 2]), service_to(81, OTHER_PORT, &[2])],
+        ),
     )
     .unwrap();
     // SAFETY: kill has no memory preconditions.
@@ -776,4 +809,3 @@ fn completions_name_every_command() {
         );
     }
 }
-

@@ -532,8 +532,7 @@ impl XdpDataplane {
                 .collect()
         };
         let mut reverse: BpfHashMap<_, FlowKey, ReverseFlow> =
-            BpfHashMap::try_from(self.map_mut(m::REVERSE)?)
-                .map_err(map_err(m::REVERSE, "open"))?;
+            BpfHashMap::try_from(self.map_mut(m::REVERSE)?).map_err(map_err(m::REVERSE, "open"))?;
         for (reply, value) in &entries {
             reverse
                 .insert(reply, value, 0)
