@@ -38,6 +38,11 @@ impl HealthBoard {
         self.reals.remove(key);
     }
 
+    /// Keeps only the real servers `keep` accepts (after a reload).
+    pub fn retain(&mut self, mut keep: impl FnMut(&RealKey) -> bool) {
+        self.reals.retain(|key, _| keep(key));
+    }
+
     pub fn view(&self, key: &RealKey) -> Option<HealthView> {
         self.reals.get(key).cloned()
     }

@@ -215,10 +215,11 @@ impl Daemon<'_> {
     /// draining real servers, restricted to the VIPs this node serves.
     fn follow(&mut self) -> Result<()> {
         let wanted = serving(&self.drains.overlay(&self.desired), &self.states());
-        self.install(wanted)
+        self.install(wanted, Cause::Vrrp)
     }
 
-    fn install(&mut self, wanted: DesiredState) -> Result<()> {
+    /// Applies `wanted`, logging the services that come and go and why.
+    fn install(&mut self, wanted: DesiredState, cause: Cause) -> Result<()> {
         if wanted == self.installed {
             return Ok(());
         }
@@ -234,12 +235,26 @@ impl Daemon<'_> {
                 .iter()
                 .any(|s| same_service(s, service))
             {
-                info!(service = %service.label(), backends = service.backends.len(), "virtual service installed");
+                match cause {
+                    Cause::Vrrp => {
+                        info!(service = %service.label(), "virtual service installed (its VIP is ours)");
+                    }
+                    Cause::Reload => {
+                        info!(service = %service.label(), backends = service.backends.len(), "virtual service installed (reload)");
+                    }
+                }
             }
         }
         for service in &self.installed.services {
             if !wanted.services.iter().any(|s| same_service(s, service)) {
-                info!(service = %service.label(), "virtual service removed");
+                match cause {
+                    Cause::Vrrp => {
+                        info!(service = %service.label(), "virtual service removed (its VIP is not ours)");
+                    }
+                    Cause::Reload => {
+                        info!(service = %service.label(), "virtual service removed (reload)");
+                    }
+                }
             }
         }
         self.installed = wanted;
@@ -409,7 +424,7 @@ impl Daemon<'_> {
         let wanted = serving(&drains.overlay(&desired), &self.states());
         let summary = summarize(&self.desired, &desired, &drains);
         let before = self.installed.clone();
-        if let Err(err) = self.install(wanted) {
+        if let Err(err) = self.install(wanted, Cause::Reload) {
             // Put back what was there; apply is per service, so a failure
             // half-way may have changed some.
             if let Some(dataplane) = self.dataplane.as_deref_mut()
@@ -419,6 +434,17 @@ impl Daemon<'_> {
             }
             return Err(format!("the data plane refused the new services: {err:#}"));
         }
+        // Health of unchanged real servers is kept; removed ones are forgotten
+        // (a draining one keeps its last state until it is gone).
+        let keep = drains.overlay(&desired);
+        self.health.retain(|key| {
+            keep.services.iter().any(|s| {
+                (s.protocol, s.vip, s.port) == (key.0, key.1, key.2)
+                    && s.backends
+                        .iter()
+                        .any(|b| (b.addr, b.port) == (key.3, key.4))
+            })
+        });
         self.config = new;
         self.desired = desired;
         self.drains = drains;
@@ -526,6 +552,14 @@ impl Daemon<'_> {
         }
         Ok(())
     }
+}
+
+/// Why the installed services change, for the log.
+#[derive(Clone, Copy)]
+enum Cause {
+    /// A VRRP state change (or a drain ending).
+    Vrrp,
+    Reload,
 }
 
 fn no_vrrp() -> Response {
