@@ -354,12 +354,14 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
         [10.0],
         "{body}"
     );
-    let active = samples(&scrape, "lbd_real_server_active_connections", &[service]);
-    assert_eq!(active, [got(1) as f64, got(2) as f64], "{body}");
-    assert_eq!(
-        samples(&scrape, "lbd_real_server_weight", &[service]),
-        [1.0, 1.0]
-    );
+    for backend in 1..=2 {
+        let real = format!("{}:{BACKEND_PORT}", backend_addrs(backend - 1).0);
+        let labels = [service, ("real_server", real.as_str())];
+        let active = samples(&scrape, "lbd_real_server_active_connections", &labels);
+        assert_eq!(active, [got(backend) as f64], "{body}");
+        let weight = samples(&scrape, "lbd_real_server_weight", &labels);
+        assert_eq!(weight, [1.0], "{body}");
+    }
     assert_eq!(
         samples(
             &scrape,
