@@ -170,7 +170,10 @@ impl XdpDataplane {
             Array::try_from(self.map_mut(m::SETTINGS)?).map_err(map_err(m::SETTINGS, "open"))?;
         array
             .set(0, settings, 0)
-            .map_err(map_err(m::SETTINGS, "write"))
+            .map_err(map_err(m::SETTINGS, "write"))?;
+        // The connection counts of `status` expire flows by the same clock.
+        self.settings = settings;
+        Ok(())
     }
 
     fn write_backend(

@@ -117,9 +117,26 @@ fn init_tracing() {
         // Colour codes only help a terminal; journald and log files get plain text.
         .with_ansi(std::io::stderr().is_terminal());
     // Under systemd, journald stamps every line itself.
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
+    if stderr_is_journal() {
         builder.without_time().init();
     } else {
         builder.init();
     }
+}
+
+/// Whether stderr is the journal stream systemd connected (`JOURNAL_STREAM`
+/// names its device and inode; a child of a service inherits the variable
+/// with another stderr, so the variable alone is not enough).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }
