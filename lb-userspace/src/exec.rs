@@ -349,7 +349,7 @@ fn lookup_user(name: &str) -> Option<(u32, u32)> {
     }
 }
 
-fn lookup_group(name: &str) -> Option<u32> {
+pub(crate) fn lookup_group(name: &str) -> Option<u32> {
     let c_name = CString::new(name).ok()?;
     let mut buf = vec![0u8; 16 * 1024];
     // SAFETY: as lookup_user, for getgrnam_r.

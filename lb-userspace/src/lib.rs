@@ -1,6 +1,7 @@
 //! The balancer daemon's library: configuration model, data planes, VRRP and health checking. `lbd` is a thin binary over it.
 
 pub mod config;
+pub mod daemon;
 pub mod dataplane;
 pub mod exec;
 pub mod health;

@@ -2,7 +2,7 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Child, ExitStatus, Stdio},
+    process::{Child, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -16,11 +16,14 @@ use crate::binaries;
 pub struct Daemon {
     child: Child,
     log: PathBuf,
+    socket: PathBuf,
 }
 
 impl Daemon {
     /// Starts `lbd run --config CONFIG EXTRA...` in `ns`, logging to a file
-    /// beside the config (so a chatty daemon never blocks on a full pipe).
+    /// beside the config (so a chatty daemon never blocks on a full pipe),
+    /// with its control socket beside the config too (unless EXTRA names
+    /// one), so daemons of parallel tests never share one.
     pub fn start(ns: &Netns, config: &Path, extra: &[&str]) -> Result<Self> {
         Self::start_wrapped(ns, &[], config, extra)
     }
@@ -44,17 +47,38 @@ impl Daemon {
             }
             None => ns.command(binaries::lbd()),
         };
+        let named = extra.iter().position(|a| *a == "--socket");
+        let socket = match named {
+            Some(i) => PathBuf::from(extra.get(i + 1).context("--socket needs a path")?),
+            None => config.with_extension("sock"),
+        };
+        command.arg("run").arg("--config").arg(config).args(extra);
+        if named.is_none() {
+            command.arg("--socket").arg(&socket);
+        }
         let child = command
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .args(extra)
             .env("LBD_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .context("while starting lbd")?;
-        Ok(Self { child, log })
+        Ok(Self { child, log, socket })
+    }
+
+    /// The daemon's control socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Runs `lbd ARGS... --socket SOCKET` (e.g. `status --json`) against
+    /// this daemon and returns its output, whatever the exit status.
+    pub fn ctl(&self, args: &[&str]) -> Result<Output> {
+        std::process::Command::new(binaries::lbd())
+            .args(args)
+            .arg("--socket")
+            .arg(&self.socket)
+            .output()
+            .with_context(|| format!("while running lbd {}", args.join(" ")))
     }
 
     /// What the daemon logged so far.
@@ -101,6 +125,7 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 

@@ -343,3 +343,34 @@ fn long_lived_connections_survive_an_emptied_conntrack_under_mh() {
         })
         .unwrap();
 }
+
+#[test]
+fn open_flows_survive_their_real_server_joining_a_second_service() {
+    // Replies of a real that serves two services need per-flow state the
+    // program writes only for flows created while the real is shared; a
+    // reload adding the real to a second service must give the flows it
+    // already has theirs.
+    let mut s = setup();
+    let a = spec(
+        false,
+        L4Protocol::Tcp,
+        SchedulerKind::RoundRobin,
+        &[1, 1, 1],
+    );
+    s.apply(vec![a.clone()]);
+    let target = SocketAddr::new(VIP.parse().unwrap(), PORT);
+    let mut open = s.open_connections(target, 30);
+    assert!(open.iter().any(|(_, n)| n == "backend1"));
+
+    let mut b = spec(false, L4Protocol::Tcp, SchedulerKind::RoundRobin, &[1]);
+    b.port = PORT + 1;
+    s.apply(vec![a, b]);
+    s.lab
+        .client
+        .run(|| {
+            for (conn, name) in &mut open {
+                assert_eq!(&conn.ask().expect("the open connection still works"), name);
+            }
+        })
+        .unwrap();
+}

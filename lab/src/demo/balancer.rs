@@ -38,6 +38,11 @@ impl Balancer {
         self.dir.join("state")
     }
 
+    /// The daemon's control socket (`lbd status --socket PATH`).
+    pub(super) fn socket_path(&self) -> PathBuf {
+        self.dir.join("lbd.sock")
+    }
+
     /// lbd's log; each start appends to it.
     pub(super) fn log_path(&self) -> PathBuf {
         self.dir.join("lbd.log")
@@ -62,6 +67,9 @@ impl Balancer {
             .arg(&self.config)
             .arg("--state-dir")
             .arg(self.state_dir())
+            // Two daemons on one host: each needs its own control socket.
+            .arg("--socket")
+            .arg(self.socket_path())
             .env("LBD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -78,6 +78,37 @@ pub struct Global {
     /// (ipvsadm `--set tcp tcpfin udp`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub conntrack: ConntrackTimeouts,
+    /// Group (name) whose members may use the control socket (`lbd
+    /// status`, `reload`, ...); unset: root only. keepalived: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_group: Option<String>,
+    /// Serve Prometheus metrics over HTTP on this address, e.g.
+    /// `127.0.0.1:9100`; unset: no metrics listener. keepalived: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// How long a real server removed by a reload keeps its flows (at
+    /// weight 0) before it is removed anyway; default 30 s. keepalived:
+    /// none (ldirectord: none; IPVS `expire_nodest_conn` drops at once).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient::opt_seconds",
+        serialize_with = "lenient::ser::opt_seconds"
+    )]
+    pub drain_timeout: Option<Duration>,
+    /// Reload when the configuration file changes (checked every second).
+    /// ldirectord: `autoreload`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub autoreload: bool,
+}
+
+impl Global {
+    /// `drain_timeout` when unset.
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout.unwrap_or(Self::DEFAULT_DRAIN_TIMEOUT)
+    }
 }
 
 /// How long an idle flow stays pinned to its backend. Unset: the data

@@ -43,6 +43,10 @@ const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "global.conntrack.tcp", ty: "seconds", default: "900 (IPVS)", equivalent: "ipvsadm `--set TCP`", meaning: "Established TCP flows." },
             Key { path: "global.conntrack.tcp_fin", ty: "seconds", default: "120 (IPVS)", equivalent: "ipvsadm `--set TCPFIN`", meaning: "TCP flows after a FIN." },
             Key { path: "global.conntrack.udp", ty: "seconds", default: "300 (IPVS)", equivalent: "ipvsadm `--set UDP`", meaning: "UDP flows." },
+            Key { path: "global.control_group", ty: "group name", default: "- (root only)", equivalent: "-", meaning: "Members of this group may use the control socket (`lbd status`, `reload`, `failover`, `maintenance`): the socket is made mode 0660 and owned by the group. Unset: mode 0600, root only. Read at start; changing it needs a restart." },
+            Key { path: "global.metrics_listen", ty: "address:port", default: "- (off)", equivalent: "-", meaning: "Serve Prometheus metrics at `http://ADDRESS:PORT/metrics` (`lbd run --metrics` overrides it). Read at start; changing it needs a restart." },
+            Key { path: "global.drain_timeout", ty: "seconds", default: "30", equivalent: "-", meaning: "A real server a reload removes keeps its flows at weight 0 until they end or this long has passed, then it is removed." },
+            Key { path: "global.autoreload", ty: "bool", default: "`false`", equivalent: "ldirectord `autoreload`", meaning: "Reload when the configuration file changes (its modification time is checked every second). A file that does not load is logged and changes nothing." },
         ],
     ),
     (
@@ -407,6 +411,10 @@ mod tests {
                     tcp_fin: Some(secs(120)),
                     udp: Some(secs(300)),
                 },
+                control_group: Some("lbd".into()),
+                metrics_listen: Some("127.0.0.1:9100".parse().expect("a socket address")),
+                drain_timeout: Some(secs(60)),
+                autoreload: true,
             },
             dataplane: DataplaneKind::Xdp,
             interfaces: vec![InterfaceConfig {

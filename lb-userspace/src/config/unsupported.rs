@@ -53,6 +53,10 @@ impl Config {
             script_user: _,            // supported: the default script user
             enable_script_security: _, // supported: always enforced
             conntrack: _,              // supported: flow timeouts (XDP), `ipvsadm --set` (IPVS)
+            control_group: _,          // supported: the control socket's group
+            metrics_listen: _,         // supported: the Prometheus listener
+            drain_timeout: _,          // supported: reload drains removed real servers
+            autoreload: _,             // supported: reload on file change
         } = global;
 
         for InterfaceConfig {

@@ -147,6 +147,39 @@ impl Tracker {
         Self { services, snapshot }
     }
 
+    /// Carries the health of real servers `old` also had (same virtual
+    /// server, same real server) into this tracker, before it starts: a
+    /// reload must not forget a failed server (keepalived's #1228). A
+    /// server found down stays down until each of its checks passes again.
+    pub fn carry_over(&mut self, old: &HealthSnapshot) {
+        for (service, snap_service) in self.services.iter_mut().zip(&mut self.snapshot.services) {
+            let Some(old_service) = old
+                .services
+                .iter()
+                .find(|s| s.virtual_server == service.label)
+            else {
+                continue;
+            };
+            for (server, snap) in service.servers.iter_mut().zip(&mut snap_service.servers) {
+                let Some(was) = old_service
+                    .servers
+                    .iter()
+                    .find(|s| s.real_server == server.label)
+                else {
+                    continue;
+                };
+                if was.up || server.checks_up.is_empty() {
+                    continue;
+                }
+                server.checks_up.iter_mut().for_each(|up| *up = false);
+                snap.up = false;
+                snap.effective_weight = server.inhibit.then_some(0);
+                snap.consecutive_failures = was.consecutive_failures;
+                snap.last_error.clone_from(&was.last_error);
+            }
+        }
+    }
+
     /// The initial quorum states (keepalived's set_quorum_states and
     /// init_service_vs): a virtual server whose configured weights fall
     /// short starts with its sorry server.

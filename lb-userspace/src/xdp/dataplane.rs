@@ -6,15 +6,15 @@
 //! are not touched at all, so their flows never notice a reload.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::IpAddr,
 };
 
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
 use lb_common::maps::{
     self as m, BACKEND_LIVE, Backend, FAMILY_IPV4, FAMILY_IPV6, FLOW_ESTABLISHED, Flow, FlowKey,
-    MAX_BACKENDS, MAX_SERVICES, NO_BACKEND, RING_SIZE, Real, RealKey, Service, ServiceKey,
-    Settings, Stats,
+    MAX_BACKENDS, MAX_SERVICES, NO_BACKEND, RING_SIZE, Real, RealKey, ReverseFlow, Service,
+    ServiceKey, Settings, Stats,
 };
 
 use super::{XdpProgram, ids::IdPool};
@@ -193,7 +193,10 @@ impl XdpDataplane {
             Array::try_from(self.map_mut(m::SETTINGS)?).map_err(map_err(m::SETTINGS, "open"))?;
         array
             .set(0, settings, 0)
-            .map_err(map_err(m::SETTINGS, "write"))
+            .map_err(map_err(m::SETTINGS, "write"))?;
+        // The connection counts of `status` expire flows by the same clock.
+        self.settings = settings;
+        Ok(())
     }
 
     fn write_backend(
@@ -494,6 +497,21 @@ impl XdpDataplane {
             })
             .collect();
         let previous = std::mem::take(&mut self.reals);
+        // A real that starts serving a second service (a reload adding it
+        // elsewhere) turns ambiguous: its replies then need REVERSE
+        // entries, which the program writes only for flows created while
+        // ambiguous. Its established flows get theirs from here, before the
+        // switch (no gap) and after it (flows created in between).
+        let turning: HashSet<RealKey> = wanted
+            .iter()
+            .filter(|(real, value)| {
+                value.ambiguous != 0 && previous.get(*real).is_none_or(|p| p.ambiguous == 0)
+            })
+            .map(|(real, _)| *real)
+            .collect();
+        if !turning.is_empty() {
+            self.backfill_reverse(&turning)?;
+        }
         let mut map: BpfHashMap<_, RealKey, Real> =
             BpfHashMap::try_from(self.map_mut(m::REALS)?).map_err(map_err(m::REALS, "open"))?;
         for (real, value) in &wanted {
@@ -508,6 +526,68 @@ impl XdpDataplane {
             }
         }
         self.reals = wanted;
+        if !turning.is_empty() {
+            self.backfill_reverse(&turning)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the REVERSE entry (reply key -> VIP) of every tracked flow
+    /// pinned to one of `reals`.
+    fn backfill_reverse(&mut self, reals: &HashSet<RealKey>) -> Result<(), DataplaneError> {
+        let mut by_id: HashMap<u32, RealKey> = HashMap::new();
+        for (key, installed) in &self.services {
+            let ats = installed
+                .backends
+                .iter()
+                .map(|(at, id)| (*at, *id))
+                .chain(installed.sorry);
+            for ((addr, port), id) in ats {
+                let (addr, family) = addr_bytes(addr);
+                let real = RealKey {
+                    addr,
+                    port: port.to_be_bytes(),
+                    proto: key.proto,
+                    family,
+                };
+                if reals.contains(&real) {
+                    by_id.insert(id, real);
+                }
+            }
+        }
+        let entries: Vec<(FlowKey, ReverseFlow)> = {
+            let ct: BpfHashMap<_, FlowKey, Flow> = BpfHashMap::try_from(self.map(m::CONNTRACK)?)
+                .map_err(map_err(m::CONNTRACK, "open"))?;
+            ct.iter()
+                .filter_map(Result::ok)
+                .filter_map(|(key, flow)| {
+                    let real = by_id.get(&flow.backend)?;
+                    let reply = FlowKey {
+                        src: real.addr,
+                        dst: key.src,
+                        sport: real.port,
+                        dport: key.sport,
+                        proto: key.proto,
+                        family: key.family,
+                        _pad: [0; 2],
+                    };
+                    let reverse = ReverseFlow {
+                        vip: key.dst,
+                        vport: key.dport,
+                        _pad: [0; 2],
+                        service: flow.service,
+                    };
+                    Some((reply, reverse))
+                })
+                .collect()
+        };
+        let mut reverse: BpfHashMap<_, FlowKey, ReverseFlow> =
+            BpfHashMap::try_from(self.map_mut(m::REVERSE)?).map_err(map_err(m::REVERSE, "open"))?;
+        for (reply, value) in &entries {
+            reverse
+                .insert(reply, value, 0)
+                .map_err(map_err(m::REVERSE, "write"))?;
+        }
         Ok(())
     }
 

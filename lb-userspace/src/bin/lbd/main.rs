@@ -1,12 +1,15 @@
 //! `lbd`: the balancer daemon and its tools.
 
 mod check;
+mod cleanup;
+mod ctl;
 mod import;
 mod run;
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use lb_userspace::daemon::protocol::Request;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +38,33 @@ enum Command {
         /// The ldirectord.cf to convert.
         file: PathBuf,
     },
+    /// Show the running daemon's services (like `ipvsadm -Ln`) and VRRP instances.
+    Status(ctl::StatusArgs),
+    /// Make the running daemon re-read its configuration (as SIGHUP does);
+    /// exits non-zero with the reason when the new file is refused.
+    Reload(ctl::SocketArg),
+    /// Manual failover: a MASTER instance hands over and stays BACKUP
+    /// until elected again.
+    Failover {
+        /// The VRRP instance.
+        instance: String,
+        #[command(flatten)]
+        socket: ctl::SocketArg,
+    },
+    /// Maintenance: `on` gives up MASTER and stays BACKUP until `off`
+    /// (one instance, or every instance when none is named).
+    Maintenance {
+        switch: ctl::Switch,
+        /// The VRRP instance (default: all).
+        instance: Option<String>,
+        #[command(flatten)]
+        socket: ctl::SocketArg,
+    },
+    /// Remove what a stopped lbd left behind: its marked virtual addresses
+    /// and IPVS services (systemd's ExecStopPost).
+    Cleanup(cleanup::CleanupArgs),
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +75,27 @@ fn main() -> ExitCode {
         Command::Check(args) => check::check(&args),
         Command::ImportKeepalived { file } => import::import_keepalived(&file),
         Command::ImportLdirectord { file } => import::import_ldirectord(&file),
+        Command::Status(args) => ctl::status(&args),
+        Command::Reload(socket) => ctl::send(&socket, &Request::Reload),
+        Command::Failover { instance, socket } => {
+            ctl::send(&socket, &Request::Failover { instance })
+        }
+        Command::Maintenance {
+            switch,
+            instance,
+            socket,
+        } => ctl::send(
+            &socket,
+            &Request::Maintenance {
+                instance,
+                on: matches!(switch, ctl::Switch::On),
+            },
+        ),
+        Command::Cleanup(args) => cleanup::cleanup(&args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lbd", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -60,10 +111,32 @@ fn init_tracing() {
 
     use tracing_subscriber::{EnvFilter, fmt};
     let filter = EnvFilter::try_from_env("LBD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    fmt()
+    let builder = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only help a terminal; journald and log files get plain text.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    // Under systemd, journald stamps every line itself.
+    if stderr_is_journal() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Whether stderr is the journal stream systemd connected (`JOURNAL_STREAM`
+/// names its device and inode; a child of a service inherits the variable
+/// with another stderr, so the variable alone is not enough).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    let Ok(meta) = std::fs::metadata("/proc/self/fd/2") else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
 }

@@ -24,7 +24,7 @@ pub mod vip;
 /// Shared with the health checks' scripts; kept here under its old path.
 pub use crate::exec;
 
-pub use runtime::{InstanceStatus, VrrpHandle};
+pub use runtime::{CommandError, InstanceStatus, RuntimeCounters, VrrpHandle};
 pub use setup::{Prepared, RuntimeOptions, prepare};
 
 use crate::vrrp::ParamsError;

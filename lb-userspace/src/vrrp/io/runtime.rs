@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     config::VirtualAddress,
-    vrrp::{Action, DropLog, DropReason, Family, State},
+    vrrp::{Action, Counters, DropLog, DropReason, Family, State},
 };
 
 /// How long a stopping runtime waits for its STOP notify scripts.
@@ -46,6 +46,29 @@ pub struct InstanceStatus {
     pub vips: Vec<IpAddr>,
     /// The master as far as the instance knows (itself when master).
     pub master: Option<(IpAddr, u8)>,
+    /// When the current state began.
+    pub since: Instant,
+    /// Held BACKUP by `VrrpHandle::maintenance` until released.
+    pub maintenance: bool,
+}
+
+/// Every instance's protocol counters (they change with every advert, so
+/// they are asked for rather than published with the states).
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeCounters {
+    /// Per instance, in configuration order.
+    pub instances: Vec<(String, Counters)>,
+    /// Packets no instance took: bad IPv4 header, unknown VRID.
+    pub unmatched: u64,
+}
+
+/// Why a maintenance switch was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no VRRP instance is named {0}")]
+    UnknownInstance(String),
+    #[error("the VRRP runtime has stopped")]
+    Stopped,
 }
 
 /// The running VRRP runtime.
@@ -63,6 +86,15 @@ enum Command {
     Failover {
         instance: String,
         done: oneshot::Sender<bool>,
+    },
+    Maintenance {
+        /// `None`: every instance.
+        instance: Option<String>,
+        on: bool,
+        done: oneshot::Sender<Result<Vec<String>, CommandError>>,
+    },
+    Counters {
+        done: oneshot::Sender<RuntimeCounters>,
     },
     Stop {
         done: oneshot::Sender<()>,
@@ -83,6 +115,42 @@ impl VrrpHandle {
             return false;
         }
         answer.await.unwrap_or(false)
+    }
+
+    /// Maintenance on or off for `instance` (its whole sync group, if in
+    /// one) or, with `None`, for every instance. On, a master hands over
+    /// (priority-0 advert, addresses removed) and the instance stays
+    /// BACKUP, never taking over, until switched off. Returns the names of
+    /// the instances switched.
+    pub async fn maintenance(
+        &self,
+        instance: Option<&str>,
+        on: bool,
+    ) -> Result<Vec<String>, CommandError> {
+        let (done, answer) = oneshot::channel();
+        let command = Command::Maintenance {
+            instance: instance.map(str::to_owned),
+            on,
+            done,
+        };
+        if self.commands.send(command).await.is_err() {
+            return Err(CommandError::Stopped);
+        }
+        answer.await.unwrap_or(Err(CommandError::Stopped))
+    }
+
+    /// The instances' protocol counters now.
+    pub async fn counters(&self) -> RuntimeCounters {
+        let (done, answer) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Counters { done })
+            .await
+            .is_err()
+        {
+            return RuntimeCounters::default();
+        }
+        answer.await.unwrap_or_default()
     }
 
     /// Stops every instance: masters send a priority-0 advert and remove
@@ -192,10 +260,52 @@ impl Runtime {
                         .map(|v| v.address.addr())
                         .collect(),
                     master: instance.master(),
+                    since: instance.last_transition(),
+                    maintenance: instance.in_maintenance(),
                 });
             }
         }
         out.into_iter().flatten().collect()
+    }
+
+    /// Switches maintenance for one instance's unit, or for all.
+    fn maintenance(
+        &mut self,
+        instance: Option<&str>,
+        on: bool,
+        now: Instant,
+    ) -> Result<Vec<String>, CommandError> {
+        let units: Vec<usize> = match instance {
+            Some(name) => {
+                let slot = self
+                    .slots
+                    .iter()
+                    .find(|s| s.name == name)
+                    .ok_or_else(|| CommandError::UnknownInstance(name.to_owned()))?;
+                vec![slot.unit]
+            }
+            None => (0..self.units.len()).collect(),
+        };
+        let mut names = Vec::new();
+        for u in units {
+            self.units[u].set_maintenance(on, now);
+            names.extend(self.units[u].members().iter().map(|m| m.name().to_owned()));
+        }
+        Ok(names)
+    }
+
+    fn counters(&self) -> RuntimeCounters {
+        let mut instances: Vec<Option<(String, Counters)>> = vec![None; self.slots.len()];
+        for (u, unit) in self.units.iter().enumerate() {
+            for (m, instance) in unit.members().iter().enumerate() {
+                instances[self.unit_slots[u][m]] =
+                    Some((instance.name().to_owned(), instance.counters().clone()));
+            }
+        }
+        RuntimeCounters {
+            instances: instances.into_iter().flatten().collect(),
+            unmatched: self.unmatched,
+        }
     }
 
     /// Hands link states and source addresses to the instances.
@@ -500,6 +610,17 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
                         let moved = unit.is_some_and(|u| runtime.units[u].failover(now));
                         runtime.run_actions().await;
                         let _ = done.send(moved);
+                    }
+                    Some(Command::Maintenance { instance, on, done }) => {
+                        let result = runtime.maintenance(instance.as_deref(), on, Instant::now());
+                        if let Ok(names) = &result {
+                            tracing::info!(instances = ?names, on, "maintenance switched");
+                        }
+                        runtime.run_actions().await;
+                        let _ = done.send(result);
+                    }
+                    Some(Command::Counters { done }) => {
+                        let _ = done.send(runtime.counters());
                     }
                     Some(Command::Stop { done }) => {
                         runtime.shutdown().await;

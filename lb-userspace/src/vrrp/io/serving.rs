@@ -52,6 +52,8 @@ mod tests {
             priority: 100,
             vips: vec![vip.parse().unwrap()],
             master: None,
+            since: std::time::Instant::now(),
+            maintenance: false,
         }
     }
 

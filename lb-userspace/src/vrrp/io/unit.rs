@@ -96,6 +96,13 @@ impl Unit {
         }
     }
 
+    pub(crate) fn set_maintenance(&mut self, on: bool, now: Instant) {
+        match self {
+            Self::Single(i) => i.set_maintenance(on, now),
+            Self::Group(g) => g.set_maintenance(on, now),
+        }
+    }
+
     pub(crate) fn failover(&mut self, now: Instant) -> bool {
         match self {
             Self::Single(i) => i.failover(now),

@@ -1,0 +1,286 @@
+//! The control socket: a Unix stream socket only root, or the members of
+//! `global.control_group`, can connect to (mode 0600, or 0660 owned by the
+//! group; connecting needs write permission on it). The run directory is
+//! created root-owned mode 0755 when missing (systemd's
+//! `RuntimeDirectory=lbd` does the same).
+//!
+//! The server hands each request to the daemon's loop with a channel for
+//! the answer, so requests are served between events, never concurrently
+//! with a reload or a VRRP change.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    os::unix::fs::{DirBuilderExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use thiserror::Error;
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _},
+    net::{UnixListener, UnixStream},
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+use super::protocol::{Request, Response};
+
+/// Where `lbd run` listens and the other commands connect by default.
+pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";
+/// A request line longer than this is refused (they are tiny).
+const MAX_REQUEST: usize = 64 * 1024;
+/// A client that sends nothing for this long is dropped.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Error)]
+pub enum ControlError {
+    #[error("creating the run directory {path}")]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another lbd is already listening on {0}")]
+    InUse(PathBuf),
+    #[error("binding the control socket {path}")]
+    Bind {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("control_group `{0}` does not exist")]
+    NoGroup(String),
+    #[error("setting the permissions of {path}")]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot connect to lbd's control socket {path} (is `lbd run` running, and may you use it?)"
+    )]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("talking to lbd over {path}")]
+    Exchange {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("lbd's answer is not understood: {0}")]
+    Answer(String),
+}
+
+/// One request from a client, with where its answer goes.
+#[derive(Debug)]
+pub struct ControlRequest {
+    pub request: Request,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// Binds the socket at `path` with its permissions. A socket file nobody
+/// listens on (a crash) is replaced; a live one is an error.
+pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|source| ControlError::Directory {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(ControlError::InUse(path.to_owned()));
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    let gid = group
+        .map(|g| {
+            crate::vrrp::io::exec::lookup_group(g)
+                .ok_or_else(|| ControlError::NoGroup(g.to_owned()))
+        })
+        .transpose()?;
+    let listener = UnixListener::bind(path).map_err(|source| ControlError::Bind {
+        path: path.to_owned(),
+        source,
+    })?;
+    let permissions = |source| ControlError::Permissions {
+        path: path.to_owned(),
+        source,
+    };
+    let mode = if gid.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(permissions)?;
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(permissions)?;
+    }
+    Ok(listener)
+}
+
+/// Serves clients: each request goes to `requests`, its answer back.
+pub fn spawn(listener: UnixListener, requests: mpsc::Sender<ControlRequest>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let requests = requests.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = serve_client(stream, &requests).await {
+                            tracing::debug!("control client: {err}");
+                        }
+                    });
+                }
+                Err(err) => {
+                    tracing::warn!("control socket accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+async fn serve_client(
+    stream: UnixStream,
+    requests: &mpsc::Sender<ControlRequest>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
+    let mut line = String::new();
+    let read = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line)).await;
+    let response = match read {
+        Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
+            Ok(request) => ask(requests, request).await,
+            Err(err) => Response::Error {
+                message: format!("bad request: {err}"),
+            },
+        },
+        Ok(Err(err)) => return Err(err),
+        Err(_) => return Ok(()),
+    };
+    let mut text = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Hands a request to the daemon's loop and waits for its answer.
+pub async fn ask(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if requests
+        .send(ControlRequest { request, reply })
+        .await
+        .is_err()
+    {
+        return Response::Error {
+            message: "lbd is stopping".into(),
+        };
+    }
+    answer.await.unwrap_or_else(|_| Response::Error {
+        message: "lbd is stopping".into(),
+    })
+}
+
+/// The client side: sends `request` to the daemon at `path` and returns
+/// its answer (blocking; the CLI has no runtime).
+pub fn request(path: &Path, request: &Request) -> Result<Response, ControlError> {
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|source| ControlError::Connect {
+            path: path.to_owned(),
+            source,
+        })?;
+    let exchange = |source| ControlError::Exchange {
+        path: path.to_owned(),
+        source,
+    };
+    let mut line =
+        serde_json::to_string(request).map_err(|e| ControlError::Answer(e.to_string()))?;
+    line.push('\n');
+    stream.write_all(line.as_bytes()).map_err(exchange)?;
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .map_err(exchange)?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .map_err(exchange)?;
+    serde_json::from_str(answer.trim()).map_err(|e| ControlError::Answer(format!("{e}: {answer}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
+
+    use super::*;
+
+    fn temp_socket(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lbd-control-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("run").join("lbd.sock")
+    }
+
+    #[tokio::test]
+    async fn the_socket_is_for_its_owner_only_and_answers_requests() {
+        let path = temp_socket("owner");
+        let listener = bind(&path, None).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.mode() & 0o777, 0o600, "root (the owner) only");
+        assert_eq!(
+            std::fs::metadata(path.parent().unwrap()).unwrap().mode() & 0o777,
+            0o755
+        );
+
+        // A second daemon on the same socket is refused.
+        assert!(matches!(bind(&path, None), Err(ControlError::InUse(_))));
+
+        let (tx, mut rx) = mpsc::channel(1);
+        let server = spawn(listener, tx);
+        tokio::spawn(async move {
+            while let Some(r) = rx.recv().await {
+                let ControlRequest { request, reply } = r;
+                let _ = reply.send(Response::Done {
+                    message: format!("{request:?}"),
+                });
+            }
+        });
+        let client_path = path.clone();
+        let answer = tokio::task::spawn_blocking(move || request(&client_path, &Request::Reload))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            answer,
+            Response::Done {
+                message: "Reload".into()
+            }
+        );
+        server.abort();
+        let _ = server.await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_and_a_group_gets_0660() {
+        let path = temp_socket("stale");
+        drop(bind(&path, None).unwrap());
+        // The file stays behind with nobody listening, as after a crash.
+        assert!(path.exists());
+        // Group `root` (gid 0): one every Linux has (the tests run as root).
+        let _listener = bind(&path, Some("root")).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o660, "the group may connect");
+        assert_eq!(meta.gid(), 0);
+        assert!(matches!(
+            bind(&temp_socket("nogroup"), Some("no-such-group-lbd")),
+            Err(ControlError::NoGroup(_))
+        ));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+}

@@ -1,0 +1,319 @@
+//! The status report as Prometheus metrics (OpenMetrics text, encoded by
+//! `prometheus-client`). Built fresh from one report per scrape, so a
+//! removed service's series disappear with it.
+//!
+//! Names (counters get `_total` appended by the encoder):
+//! - `lbd_build_info{version, dataplane}`, `lbd_reloads_total{result}`
+//! - `lbd_service_{connections,packets,bytes}_total{protocol, service[, direction]}`
+//! - `lbd_real_server_{weight, active_connections, inactive_connections, draining}`,
+//!   `lbd_real_server_up` (only for checked servers),
+//!   `lbd_real_server_{connections,packets,bytes}_total`
+//!   (`{protocol, service, real_server[, direction]}`)
+//! - `lbd_vrrp_state{instance, state}` (1 for the current state, 0 for the
+//!   others), `lbd_vrrp_priority`, `lbd_vrrp_maintenance`,
+//!   `lbd_vrrp_last_transition_seconds` (Unix time),
+//!   `lbd_vrrp_{became_master, released_master, adverts_sent,
+//!   adverts_received, priority_zero_sent, priority_zero_received}_total`,
+//!   `lbd_vrrp_adverts_dropped_total{instance, reason}`,
+//!   `lbd_vrrp_unmatched_packets_total`
+//! - `lbd_xdp_events_total{event}`: the XDP program's counters.
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use super::status::{StatsView, StatusReport};
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Families registered under their names as the report is walked.
+struct Builder {
+    registry: Registry,
+}
+
+impl Builder {
+    fn counter(&mut self, name: &str, help: &str) -> Family<Labels, Counter> {
+        let family = Family::<Labels, Counter>::default();
+        self.registry.register(name, help, family.clone());
+        family
+    }
+
+    fn gauge(&mut self, name: &str, help: &str) -> Family<Labels, Gauge> {
+        let family = Family::<Labels, Gauge>::default();
+        self.registry.register(name, help, family.clone());
+        family
+    }
+}
+
+fn set(family: &Family<Labels, Gauge>, labels: &Labels, value: u64) {
+    family
+        .get_or_create(labels)
+        .set(i64::try_from(value).unwrap_or(i64::MAX));
+}
+
+fn count(family: &Family<Labels, Counter>, labels: &Labels, value: u64) {
+    family.get_or_create(labels).inc_by(value);
+}
+
+/// Connections, packets and bytes (in and out) under `prefix`.
+struct TrafficFamilies {
+    connections: Family<Labels, Counter>,
+    packets: Family<Labels, Counter>,
+    bytes: Family<Labels, Counter>,
+}
+
+impl TrafficFamilies {
+    fn new(b: &mut Builder, prefix: &str, what: &str) -> Self {
+        Self {
+            connections: b.counter(
+                &format!("{prefix}_connections"),
+                &format!("Connections (flows) scheduled to the {what}."),
+            ),
+            packets: b.counter(
+                &format!("{prefix}_packets"),
+                &format!("Packets of the {what} by direction (in: from clients)."),
+            ),
+            bytes: b.counter(
+                &format!("{prefix}_bytes"),
+                &format!("Bytes of the {what} by direction (in: from clients)."),
+            ),
+        }
+    }
+
+    fn record(&self, base: &Labels, stats: &StatsView) {
+        count(&self.connections, base, stats.connections);
+        for (direction, packets, bytes) in [
+            ("in", stats.packets_in, stats.bytes_in),
+            ("out", stats.packets_out, stats.bytes_out),
+        ] {
+            let mut l = base.clone();
+            l.push(("direction".into(), direction.into()));
+            count(&self.packets, &l, packets);
+            count(&self.bytes, &l, bytes);
+        }
+    }
+}
+
+/// The report in the OpenMetrics text format.
+pub fn encode_report(report: &StatusReport) -> String {
+    let mut b = Builder {
+        registry: Registry::default(),
+    };
+    let info = b.gauge("lbd_build_info", "lbd's version and data plane; always 1.");
+    set(
+        &info,
+        &labels(&[
+            ("version", &report.version),
+            ("dataplane", report.dataplane.as_deref().unwrap_or("none")),
+        ]),
+        1,
+    );
+    let reloads = b.counter("lbd_reloads", "Configuration reloads by result.");
+    count(&reloads, &labels(&[("result", "ok")]), report.reloads_ok);
+    count(
+        &reloads,
+        &labels(&[("result", "failed")]),
+        report.reloads_failed,
+    );
+
+    let services = TrafficFamilies::new(&mut b, "lbd_service", "virtual service");
+    let reals = TrafficFamilies::new(&mut b, "lbd_real_server", "real server");
+    let weight = b.gauge(
+        "lbd_real_server_weight",
+        "Scheduling weight (0: no new flows).",
+    );
+    let active = b.gauge(
+        "lbd_real_server_active_connections",
+        "Established flows (ipvsadm ActiveConn).",
+    );
+    let inactive = b.gauge(
+        "lbd_real_server_inactive_connections",
+        "Other tracked flows (ipvsadm InActConn).",
+    );
+    let draining = b.gauge(
+        "lbd_real_server_draining",
+        "1 while a real server removed by a reload drains its flows.",
+    );
+    let up = b.gauge(
+        "lbd_real_server_up",
+        "Health-check result: 1 up, 0 down (only checked real servers).",
+    );
+    for s in &report.services {
+        let base = labels(&[("protocol", &s.protocol), ("service", &s.address)]);
+        services.record(&base, &s.stats);
+        for r in &s.real_servers {
+            let mut l = base.clone();
+            l.push(("real_server".into(), r.address.clone()));
+            reals.record(&l, &r.stats);
+            set(&weight, &l, u64::from(r.weight));
+            set(&active, &l, r.active_connections);
+            set(&inactive, &l, r.inactive_connections);
+            set(&draining, &l, u64::from(r.draining));
+            if let Some(h) = &r.health {
+                set(&up, &l, u64::from(h.up));
+            }
+        }
+    }
+
+    let state = b.gauge(
+        "lbd_vrrp_state",
+        "1 for the instance's current state (INIT, BACKUP, MASTER, FAULT), 0 for the others.",
+    );
+    let priority = b.gauge("lbd_vrrp_priority", "Effective priority.");
+    let maintenance = b.gauge(
+        "lbd_vrrp_maintenance",
+        "1 while held BACKUP by maintenance.",
+    );
+    let since = b.gauge(
+        "lbd_vrrp_last_transition_seconds",
+        "Unix time the current state began.",
+    );
+    let became = b.counter("lbd_vrrp_became_master", "Transitions to MASTER.");
+    let released = b.counter("lbd_vrrp_released_master", "Transitions from MASTER.");
+    let sent = b.counter("lbd_vrrp_adverts_sent", "Adverts sent.");
+    let received = b.counter(
+        "lbd_vrrp_adverts_received",
+        "Adverts that passed the checks.",
+    );
+    let zero_sent = b.counter("lbd_vrrp_priority_zero_sent", "Priority-0 adverts sent.");
+    let zero_received = b.counter(
+        "lbd_vrrp_priority_zero_received",
+        "Priority-0 adverts received.",
+    );
+    let dropped = b.counter("lbd_vrrp_adverts_dropped", "Adverts dropped, by reason.");
+    for i in &report.vrrp_instances {
+        let l = labels(&[("instance", &i.name)]);
+        for name in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+            let ls = labels(&[("instance", &i.name), ("state", name)]);
+            set(&state, &ls, u64::from(i.state == name));
+        }
+        set(&priority, &l, u64::from(i.priority));
+        set(&maintenance, &l, u64::from(i.maintenance));
+        set(&since, &l, i.last_transition);
+        let c = &i.counters;
+        count(&became, &l, c.became_master);
+        count(&released, &l, c.released_master);
+        count(&sent, &l, c.adverts_sent);
+        count(&received, &l, c.adverts_received);
+        count(&zero_sent, &l, c.priority_zero_sent);
+        count(&zero_received, &l, c.priority_zero_received);
+        for (reason, n) in &c.dropped {
+            count(
+                &dropped,
+                &labels(&[("instance", &i.name), ("reason", reason)]),
+                *n,
+            );
+        }
+    }
+    let unmatched = b.counter(
+        "lbd_vrrp_unmatched_packets",
+        "VRRP packets no instance took (bad header, unknown VRID).",
+    );
+    count(&unmatched, &Labels::new(), report.vrrp_unmatched);
+
+    let xdp = b.counter("lbd_xdp_events", "The XDP program's counters, by event.");
+    for (event, n) in &report.xdp_counters {
+        count(&xdp, &labels(&[("event", event)]), *n);
+    }
+
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &b.registry);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::{
+        health::HealthView,
+        status::{InstanceView, RealServerView, ServiceView, VrrpCountersView},
+    };
+
+    #[test]
+    fn names_every_series_with_its_labels() {
+        let stats = StatsView {
+            connections: 7,
+            packets_in: 70,
+            packets_out: 60,
+            bytes_in: 7000,
+            bytes_out: 9000,
+        };
+        let mut counters = VrrpCountersView {
+            adverts_sent: 12,
+            ..VrrpCountersView::default()
+        };
+        counters.dropped.insert("ttl".into(), 3);
+        let report = StatusReport {
+            version: "0.1.0".into(),
+            dataplane: Some("XDP".into()),
+            reloads_ok: 2,
+            services: vec![ServiceView {
+                protocol: "TCP".into(),
+                vip: "10.0.0.1".parse().unwrap(),
+                port: 80,
+                address: "10.0.0.1:80".into(),
+                scheduler: "rr".into(),
+                stats,
+                real_servers: vec![RealServerView {
+                    ip: "10.0.1.2".parse().unwrap(),
+                    port: 8080,
+                    address: "10.0.1.2:8080".into(),
+                    weight: 3,
+                    active_connections: 4,
+                    inactive_connections: 1,
+                    stats,
+                    draining: false,
+                    health: Some(HealthView {
+                        up: true,
+                        last_result: None,
+                    }),
+                }],
+            }],
+            vrrp_instances: vec![InstanceView {
+                name: "VI_1".into(),
+                state: "MASTER".into(),
+                priority: 150,
+                master: None,
+                master_priority: None,
+                vips: Vec::new(),
+                last_transition: 1_795_333_469,
+                maintenance: false,
+                counters,
+            }],
+            xdp_counters: [("udp".to_owned(), 5)].into_iter().collect(),
+            ..StatusReport::default()
+        };
+        let text = encode_report(&report);
+        for line in [
+            "lbd_build_info{version=\"0.1.0\",dataplane=\"XDP\"} 1",
+            "lbd_reloads_total{result=\"ok\"} 2",
+            "lbd_service_connections_total{protocol=\"TCP\",service=\"10.0.0.1:80\"} 7",
+            "lbd_service_bytes_total{protocol=\"TCP\",service=\"10.0.0.1:80\",direction=\"out\"} 9000",
+            "lbd_real_server_weight{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 3",
+            "lbd_real_server_active_connections{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 4",
+            "lbd_real_server_up{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 1",
+            "lbd_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 1",
+            "lbd_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "lbd_vrrp_priority{instance=\"VI_1\"} 150",
+            "lbd_vrrp_adverts_sent_total{instance=\"VI_1\"} 12",
+            "lbd_vrrp_adverts_dropped_total{instance=\"VI_1\",reason=\"ttl\"} 3",
+            "lbd_xdp_events_total{event=\"udp\"} 5",
+            "# EOF",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in:\n{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The running daemon around the data plane and VRRP: the event loop
+//! (`serve`), the control socket `lbd status` / `reload` / `failover` /
+//! `maintenance` talk to, the status model they and the Prometheus metrics
+//! share, live reload (diff, drain) and the cleanup `ExecStopPost` runs.
+//!
+//! - [`serve`]: the loop: signals, control requests, VRRP changes, ticks.
+//! - [`control`]: the Unix socket (server and client) and its permissions.
+//! - [`protocol`]: what travels over it (one JSON line each way).
+//! - [`status`], [`table`]: the status model and its `ipvsadm -Ln` layout.
+//! - [`health`]: the single place health-check state enters status/metrics.
+//! - [`reload`], [`drain`]: what a reload may change, and draining.
+//! - [`metrics`], [`http`]: Prometheus text and its minimal listener.
+//! - [`cleanup`]: what `lbd cleanup` removes after a stop.
+
+pub mod cleanup;
+pub mod control;
+pub mod drain;
+pub mod health;
+pub mod http;
+pub mod metrics;
+pub mod protocol;
+pub mod reload;
+pub mod serve;
+pub mod status;
+pub mod table;
+mod wallclock;
+
+pub use control::DEFAULT_SOCKET;
+pub use serve::{ServeOptions, serve};
