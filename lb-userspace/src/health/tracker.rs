@@ -386,6 +386,32 @@ virtual_servers:
 ";
 
     #[test]
+    fn a_reload_keeps_a_failed_server_out_until_it_passes_again() {
+        let mut before = Tracker::from_config(&config(TWO));
+        before.start();
+        before.record(&report(0, false, false));
+        // The reloaded file adds a server; 10.0.0.2 is unchanged.
+        let reloaded = format!("{TWO}      - {{ address: 10.0.0.4, checks: [tcp_check] }}\n");
+        let mut after = Tracker::from_config(&config(&reloaded));
+        after.carry_over(before.snapshot());
+        after.start();
+        assert_eq!(
+            after.verdict().services[0],
+            [
+                Membership::Removed,
+                Membership::Weight(2),
+                Membership::Weight(1)
+            ],
+            "the failed server stays out, the others are in"
+        );
+        let events = after.record(&report(0, true, true));
+        assert_eq!(
+            events.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["Adding service [10.0.0.2]:tcp:80 to VS [10.0.0.100]:tcp:80"]
+        );
+    }
+
+    #[test]
     fn a_failed_server_leaves_and_an_inhibited_one_keeps_weight_zero() {
         let mut t = Tracker::from_config(&config(TWO));
         assert!(t.start().is_empty());
