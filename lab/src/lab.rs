@@ -152,6 +152,9 @@ impl Lab {
             &format!("{VIP6}/128"),
             "dev",
             BALANCER_CLIENT_IF,
+            // Usable at once: duplicate address detection would hold a
+            // kernel data plane (IPVS) back for a second or more.
+            "nodad",
         ])
     }
 }

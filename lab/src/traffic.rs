@@ -57,6 +57,20 @@ pub fn udp_echo_server(
     addr: SocketAddr,
     stop: StopFlag,
 ) -> Result<JoinHandle<Result<()>>> {
+    udp_server(ns, addr, stop, "UDP echo server", |request| {
+        request.to_vec()
+    })
+}
+
+/// A UDP server in `ns` that answers each datagram with `answer(datagram)`
+/// until `stop`.
+fn udp_server(
+    ns: &Netns,
+    addr: SocketAddr,
+    stop: StopFlag,
+    what: &'static str,
+    answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static,
+) -> Result<JoinHandle<Result<()>>> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = ns.spawn(move || -> Result<()> {
         let socket = bind_and_report(
@@ -67,12 +81,12 @@ pub fn udp_echo_server(
         let mut buf = [0u8; 2048];
         while !stop.stopped() {
             if let Ok((n, peer)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&buf[..n], peer);
+                let _ = socket.send_to(&answer(&buf[..n]), peer);
             }
         }
         Ok(())
     })?;
-    wait_ready(&ready_rx, "UDP echo server")?;
+    wait_ready(&ready_rx, what)?;
     Ok(flatten(handle))
 }
 
@@ -288,24 +302,10 @@ pub fn udp_identity_server(
     name: &str,
     stop: StopFlag,
 ) -> Result<JoinHandle<Result<()>>> {
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let answer = name.as_bytes().to_vec();
-    let handle = ns.spawn(move || -> Result<()> {
-        let socket = bind_and_report(
-            || UdpSocket::bind(addr).with_context(|| format!("binding UDP {addr}")),
-            &ready_tx,
-        )?;
-        socket.set_read_timeout(Some(POLL))?;
-        let mut buf = [0u8; 2048];
-        while !stop.stopped() {
-            if let Ok((_, peer)) = socket.recv_from(&mut buf) {
-                let _ = socket.send_to(&answer, peer);
-            }
-        }
-        Ok(())
-    })?;
-    wait_ready(&ready_rx, "UDP identity server")?;
-    Ok(flatten(handle))
+    udp_server(ns, addr, stop, "UDP identity server", move |_| {
+        answer.clone()
+    })
 }
 
 /// A client connection to an identity server: each `ask` sends a line and

@@ -3,27 +3,19 @@
 //! balancer's program attached to its real interfaces and driven through
 //! the `Dataplane` trait (so weights can change mid-run).
 
-use std::{
-    collections::HashMap,
-    net::{IpAddr, SocketAddr, UdpSocket},
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
 
 use lb_lab::{
-    lab::{BALANCER_BACKEND_IF, BALANCER_CLIENT_IF, Lab, VIP, VIP6, backend_addrs},
-    privileges::require_root,
-    traffic::{IdentityConnection, StopFlag, tcp_identity_server, udp_identity_server},
+    lab::{BALANCER_BACKEND_IF, BALANCER_CLIENT_IF, Lab, VIP, VIP6},
+    traffic::{IdentityConnection, StopFlag},
+};
+use lb_tests::e2e::{
+    PORT, assert_share, lab_with_servers, open_connections, spec, tcp_identities, udp_identities,
 };
 use lb_userspace::{
-    dataplane::{
-        BackendSpec, Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
-    },
+    dataplane::{Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts},
     xdp::{AttachMode, XdpDataplane, XdpProgram},
 };
-
-const BACKENDS: usize = 3;
-const PORT: u16 = 80;
-const BACKEND_PORT: u16 = 8080;
 
 /// The lab with identity servers on every backend and the balancer's
 /// program attached; dropped in field order (data plane first).
@@ -39,24 +31,8 @@ impl Drop for Setup {
     }
 }
 
-fn backend_name(i: usize) -> String {
-    format!("backend{}", i + 1)
-}
-
 fn setup() -> Setup {
-    require_root("the namespace lab");
-    let lab = Lab::with_backends(BACKENDS).expect("lab");
-    lab.add_vips().expect("VIPs on the balancer");
-    let stop = StopFlag::default();
-    for (i, ns) in lab.backends.iter().enumerate() {
-        let (v4, v6) = backend_addrs(i);
-        for addr in [v4, v6] {
-            let ip: IpAddr = addr.parse().unwrap();
-            let at = SocketAddr::new(ip, BACKEND_PORT);
-            tcp_identity_server(ns, at, &backend_name(i), stop.clone()).expect("TCP server");
-            udp_identity_server(ns, at, &backend_name(i), stop.clone()).expect("UDP server");
-        }
-    }
+    let (lab, stop) = lab_with_servers();
     let mut dp = XdpDataplane::new(XdpProgram::load().expect("XDP program loads"));
     lab.balancer
         .run(|| {
@@ -70,37 +46,6 @@ fn setup() -> Setup {
     Setup { dp, stop, lab }
 }
 
-fn spec(v6: bool, protocol: L4Protocol, scheduler: SchedulerKind, weights: &[u32]) -> ServiceSpec {
-    let backends = weights
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let (v4, a6) = backend_addrs(i);
-            BackendSpec {
-                addr: if v6 {
-                    a6.parse().unwrap()
-                } else {
-                    v4.parse().unwrap()
-                },
-                port: BACKEND_PORT,
-                weight: *w,
-            }
-        })
-        .collect();
-    ServiceSpec {
-        vip: if v6 {
-            VIP6.parse().unwrap()
-        } else {
-            VIP.parse().unwrap()
-        },
-        port: PORT,
-        protocol,
-        scheduler,
-        backends,
-        sorry: None,
-    }
-}
-
 impl Setup {
     fn apply(&mut self, services: Vec<ServiceSpec>) {
         self.dp
@@ -111,72 +56,15 @@ impl Setup {
             .expect("the data plane accepts the services");
     }
 
-    /// Opens `count` connections to `vip`, one request each, from 4
-    /// client threads; returns how many each backend answered.
+    /// `count` connections to `vip`, one request each; how many each
+    /// backend answered.
     fn connections(&self, vip: &str, count: usize) -> HashMap<String, usize> {
-        let target = SocketAddr::new(vip.parse().unwrap(), PORT);
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                self.lab
-                    .client
-                    .spawn(move || {
-                        let mut seen: HashMap<String, usize> = HashMap::new();
-                        for _ in 0..count / 4 {
-                            let mut conn = IdentityConnection::open(target)
-                                .expect("connection through the balancer");
-                            let name = conn.ask().expect("a complete response");
-                            *seen.entry(name).or_default() += 1;
-                        }
-                        seen
-                    })
-                    .unwrap()
-            })
-            .collect();
-        let mut total: HashMap<String, usize> = HashMap::new();
-        for t in threads {
-            for (name, n) in t.join().unwrap().unwrap() {
-                *total.entry(name).or_default() += n;
-            }
-        }
-        total
+        tcp_identities(&self.lab.client, vip, count, 4)
     }
-}
 
-impl Setup {
-    /// Opens `n` connections to `target` and asks each once; they stay open.
+    /// `n` connections to `target`, asked once each; they stay open.
     fn open_connections(&self, target: SocketAddr, n: usize) -> Vec<(IdentityConnection, String)> {
-        self.lab
-            .client
-            .run(|| {
-                (0..n)
-                    .map(|_| {
-                        let mut c = IdentityConnection::open(target)
-                            .expect("connection through the balancer");
-                        let name = c.ask().expect("an answer");
-                        (c, name)
-                    })
-                    .collect()
-            })
-            .expect("client thread")
-    }
-}
-
-/// Asserts backend `i` got `share` of `total` within `tolerance` (relative).
-fn assert_share(seen: &HashMap<String, usize>, total: usize, shares: &[f64], tolerance: f64) {
-    let sum: usize = seen.values().sum();
-    assert_eq!(
-        sum, total,
-        "every connection got a complete response: {seen:?}"
-    );
-    for (i, share) in shares.iter().enumerate() {
-        let got = seen.get(&backend_name(i)).copied().unwrap_or(0) as f64;
-        let want = share * total as f64;
-        assert!(
-            (got - want).abs() <= want * tolerance,
-            "{} got {got} connections, expected {want} +-{:.0}%: {seen:?}",
-            backend_name(i),
-            tolerance * 100.0
-        );
+        open_connections(&self.lab.client, target, n)
     }
 }
 
@@ -282,35 +170,7 @@ fn udp_requests_get_answers_from_every_backend() {
     ]);
     for vip in [VIP, VIP6] {
         let target = SocketAddr::new(vip.parse().unwrap(), PORT);
-        let seen = s
-            .lab
-            .client
-            .run(move || {
-                let mut seen: HashMap<String, usize> = HashMap::new();
-                for _ in 0..300 {
-                    // A new socket is a new flow, so rr moves on.
-                    let local: SocketAddr = if target.is_ipv4() {
-                        "0.0.0.0:0"
-                    } else {
-                        "[::]:0"
-                    }
-                    .parse()
-                    .unwrap();
-                    let socket = UdpSocket::bind(local).unwrap();
-                    socket
-                        .set_read_timeout(Some(Duration::from_secs(2)))
-                        .unwrap();
-                    socket.send_to(b"who?", target).unwrap();
-                    let mut buf = [0u8; 64];
-                    let (n, from) = socket.recv_from(&mut buf).expect("an answer");
-                    assert_eq!(from, target, "the answer comes from the VIP");
-                    *seen
-                        .entry(String::from_utf8_lossy(&buf[..n]).into_owned())
-                        .or_default() += 1;
-                }
-                seen
-            })
-            .unwrap();
+        let seen = udp_identities(&s.lab.client, target, 300, Duration::from_secs(2));
         assert_share(&seen, 300, &[1.0 / 3.0; 3], 0.02);
     }
 }

@@ -9,28 +9,27 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, SocketAddr, UdpSocket},
+    net::SocketAddr,
     path::PathBuf,
     time::{Duration, Instant},
 };
 
 use lb_lab::{
-    lab::{BALANCER_CLIENT_IF, Lab, VIP, VIP6, backend_addrs},
+    lab::{Lab, VIP, VIP6, backend_addrs},
     netns::Netns,
-    privileges::require_root,
-    traffic::{IdentityConnection, StopFlag, tcp_identity_server, udp_identity_server},
+    traffic::{IdentityConnection, StopFlag},
 };
-use lb_tests::daemon::{Daemon, temp_config};
-use lb_userspace::{
-    dataplane::{
-        BackendSpec, Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
+use lb_tests::{
+    daemon::{Daemon, temp_config},
+    e2e::{
+        BACKEND_PORT, PORT, assert_share, lab_with_servers, open_connections, spec, tcp_identities,
+        udp_identities,
     },
+};
+use lb_userspace::{
+    dataplane::{Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts},
     ipvs::{IpvsDataplane, IpvsOptions},
 };
-
-const BACKENDS: usize = 3;
-const PORT: u16 = 80;
-const BACKEND_PORT: u16 = 8080;
 
 struct Setup {
     dp: IpvsDataplane,
@@ -46,53 +45,8 @@ impl Drop for Setup {
     }
 }
 
-fn backend_name(i: usize) -> String {
-    format!("backend{}", i + 1)
-}
-
 fn run_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("lbd-ipvs-{name}-{}", std::process::id()))
-}
-
-/// The VIPs as local addresses of the balancer (IPVS takes packets to
-/// local addresses), the IPv6 one without duplicate address detection.
-fn add_vips(lab: &Lab) {
-    lab.balancer
-        .ip(&[
-            "addr",
-            "add",
-            &format!("{VIP}/32"),
-            "dev",
-            BALANCER_CLIENT_IF,
-        ])
-        .unwrap();
-    lab.balancer
-        .ip(&[
-            "addr",
-            "add",
-            &format!("{VIP6}/128"),
-            "dev",
-            BALANCER_CLIENT_IF,
-            "nodad",
-        ])
-        .unwrap();
-}
-
-fn lab_with_servers() -> (Lab, StopFlag) {
-    require_root("the namespace lab");
-    let lab = Lab::with_backends(BACKENDS).expect("lab");
-    add_vips(&lab);
-    let stop = StopFlag::default();
-    for (i, ns) in lab.backends.iter().enumerate() {
-        let (v4, v6) = backend_addrs(i);
-        for addr in [v4, v6] {
-            let ip: IpAddr = addr.parse().unwrap();
-            let at = SocketAddr::new(ip, BACKEND_PORT);
-            tcp_identity_server(ns, at, &backend_name(i), stop.clone()).expect("TCP server");
-            udp_identity_server(ns, at, &backend_name(i), stop.clone()).expect("UDP server");
-        }
-    }
-    (lab, stop)
 }
 
 fn setup(name: &str) -> Setup {
@@ -112,29 +66,6 @@ fn setup(name: &str) -> Setup {
         stop,
         lab,
         run_dir,
-    }
-}
-
-fn spec(v6: bool, protocol: L4Protocol, scheduler: SchedulerKind, weights: &[u32]) -> ServiceSpec {
-    let backends = weights
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let (v4, a6) = backend_addrs(i);
-            BackendSpec {
-                addr: if v6 { a6 } else { v4 }.parse().unwrap(),
-                port: BACKEND_PORT,
-                weight: *w,
-            }
-        })
-        .collect();
-    ServiceSpec {
-        vip: if v6 { VIP6 } else { VIP }.parse().unwrap(),
-        port: PORT,
-        protocol,
-        scheduler,
-        backends,
-        sorry: None,
     }
 }
 
@@ -160,67 +91,15 @@ impl Setup {
             .expect("IPVS accepts the services");
     }
 
-    /// `count` connections to `vip`, one request each, from 2 threads.
+    /// `count` connections to `vip`, one request each; how many each
+    /// backend answered.
     fn connections(&self, vip: &str, count: usize) -> HashMap<String, usize> {
-        let target = SocketAddr::new(vip.parse().unwrap(), PORT);
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                self.lab
-                    .client
-                    .spawn(move || {
-                        let mut seen: HashMap<String, usize> = HashMap::new();
-                        for _ in 0..count / 2 {
-                            let mut conn =
-                                IdentityConnection::open(target).expect("connection through IPVS");
-                            let name = conn.ask().expect("a complete response");
-                            *seen.entry(name).or_default() += 1;
-                        }
-                        seen
-                    })
-                    .unwrap()
-            })
-            .collect();
-        let mut total: HashMap<String, usize> = HashMap::new();
-        for t in threads {
-            for (name, n) in t.join().unwrap().unwrap() {
-                *total.entry(name).or_default() += n;
-            }
-        }
-        total
+        tcp_identities(&self.lab.client, vip, count, 2)
     }
 
+    /// `n` connections to `target`, asked once each; they stay open.
     fn open_connections(&self, target: SocketAddr, n: usize) -> Vec<(IdentityConnection, String)> {
-        self.lab
-            .client
-            .run(|| {
-                (0..n)
-                    .map(|_| {
-                        let mut c =
-                            IdentityConnection::open(target).expect("connection through IPVS");
-                        let name = c.ask().expect("an answer");
-                        (c, name)
-                    })
-                    .collect()
-            })
-            .expect("client thread")
-    }
-}
-
-fn assert_share(seen: &HashMap<String, usize>, total: usize, shares: &[f64], tolerance: f64) {
-    let sum: usize = seen.values().sum();
-    assert_eq!(
-        sum, total,
-        "every connection got a complete response: {seen:?}"
-    );
-    for (i, share) in shares.iter().enumerate() {
-        let got = seen.get(&backend_name(i)).copied().unwrap_or(0) as f64;
-        let want = share * total as f64;
-        assert!(
-            (got - want).abs() <= want * tolerance,
-            "{} got {got} connections, expected {want} +-{:.0}%: {seen:?}",
-            backend_name(i),
-            tolerance * 100.0
-        );
+        open_connections(&self.lab.client, target, n)
     }
 }
 
@@ -364,34 +243,7 @@ fn ipvs_udp_requests_get_answers_from_every_backend() {
     ]);
     for vip in [VIP, VIP6] {
         let target = SocketAddr::new(vip.parse().unwrap(), PORT);
-        let seen = s
-            .lab
-            .client
-            .run(move || {
-                let mut seen: HashMap<String, usize> = HashMap::new();
-                for _ in 0..90 {
-                    let local: SocketAddr = if target.is_ipv4() {
-                        "0.0.0.0:0"
-                    } else {
-                        "[::]:0"
-                    }
-                    .parse()
-                    .unwrap();
-                    let socket = UdpSocket::bind(local).unwrap();
-                    socket
-                        .set_read_timeout(Some(Duration::from_secs(3)))
-                        .unwrap();
-                    socket.send_to(b"who?", target).unwrap();
-                    let mut buf = [0u8; 64];
-                    let (n, from) = socket.recv_from(&mut buf).expect("an answer");
-                    assert_eq!(from, target, "the answer comes from the VIP");
-                    *seen
-                        .entry(String::from_utf8_lossy(&buf[..n]).into_owned())
-                        .or_default() += 1;
-                }
-                seen
-            })
-            .unwrap();
+        let seen = udp_identities(&s.lab.client, target, 90, Duration::from_secs(3));
         assert_share(&seen, 90, &[1.0 / 3.0; 3], 0.05);
     }
 }

@@ -5,6 +5,7 @@
 //! only while that instance is MASTER), and a one-second tick for draining
 //! and `autoreload`. Readiness, reloads and the stop are told to systemd.
 
+use crate::error_text::error_chain;
 use std::{
     net::SocketAddr,
     path::PathBuf,
@@ -410,7 +411,7 @@ impl Daemon<'_> {
                     lines.join("\n")
                 ));
             }
-            Err(err) => return Err(chain(&err)),
+            Err(err) => return Err(error_chain(&err)),
         };
         for warning in &loaded.warnings {
             warn!("{warning}");
@@ -425,7 +426,7 @@ impl Daemon<'_> {
         }
         let new = loaded.config;
         reload::check(&self.config, &new).map_err(|e| e.to_string())?;
-        let desired = DesiredState::from_config(&new).map_err(|e| chain(&e))?;
+        let desired = DesiredState::from_config(&new).map_err(|e| error_chain(&e))?;
         match self.dataplane.as_deref() {
             None if !desired.services.is_empty() => {
                 return Err(
@@ -451,7 +452,7 @@ impl Daemon<'_> {
         let checks = if new.virtual_servers == self.config.virtual_servers {
             None
         } else {
-            let mut prepared = health::prepare(&new).map_err(|e| chain(&e))?;
+            let mut prepared = health::prepare(&new).map_err(|e| error_chain(&e))?;
             prepared.tracker.carry_over(&self.checks.snapshot.borrow());
             Some(prepared)
         };
@@ -697,16 +698,4 @@ fn format_counters(snapshot: &CounterSnapshot) -> String {
         .map(|(c, v)| format!("{}={v}", c.name()))
         .collect();
     parts.join(" ")
-}
-
-/// An error with its sources, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

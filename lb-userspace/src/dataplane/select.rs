@@ -11,6 +11,7 @@
 //!   not a reason to fall back: it is reported as the configuration error
 //!   it is.
 
+use crate::error_text::error_chain;
 use thiserror::Error;
 use tracing::{info, warn};
 
@@ -73,7 +74,7 @@ impl ActiveDataplane {
             ActiveDataplane::Xdp(x) => x.program_mut().detach_all(),
             ActiveDataplane::Ipvs(i) => {
                 if let Err(e) = i.remove_all() {
-                    warn!(error = %chain(&e), "removing lbd's IPVS services failed");
+                    warn!(error = %error_chain(&e), "removing lbd's IPVS services failed");
                 }
             }
         }
@@ -162,7 +163,7 @@ fn auto(
             }
             // A misspelt interface is a configuration error, not a reason.
             Err(e @ XdpError::UnknownInterface { .. }) => return Err(SelectError::Xdp(e)),
-            Err(e) => format!("XDP cannot run: {}", chain(&e)),
+            Err(e) => format!("XDP cannot run: {}", error_chain(&e)),
         }
     };
     match IpvsDataplane::open(ipvs) {
@@ -176,7 +177,7 @@ fn auto(
         }
         Err(e) => Err(SelectError::Neither {
             xdp: why_not_xdp,
-            ipvs: chain(&e),
+            ipvs: error_chain(&e),
         }),
     }
 }
@@ -193,16 +194,4 @@ pub fn attach_xdp(config: &Config) -> Result<XdpDataplane, XdpError> {
         program.attach(&interface.name, mode)?;
     }
     Ok(XdpDataplane::new(program))
-}
-
-/// An error with its sources, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

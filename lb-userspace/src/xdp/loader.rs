@@ -4,6 +4,7 @@
 //! allocates an skb; generic mode works everywhere but costs more per packet,
 //! so falling back to it is logged as a warning.
 
+use crate::error_text::error_chain;
 use std::fmt;
 
 use aya::{
@@ -223,16 +224,4 @@ impl Drop for XdpProgram {
     fn drop(&mut self) {
         self.detach_all();
     }
-}
-
-/// An error with its sources, for one log field.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -16,12 +16,12 @@ use futures_util::TryStreamExt as _;
 use rtnetlink::{
     Handle,
     packet_route::{
-        address::{AddressAttribute, AddressHeaderFlags, AddressMessage},
+        address::AddressMessage,
         link::{LinkAttribute, LinkFlags, LinkMessage},
     },
 };
 
-use super::vip::ADDRESS_PROTOCOL;
+use super::vip::describe;
 
 /// How often link states and addresses are read.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -100,25 +100,16 @@ pub async fn snapshot(handle: &Handle) -> Result<HashMap<String, InterfaceInfo>,
         let Some((_, info)) = by_index.get_mut(&message.header.index) else {
             continue;
         };
-        let secondary = message.header.flags.contains(AddressHeaderFlags::Secondary);
-        let mut local = None;
-        let mut address = None;
-        let mut ours = false;
-        for attribute in &message.attributes {
-            match attribute {
-                AddressAttribute::Local(a) => local = Some(*a),
-                AddressAttribute::Address(a) => address = Some(*a),
-                AddressAttribute::Protocol(p) => ours = u8::from(*p) == ADDRESS_PROTOCOL,
-                _ => {}
-            }
-        }
+        let Some(found) = describe(message) else {
+            continue;
+        };
         // Our own VIPs are never the source: they move between nodes.
-        if ours {
+        if found.ours {
             continue;
         }
-        match local.or(address) {
-            Some(IpAddr::V4(a)) if !secondary && info.ipv4.is_none() => info.ipv4 = Some(a),
-            Some(IpAddr::V6(a)) if a.is_unicast_link_local() && info.ipv6_link_local.is_none() => {
+        match found.address.addr() {
+            IpAddr::V4(a) if !found.secondary && info.ipv4.is_none() => info.ipv4 = Some(a),
+            IpAddr::V6(a) if a.is_unicast_link_local() && info.ipv6_link_local.is_none() => {
                 info.ipv6_link_local = Some(a);
             }
             _ => {}

@@ -241,7 +241,7 @@ fn base_message(ifindex: u32, address: IpPrefix) -> AddressMessage {
 }
 
 /// The address a kernel message describes, if it has one.
-fn describe(message: AddressMessage) -> Option<InterfaceAddress> {
+pub(super) fn describe(message: AddressMessage) -> Option<InterfaceAddress> {
     // IPv4 puts the interface's own address in IFA_LOCAL (IFA_ADDRESS is
     // the peer's on point-to-point links); IPv6 only sends IFA_ADDRESS.
     let mut local = None;
