@@ -22,8 +22,9 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `lbd run --config CONFIG EXTRA...` in `ns`, logging to a file
     /// beside the config (so a chatty daemon never blocks on a full pipe),
-    /// with its control socket beside the config too (unless EXTRA names
-    /// one), so daemons of parallel tests never share one.
+    /// with its control socket and state directory beside the config too
+    /// (unless EXTRA names them), so daemons of parallel tests never share
+    /// one.
     pub fn start(ns: &Netns, config: &Path, extra: &[&str]) -> Result<Self> {
         Self::start_wrapped(ns, &[], config, extra)
     }
@@ -55,6 +56,13 @@ impl Daemon {
         command.arg("run").arg("--config").arg(config).args(extra);
         if named.is_none() {
             command.arg("--socket").arg(&socket);
+        }
+        // One lbd per state directory: parallel tests' daemons each get
+        // their own beside the config unless EXTRA names one.
+        if !extra.contains(&"--state-dir") {
+            command
+                .arg("--state-dir")
+                .arg(config.with_extension("state"));
         }
         let child = command
             .env("LBD_LOG", "info")

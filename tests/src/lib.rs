@@ -2,6 +2,7 @@
 //! the real XDP program, and `lbd` started inside lab namespaces. The
 //! namespaces themselves come from `lb-lab`.
 
+pub mod advert_watch;
 pub mod binaries;
 pub mod daemon;
 pub mod e2e;

@@ -25,6 +25,7 @@ pub use ip_prefix::{IpPrefix, IpPrefixError};
 pub use model::*;
 pub use path::{KeyPath, Segment};
 pub use unsupported::UnsupportedKey;
+pub(crate) use validate::AH_REFUSED;
 
 use spans::{Node, Pos};
 
@@ -45,6 +46,19 @@ impl Loaded {
             .as_ref()
             .map(|t| t.pos_of(path))
             .unwrap_or_default()
+    }
+
+    /// An error about the key at `path`, found after loading, with the
+    /// place the loader's own diagnostics would give.
+    pub fn error_at(&self, path: &KeyPath, message: String) -> Diagnostic {
+        let pos = self.pos(path);
+        Diagnostic {
+            file: self.origin.clone(),
+            line: pos.line,
+            column: pos.column,
+            severity: Severity::Error,
+            message,
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::fmt;
 
 use super::{
-    Config, Diagnostic, KeyPath, Loaded, Severity,
+    Config, Diagnostic, KeyPath, Loaded,
     model::{
         Check, ForwardingMethod, Global, InterfaceConfig, NegotiateService, Protocol, RealServer,
         Scheduler, VirtualServer,
@@ -166,16 +166,7 @@ impl Loaded {
         self.config
             .unsupported()
             .into_iter()
-            .map(|key| {
-                let pos = self.pos(&key.path);
-                Diagnostic {
-                    file: self.origin.clone(),
-                    line: pos.line,
-                    column: pos.column,
-                    severity: Severity::Error,
-                    message: key.to_string(),
-                }
-            })
+            .map(|key| self.error_at(&key.path, key.to_string()))
             .collect()
     }
 }

@@ -18,6 +18,10 @@ use super::{
 /// keepalived's limit for `preempt_delay` (vrrp_parser.c).
 const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
 /// RFC 3768 5.3.2 (v2 auth data): 8 octets of password.
+/// Why `auth_type: ah` is refused; `vrrp::params` says the same.
+pub(crate) const AH_REFUSED: &str = "auth_type ah is not supported (IPsec AH was dropped from \
+    VRRP by RFC 3768, and keepalived's AH variant does not interoperate with other peers); \
+    use `auth_type: pass`, or remove `authentication` for none";
 const AUTH_PASS_MAX: usize = 8;
 
 pub(crate) struct Checker<'a> {
@@ -190,6 +194,9 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
+            if auth.auth_type == super::model::AuthType::Ah && instance.version != 3 {
+                self.error(&auth_path.key("auth_type"), AH_REFUSED.to_owned());
+            }
             if auth.auth_pass.is_empty() {
                 self.error(
                     &auth_path.key("auth_pass"),
@@ -209,8 +216,9 @@ impl<'a> Checker<'a> {
         if !instance.preempt && instance.state == super::model::InitialState::Master {
             self.warning(
                 &path.key("state"),
-                "`preempt: false` needs `state: backup`: a node that starts as master \
-                 takes the addresses at start-up whatever the priorities; set `state: backup`"
+                "`preempt: false` is dropped with `state: master`: this node preempts \
+                 (takes MASTER from a lower-priority peer), as keepalived clears `nopreempt` \
+                 for an initial state of MASTER; set `state: backup` to keep `preempt: false`"
                     .to_owned(),
             );
         }

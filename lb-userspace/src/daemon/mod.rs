@@ -11,12 +11,14 @@
 //! - [`reload`], [`drain`]: what a reload may change, and draining.
 //! - [`metrics`], [`http`]: Prometheus text and its minimal listener.
 //! - [`cleanup`]: what `lbd cleanup` removes after a stop.
+//! - [`lock`]: one lbd per state directory and managed interface.
 
 pub mod cleanup;
 pub mod control;
 pub mod drain;
 pub mod health;
 pub mod http;
+pub mod lock;
 pub mod metrics;
 pub mod protocol;
 pub mod reload;

@@ -97,6 +97,24 @@ impl Dataplane for ActiveDataplane {
     }
 }
 
+/// What the configured data plane needs that can be known without the
+/// kernel (`lbd check` reports it; [`open`] checks it first).
+pub fn check(config: &Config, desired: &DesiredState) -> Result<(), SelectError> {
+    if config.dataplane != DataplaneKind::Xdp {
+        return Ok(());
+    }
+    if let Some(s) = desired.services.iter().find(|s| !s.scheduler.xdp_capable()) {
+        return Err(SelectError::XdpScheduler {
+            service: s.label(),
+            scheduler: s.scheduler.name(),
+        });
+    }
+    if config.interfaces.is_empty() {
+        return Err(SelectError::NoInterfaces);
+    }
+    Ok(())
+}
+
 /// Opens the data plane `config.dataplane` asks for, logging which one runs
 /// and why.
 pub fn open(
@@ -104,18 +122,10 @@ pub fn open(
     desired: &DesiredState,
     ipvs: &IpvsOptions,
 ) -> Result<ActiveDataplane, SelectError> {
+    check(config, desired)?;
     let ipvs_only = desired.services.iter().find(|s| !s.scheduler.xdp_capable());
     let chosen = match config.dataplane {
         DataplaneKind::Xdp => {
-            if let Some(s) = ipvs_only {
-                return Err(SelectError::XdpScheduler {
-                    service: s.label(),
-                    scheduler: s.scheduler.name(),
-                });
-            }
-            if config.interfaces.is_empty() {
-                return Err(SelectError::NoInterfaces);
-            }
             let xdp = attach_xdp(config).map_err(SelectError::Xdp)?;
             info!(
                 dataplane = "XDP",

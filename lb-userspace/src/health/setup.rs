@@ -25,7 +25,7 @@ use crate::{
 pub enum HealthError {
     #[error(transparent)]
     Exec(#[from] ExecError),
-    #[error("{server}: negotiate `receive` is not a valid regular expression: {source}")]
+    #[error("{server}: negotiate `receive` is not a valid regular expression")]
     Pattern {
         server: String,
         #[source]
