@@ -3,6 +3,7 @@
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod defaults;
 pub mod error_text;
 pub mod exec;
 pub mod health;

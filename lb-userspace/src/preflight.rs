@@ -13,7 +13,8 @@
 
 use crate::{
     config::{Diagnostic, KeyPath, Loaded},
-    dataplane::{DesiredState, select},
+    daemon::select,
+    dataplane::DesiredState,
     error_text::error_chain,
     exec::RunAs,
     health,

@@ -25,8 +25,7 @@ use tokio::{
 
 use super::protocol::{Request, Response};
 
-/// Where `lbd run` listens and the other commands connect by default.
-pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";
+pub use crate::defaults::CONTROL_SOCKET as DEFAULT_SOCKET;
 /// A request line longer than this is refused (they are tiny).
 const MAX_REQUEST: usize = 64 * 1024;
 /// A client that sends nothing for this long is dropped.
@@ -103,10 +102,7 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlErr
         let _ = std::fs::remove_file(path);
     }
     let gid = group
-        .map(|g| {
-            crate::vrrp::io::exec::lookup_group(g)
-                .ok_or_else(|| ControlError::NoGroup(g.to_owned()))
-        })
+        .map(|g| crate::exec::lookup_group(g).ok_or_else(|| ControlError::NoGroup(g.to_owned())))
         .transpose()?;
     let listener = UnixListener::bind(path).map_err(|source| ControlError::Bind {
         path: path.to_owned(),

@@ -8,20 +8,24 @@
 //! - [`protocol`]: what travels over it (one JSON line each way).
 //! - [`status`], [`table`]: the status model and its `ipvsadm -Ln` layout.
 //! - [`health`]: the single place health-check state enters status/metrics.
+//! - [`effective`]: desired -> health verdict -> drains -> VRRP filter, pure.
 //! - [`reload`], [`drain`]: what a reload may change, and draining.
 //! - [`metrics`], [`http`]: Prometheus text and its minimal listener.
+//! - [`select`]: which data plane runs (the one place knowing both).
 //! - [`cleanup`]: what `lbd cleanup` removes after a stop.
 //! - [`lock`]: one lbd per state directory and managed interface.
 
 pub mod cleanup;
 pub mod control;
 pub mod drain;
+pub mod effective;
 pub mod health;
 pub mod http;
 pub mod lock;
 pub mod metrics;
 pub mod protocol;
 pub mod reload;
+pub mod select;
 pub mod serve;
 pub mod status;
 pub mod table;

@@ -7,6 +7,7 @@
 
 use crate::error_text::error_chain;
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::PathBuf,
     time::{Duration, Instant, SystemTime},
@@ -23,21 +24,22 @@ use tracing::{error, info, warn};
 use super::{
     control::{self, ControlRequest},
     drain::Drains,
+    effective::effective,
     health::{HealthBoard, HealthView},
     http,
     protocol::{Request, Response},
     reload,
+    select::ActiveDataplane,
     status::{self, StatusReport, unix_seconds},
 };
 use crate::{
-    config::{self, Config, ConfigError},
-    dataplane::{Dataplane, DesiredState, select::ActiveDataplane, socket_label},
+    config::Config,
+    dataplane::{DesiredState, ServiceSpec, socket_label},
     health::{self, HealthHandle, Verdict},
     vrrp::{
         State,
-        io::{InstanceStatus, Prepared, VrrpHandle, handover::handover_grace, serving::serving},
+        io::{InstanceStatus, Prepared, VrrpHandle, handover::handover_grace},
     },
-    xdp::CounterSnapshot,
 };
 
 /// How `lbd run` was started.
@@ -139,7 +141,7 @@ pub async fn serve(
     stats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = CounterSnapshot::default();
+    let mut last = BTreeMap::new();
     let result = loop {
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM received, stopping"); break Ok(()); }
@@ -241,8 +243,7 @@ impl Daemon<'_> {
     /// applies drains and reloads: the data plane gets `desired` plus the
     /// draining real servers, restricted to the VIPs this node serves.
     fn follow(&mut self) -> Result<()> {
-        let healthy = self.verdict.apply(&self.desired);
-        let wanted = serving(&self.drains.overlay(&healthy), &self.states());
+        let wanted = effective(&self.desired, &self.verdict, &self.drains, &self.states());
         self.install(wanted, Cause::Vrrp)
     }
 
@@ -401,61 +402,24 @@ impl Daemon<'_> {
 
     fn try_reload(&mut self) -> Result<String, String> {
         let path = self.options.config_path.clone();
-        let loaded = match config::load_file(&path) {
-            Ok(loaded) => loaded,
-            Err(ConfigError::Invalid { diagnostics }) => {
-                let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-                return Err(format!(
-                    "{} does not load:\n{}",
-                    path.display(),
-                    lines.join("\n")
-                ));
-            }
-            Err(err) => return Err(error_chain(&err)),
+        let snapshot = self.checks.snapshot.borrow().clone();
+        let running = reload::Running {
+            config: &self.config,
+            dataplane: self
+                .dataplane
+                .as_deref()
+                .map(|d| (d.name(), d.capabilities())),
+            health: &snapshot,
         };
-        for warning in &loaded.warnings {
+        let reload::Prepared {
+            config: new,
+            desired,
+            checks,
+            warnings,
+        } = reload::prepare(&path, running).map_err(|e| error_chain(&e))?;
+        for warning in &warnings {
             warn!("{warning}");
         }
-        let unsupported = loaded.unsupported();
-        if !unsupported.is_empty() {
-            let lines: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
-            return Err(format!(
-                "the configuration uses options this lbd does not implement yet:\n{}",
-                lines.join("\n")
-            ));
-        }
-        let new = loaded.config;
-        reload::check(&self.config, &new).map_err(|e| e.to_string())?;
-        let desired = DesiredState::from_config(&new).map_err(|e| error_chain(&e))?;
-        match self.dataplane.as_deref() {
-            None if !desired.services.is_empty() => {
-                return Err(
-                    "virtual_servers added to a node that runs no data plane: restart lbd to apply"
-                        .into(),
-                );
-            }
-            Some(ActiveDataplane::Xdp(_)) => {
-                if let Some(s) = desired.services.iter().find(|s| !s.scheduler.xdp_capable()) {
-                    return Err(format!(
-                        "virtual server {}: scheduler {} is not implemented by the XDP data plane that runs (it does rr, wrr and mh)",
-                        s.label(),
-                        s.scheduler.name()
-                    ));
-                }
-            }
-            _ => {}
-        }
-
-        // Checks for the new file, prepared before anything changes so a
-        // bad one refuses the reload.
-        // Unchanged real servers keep their health.
-        let checks = if new.virtual_servers == self.config.virtual_servers {
-            None
-        } else {
-            let mut prepared = health::prepare(&new).map_err(|e| error_chain(&e))?;
-            prepared.tracker.carry_over(&self.checks.snapshot.borrow());
-            Some(prepared)
-        };
         let verdict = match &checks {
             Some(prepared) => prepared.initial_verdict(),
             None => self.verdict.clone(),
@@ -464,7 +428,7 @@ impl Daemon<'_> {
         let mut drains = self.drains.clone();
         let until = Instant::now() + new.global.drain_timeout();
         drains.reload(&self.drains.overlay(&self.desired), &desired, until);
-        let wanted = serving(&drains.overlay(&verdict.apply(&desired)), &self.states());
+        let wanted = effective(&desired, &verdict, &drains, &self.states());
         let summary = summarize(&self.desired, &desired, &drains);
         let before = self.installed.clone();
         if let Err(err) = self.install(wanted, Cause::Reload) {
@@ -480,14 +444,8 @@ impl Daemon<'_> {
         // Health of unchanged real servers is kept; removed ones are forgotten
         // (a draining one keeps its last state until it is gone).
         let keep = drains.overlay(&desired);
-        self.health.retain(|key| {
-            keep.services.iter().any(|s| {
-                (s.protocol, s.vip, s.port) == (key.0, key.1, key.2)
-                    && s.backends
-                        .iter()
-                        .any(|b| (b.addr, b.port) == (key.3, key.4))
-            })
-        });
+        self.health
+            .retain(|id| keep.services.iter().any(|s| s.reals().any(|r| r == *id)));
         if let Some(prepared) = checks {
             self.checks = prepared.start();
             self.checks.verdict.borrow_and_update();
@@ -508,10 +466,10 @@ impl Daemon<'_> {
             };
             let finished = self.drains.expire(&status, Instant::now());
             if !finished.is_empty() {
-                for (protocol, vip, port, addr, rport) in &finished {
+                for id in &finished {
                     info!(
-                        service = %format!("{protocol} {}", socket_label(*vip, *port)),
-                        real_server = %socket_label(*addr, *rport),
+                        service = %id.service,
+                        real_server = %socket_label(id.addr, id.port),
                         "drained real server removed"
                     );
                 }
@@ -535,8 +493,8 @@ impl Daemon<'_> {
             Some(dp) => status::services(&dp.status()?, &self.drains, &self.health),
             None => Vec::new(),
         };
-        let xdp_counters = match self.dataplane.as_deref().and_then(ActiveDataplane::xdp) {
-            Some(xdp) => status::xdp_counters(&xdp.program().counters()?),
+        let xdp_counters = match self.dataplane.as_deref() {
+            Some(dp) => dp.counters()?,
             None => std::collections::BTreeMap::new(),
         };
         let (vrrp_instances, vrrp_unmatched) = match &self.vrrp {
@@ -565,63 +523,43 @@ impl Daemon<'_> {
     }
 
     /// Copies the checks' latest results into the board status and
-    /// metrics read. The snapshot lists servers in configuration order, as
-    /// `desired` does.
+    /// metrics read, by real server id.
     fn refresh_health_board(&mut self) {
         let snapshot = self.checks.snapshot.borrow().clone();
-        for ((service, health), config) in self
-            .desired
-            .services
-            .iter()
-            .zip(&snapshot.services)
-            .zip(&self.config.virtual_servers)
-        {
-            for ((backend, server), rs) in service
-                .backends
-                .iter()
-                .zip(&health.servers)
-                .zip(&config.real_servers)
-            {
-                if rs.checks.is_empty() {
-                    continue;
-                }
-                let key = (
-                    service.protocol,
-                    service.vip,
-                    service.port,
-                    backend.addr,
-                    backend.port,
-                );
-                let last_result = if server.runs == 0 {
-                    Some("not checked yet".to_owned())
-                } else if let (false, Some(error)) = (server.up, &server.last_error) {
-                    Some(error.clone())
-                } else {
-                    Some("ok".to_owned())
-                };
-                self.health.set(
-                    key,
-                    HealthView {
-                        up: server.up,
-                        last_result,
-                    },
-                );
+        for server in snapshot.services.iter().flat_map(|s| &s.servers) {
+            let Some(id) = server.id else { continue };
+            if server.checks == 0 {
+                continue;
             }
+            let last_result = if server.runs == 0 {
+                Some("not checked yet".to_owned())
+            } else if let (false, Some(error)) = (server.up, &server.last_error) {
+                Some(error.clone())
+            } else {
+                Some("ok".to_owned())
+            };
+            self.health.set(
+                id,
+                HealthView {
+                    up: server.up,
+                    last_result,
+                },
+            );
         }
     }
 
     /// One log line per service and real server (and the XDP counters
     /// when they changed), ipvsadm-like.
-    fn log_stats(&self, last: &mut CounterSnapshot) -> Result<()> {
+    fn log_stats(&self, last: &mut BTreeMap<String, u64>) -> Result<()> {
         let Some(dataplane) = self.dataplane.as_deref() else {
             return Ok(());
         };
-        if let Some(xdp) = dataplane.xdp() {
-            let now = xdp.program().counters()?;
+        let now = dataplane.counters()?;
+        if !now.is_empty() {
             if now == *last {
                 return Ok(());
             }
-            info!("XDP counters: {}", format_counters(&now));
+            info!("{} counters: {}", dataplane.name(), format_counters(&now));
             *last = now;
         }
         for service in dataplane.status()? {
@@ -663,8 +601,8 @@ fn no_vrrp() -> Response {
     }
 }
 
-fn same_service(a: &crate::dataplane::ServiceSpec, b: &crate::dataplane::ServiceSpec) -> bool {
-    (a.protocol, a.vip, a.port) == (b.protocol, b.vip, b.port)
+fn same_service(a: &ServiceSpec, b: &ServiceSpec) -> bool {
+    a.id() == b.id()
 }
 
 /// "services added: 1, removed: 0, changed: 2; real servers draining: 1".
@@ -691,11 +629,11 @@ fn summarize(old: &DesiredState, new: &DesiredState, drains: &Drains) -> String 
 }
 
 /// `name=value` for every counter that is not zero.
-fn format_counters(snapshot: &CounterSnapshot) -> String {
-    let parts: Vec<String> = snapshot
+fn format_counters(counters: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = counters
         .iter()
-        .filter(|(_, v)| *v > 0)
-        .map(|(c, v)| format!("{}={v}", c.name()))
+        .filter(|(_, v)| **v > 0)
+        .map(|(c, v)| format!("{c}={v}"))
         .collect();
     parts.join(" ")
 }

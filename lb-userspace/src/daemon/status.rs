@@ -17,7 +17,6 @@ use crate::{
         Counters, State,
         io::{InstanceStatus, RuntimeCounters},
     },
-    xdp::CounterSnapshot,
 };
 
 /// The whole report.
@@ -165,7 +164,7 @@ pub fn services(
                 .backends
                 .iter()
                 .map(|b| {
-                    let key = (s.protocol, s.vip, s.port, b.addr, b.port);
+                    let key = s.id().real(b.addr, b.port);
                     RealServerView {
                         ip: b.addr,
                         port: b.port,
@@ -208,13 +207,5 @@ pub fn instances(states: &[InstanceStatus], counters: &RuntimeCounters) -> Vec<I
                 counters,
             }
         })
-        .collect()
-}
-
-/// The XDP counters by name.
-pub fn xdp_counters(snapshot: &CounterSnapshot) -> BTreeMap<String, u64> {
-    snapshot
-        .iter()
-        .map(|(c, v)| (c.name().to_owned(), v))
         .collect()
 }

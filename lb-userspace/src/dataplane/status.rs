@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::{L4Protocol, SchedulerKind};
+use super::{L4Protocol, SchedulerKind, ServiceId};
 
 /// Packet, byte and connection counters since the data plane started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,4 +34,14 @@ pub struct ServiceStatus {
     pub scheduler: SchedulerKind,
     pub backends: Vec<BackendStatus>,
     pub stats: TrafficStats,
+}
+
+impl ServiceStatus {
+    pub const fn id(&self) -> ServiceId {
+        ServiceId {
+            protocol: self.protocol,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
 }

@@ -40,3 +40,9 @@ pub enum IpvsError {
         source: io::Error,
     },
 }
+
+impl From<IpvsError> for crate::dataplane::DataplaneError {
+    fn from(err: IpvsError) -> Self {
+        Self::new(err)
+    }
+}

@@ -11,4 +11,3 @@ mod socket;
 
 pub use dataplane::{IpvsDataplane, IpvsOptions};
 pub use error::IpvsError;
-pub use service::ServiceKey;

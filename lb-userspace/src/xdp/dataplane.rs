@@ -17,10 +17,10 @@ use lb_common::maps::{
     ServiceKey, Settings, Stats,
 };
 
-use super::{XdpProgram, ids::IdPool};
+use super::{XdpApplyError, XdpProgram, ids::IdPool};
 use crate::dataplane::{
-    BackendSpec, BackendStatus, Dataplane, DataplaneError, DesiredState, SchedulerKind,
-    ServiceSpec, ServiceStatus, Timeouts, TrafficStats,
+    BackendSpec, BackendStatus, Capabilities, Dataplane, DataplaneError, DesiredState,
+    SchedulerKind, ServiceSpec, ServiceStatus, Timeouts, TrafficStats,
     rings::{RingMember, RingScheduler, build_ring},
 };
 
@@ -74,8 +74,8 @@ pub struct XdpDataplane {
 fn map_err(
     map: &'static str,
     operation: &'static str,
-) -> impl Fn(aya::maps::MapError) -> DataplaneError {
-    move |source| DataplaneError::Map {
+) -> impl Fn(aya::maps::MapError) -> XdpApplyError {
+    move |source| XdpApplyError::Map {
         map,
         operation,
         source: Box::new(source),
@@ -154,7 +154,7 @@ impl XdpDataplane {
 
     /// Drops every tracked flow, as a node that just took over would have
     /// none (for tests of mid-flow pick-up).
-    pub fn clear_conntrack(&mut self) -> Result<(), DataplaneError> {
+    pub fn clear_conntrack(&mut self) -> Result<(), XdpApplyError> {
         let mut ct = self.conntrack_mut()?;
         let keys: Vec<FlowKey> = ct.keys().filter_map(Result::ok).collect();
         for key in keys {
@@ -163,25 +163,25 @@ impl XdpDataplane {
         Ok(())
     }
 
-    fn map_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, DataplaneError> {
+    fn map_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, XdpApplyError> {
         self.program
             .ebpf_mut()
             .map_mut(name)
-            .ok_or(DataplaneError::MissingMap(name))
+            .ok_or(XdpApplyError::MissingMap(name))
     }
 
-    fn map(&self, name: &'static str) -> Result<&aya::maps::Map, DataplaneError> {
+    fn map(&self, name: &'static str) -> Result<&aya::maps::Map, XdpApplyError> {
         self.program
             .ebpf()
             .map(name)
-            .ok_or(DataplaneError::MissingMap(name))
+            .ok_or(XdpApplyError::MissingMap(name))
     }
 
-    fn conntrack_mut(&mut self) -> Result<BpfHashMap<&mut MapData, FlowKey, Flow>, DataplaneError> {
+    fn conntrack_mut(&mut self) -> Result<BpfHashMap<&mut MapData, FlowKey, Flow>, XdpApplyError> {
         BpfHashMap::try_from(self.map_mut(m::CONNTRACK)?).map_err(map_err(m::CONNTRACK, "open"))
     }
 
-    fn write_settings(&mut self, t: &Timeouts) -> Result<(), DataplaneError> {
+    fn write_settings(&mut self, t: &Timeouts) -> Result<(), XdpApplyError> {
         let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1);
         let settings = Settings {
             tcp_established_s: secs(t.tcp),
@@ -204,7 +204,7 @@ impl XdpDataplane {
         id: u32,
         spec: &BackendSpec,
         generation: u32,
-    ) -> Result<(), DataplaneError> {
+    ) -> Result<(), XdpApplyError> {
         let (addr, family) = addr_bytes(spec.addr);
         let backend = Backend {
             addr,
@@ -223,7 +223,7 @@ impl XdpDataplane {
     /// Marks a backend gone: flows pinned to it stop being forwarded to it
     /// (the program reschedules them; for TCP the new backend answers with
     /// a reset, which ends the flow as IPVS's expire_nodest_conn does).
-    fn retire_backend(&mut self, id: u32) -> Result<(), DataplaneError> {
+    fn retire_backend(&mut self, id: u32) -> Result<(), XdpApplyError> {
         let mut array: Array<_, Backend> =
             Array::try_from(self.map_mut(m::BACKENDS)?).map_err(map_err(m::BACKENDS, "open"))?;
         let mut backend = array.get(&id, 0).map_err(map_err(m::BACKENDS, "read"))?;
@@ -240,7 +240,7 @@ impl XdpDataplane {
         service_id: u32,
         slot: u32,
         ring: &[u32],
-    ) -> Result<(), DataplaneError> {
+    ) -> Result<(), XdpApplyError> {
         let mut array: Array<_, u32> =
             Array::try_from(self.map_mut(m::RINGS)?).map_err(map_err(m::RINGS, "open"))?;
         let base = (service_id * 2 + slot) * RING_SIZE;
@@ -252,7 +252,7 @@ impl XdpDataplane {
         Ok(())
     }
 
-    fn write_service(&mut self, key: ServiceKey, value: Service) -> Result<(), DataplaneError> {
+    fn write_service(&mut self, key: ServiceKey, value: Service) -> Result<(), XdpApplyError> {
         let mut map: BpfHashMap<_, ServiceKey, Service> =
             BpfHashMap::try_from(self.map_mut(m::SERVICES)?)
                 .map_err(map_err(m::SERVICES, "open"))?;
@@ -260,7 +260,7 @@ impl XdpDataplane {
             .map_err(map_err(m::SERVICES, "write"))
     }
 
-    fn remove_service(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+    fn remove_service(&mut self, key: &ServiceKey) -> Result<(), XdpApplyError> {
         let mut map: BpfHashMap<_, ServiceKey, Service> =
             BpfHashMap::try_from(self.map_mut(m::SERVICES)?)
                 .map_err(map_err(m::SERVICES, "open"))?;
@@ -269,7 +269,7 @@ impl XdpDataplane {
 
     /// Checks what `apply` would need before changing anything, so a state
     /// that cannot be installed leaves the running one untouched.
-    fn check(&self, desired: &DesiredState) -> Result<(), DataplaneError> {
+    fn check(&self, desired: &DesiredState) -> Result<(), XdpApplyError> {
         let new_services = desired
             .services
             .iter()
@@ -281,7 +281,7 @@ impl XdpDataplane {
             .filter(|(k, _)| !desired.services.iter().any(|s| service_key(s) == **k))
             .count();
         if new_services > (self.service_ids.available() as usize + freed) {
-            return Err(DataplaneError::Capacity {
+            return Err(XdpApplyError::Capacity {
                 what: "services",
                 max: MAX_SERVICES,
             });
@@ -292,13 +292,13 @@ impl XdpDataplane {
             .map(|s| s.backends.len() + usize::from(s.sorry.is_some()))
             .sum();
         if backends > MAX_BACKENDS as usize {
-            return Err(DataplaneError::Capacity {
+            return Err(XdpApplyError::Capacity {
                 what: "backends",
                 max: MAX_BACKENDS,
             });
         }
         if let Some(s) = desired.services.iter().find(|s| !s.scheduler.xdp_capable()) {
-            return Err(DataplaneError::XdpScheduler {
+            return Err(XdpApplyError::XdpScheduler {
                 service: s.label(),
                 scheduler: s.scheduler.name(),
             });
@@ -306,7 +306,7 @@ impl XdpDataplane {
         for s in &desired.services {
             for b in s.backends.iter().chain(s.sorry.iter()) {
                 if b.addr.is_ipv4() != s.vip.is_ipv4() {
-                    return Err(DataplaneError::FamilyMismatch {
+                    return Err(XdpApplyError::FamilyMismatch {
                         service: s.label(),
                         backend: crate::dataplane::socket_label(b.addr, b.port),
                         service_family: family_name(s.vip),
@@ -319,7 +319,7 @@ impl XdpDataplane {
     }
 
     /// Installs or updates one service, touching the maps only if it changed.
-    fn install(&mut self, spec: &ServiceSpec) -> Result<(), DataplaneError> {
+    fn install(&mut self, spec: &ServiceSpec) -> Result<(), XdpApplyError> {
         let key = service_key(spec);
         // A new service is always written out, even with an empty ring.
         let (mut installed, fresh) = if let Some(i) = self.services.remove(&key) {
@@ -400,30 +400,30 @@ impl XdpDataplane {
         Ok(())
     }
 
-    fn allocate_service(&mut self) -> Result<(u32, u32), DataplaneError> {
+    fn allocate_service(&mut self) -> Result<(u32, u32), XdpApplyError> {
         if let Some(id) = self.service_ids.allocate() {
             return Ok(id);
         }
         self.evict_parked()?;
-        self.service_ids.allocate().ok_or(DataplaneError::Capacity {
+        self.service_ids.allocate().ok_or(XdpApplyError::Capacity {
             what: "services",
             max: MAX_SERVICES,
         })
     }
 
-    fn allocate_backend(&mut self) -> Result<(u32, u32), DataplaneError> {
+    fn allocate_backend(&mut self) -> Result<(u32, u32), XdpApplyError> {
         if let Some(id) = self.backend_ids.allocate() {
             return Ok(id);
         }
         self.evict_parked()?;
-        self.backend_ids.allocate().ok_or(DataplaneError::Capacity {
+        self.backend_ids.allocate().ok_or(XdpApplyError::Capacity {
             what: "backends",
             max: MAX_BACKENDS,
         })
     }
 
     /// Stops forwarding for `key` but keeps its rings and backends.
-    fn park(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+    fn park(&mut self, key: &ServiceKey) -> Result<(), XdpApplyError> {
         if let Some(installed) = self.services.remove(key) {
             self.remove_service(key)?;
             self.parked.insert(*key, installed);
@@ -432,7 +432,7 @@ impl XdpDataplane {
     }
 
     /// Forwards for a parked `key` again, as it was.
-    fn unpark(&mut self, key: &ServiceKey) -> Result<(), DataplaneError> {
+    fn unpark(&mut self, key: &ServiceKey) -> Result<(), XdpApplyError> {
         if let Some(installed) = self.parked.remove(key) {
             self.write_service(*key, service_entry(&installed))?;
             self.services.insert(*key, installed);
@@ -441,7 +441,7 @@ impl XdpDataplane {
     }
 
     /// Frees everything parked services hold.
-    fn evict_parked(&mut self) -> Result<(), DataplaneError> {
+    fn evict_parked(&mut self) -> Result<(), XdpApplyError> {
         for (_, installed) in std::mem::take(&mut self.parked) {
             self.release(&installed)?;
         }
@@ -450,7 +450,7 @@ impl XdpDataplane {
 
     /// Retires a service's backends (their flows end) and frees its id;
     /// its `SERVICES` entry must already be gone.
-    fn release(&mut self, installed: &Installed) -> Result<(), DataplaneError> {
+    fn release(&mut self, installed: &Installed) -> Result<(), XdpApplyError> {
         for id in installed.backends.values() {
             self.retire_backend(*id)?;
         }
@@ -463,7 +463,7 @@ impl XdpDataplane {
 
     /// Rewrites `REALS`: which service each backend's replies come back
     /// from, or that they are ambiguous (the backend serves several).
-    fn write_reals(&mut self) -> Result<(), DataplaneError> {
+    fn write_reals(&mut self) -> Result<(), XdpApplyError> {
         let mut owners: HashMap<RealKey, Vec<(ServiceKey, u32)>> = HashMap::new();
         for (key, installed) in &self.services {
             let ats = installed
@@ -534,7 +534,7 @@ impl XdpDataplane {
 
     /// Writes the REVERSE entry (reply key -> VIP) of every tracked flow
     /// pinned to one of `reals`.
-    fn backfill_reverse(&mut self, reals: &HashSet<RealKey>) -> Result<(), DataplaneError> {
+    fn backfill_reverse(&mut self, reals: &HashSet<RealKey>) -> Result<(), XdpApplyError> {
         let mut by_id: HashMap<u32, RealKey> = HashMap::new();
         for (key, installed) in &self.services {
             let ats = installed
@@ -591,7 +591,7 @@ impl XdpDataplane {
         Ok(())
     }
 
-    fn summed(map: &PerCpuArray<&MapData, Stats>, id: u32) -> Result<TrafficStats, DataplaneError> {
+    fn summed(map: &PerCpuArray<&MapData, Stats>, id: u32) -> Result<TrafficStats, XdpApplyError> {
         let per_cpu = map.get(&id, 0).map_err(map_err("stats", "read"))?;
         let mut t = TrafficStats::default();
         for s in per_cpu.iter() {
@@ -606,7 +606,7 @@ impl XdpDataplane {
 
     /// (active, inactive) tracked flows per backend id, ignoring flows past
     /// their timeout that the LRU has not evicted yet.
-    fn connection_counts(&self) -> Result<HashMap<u32, (u64, u64)>, DataplaneError> {
+    fn connection_counts(&self) -> Result<HashMap<u32, (u64, u64)>, XdpApplyError> {
         let ct: BpfHashMap<_, FlowKey, Flow> =
             BpfHashMap::try_from(self.map(m::CONNTRACK)?).map_err(map_err(m::CONNTRACK, "open"))?;
         let now = monotonic_ns();
@@ -647,6 +647,32 @@ fn monotonic_ns() -> u64 {
 }
 
 impl Dataplane for XdpDataplane {
+    fn name(&self) -> &'static str {
+        "XDP"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            schedulers: &[
+                SchedulerKind::RoundRobin,
+                SchedulerKind::WeightedRoundRobin,
+                SchedulerKind::Maglev,
+            ],
+        }
+    }
+
+    fn counters(&self) -> Result<BTreeMap<String, u64>, DataplaneError> {
+        let snapshot = self.program.counters().map_err(XdpApplyError::from)?;
+        Ok(snapshot
+            .iter()
+            .map(|(c, v)| (c.name().to_owned(), v))
+            .collect())
+    }
+
+    fn shutdown(&mut self) {
+        self.program.detach_all();
+    }
+
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         self.check(desired)?;
         self.write_settings(&desired.timeouts)?;
@@ -665,7 +691,7 @@ impl Dataplane for XdpDataplane {
             self.install(spec)?;
         }
         self.order = wanted;
-        self.write_reals()
+        Ok(self.write_reals()?)
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {

@@ -38,3 +38,41 @@ pub enum XdpError {
         source: Box<aya::maps::MapError>,
     },
 }
+
+/// Why the XDP data plane could not apply a state or read its maps.
+#[derive(Debug, Error)]
+pub enum XdpApplyError {
+    #[error("too many {what}: the XDP data plane holds at most {max}")]
+    Capacity { what: &'static str, max: u32 },
+    #[error("{service}: backend {backend} is {backend_family} but the service is {service_family}")]
+    FamilyMismatch {
+        service: String,
+        backend: String,
+        service_family: &'static str,
+        backend_family: &'static str,
+    },
+    #[error(
+        "virtual server {service}: scheduler {scheduler} is not implemented by the XDP data plane (it does rr, wrr and mh); use one of those, or `dataplane: ipvs`"
+    )]
+    XdpScheduler {
+        service: String,
+        scheduler: &'static str,
+    },
+    #[error("the XDP object has no map named {0}")]
+    MissingMap(&'static str),
+    #[error("{operation} on map {map} failed")]
+    Map {
+        map: &'static str,
+        operation: &'static str,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+    #[error(transparent)]
+    Program(#[from] XdpError),
+}
+
+impl From<XdpApplyError> for crate::dataplane::DataplaneError {
+    fn from(err: XdpApplyError) -> Self {
+        Self::new(err)
+    }
+}

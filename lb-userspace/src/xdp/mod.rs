@@ -10,6 +10,6 @@ mod object;
 
 pub use counters::CounterSnapshot;
 pub use dataplane::XdpDataplane;
-pub use error::XdpError;
+pub use error::{XdpApplyError, XdpError};
 pub use loader::{AttachMode, AttachedMode, XdpProgram};
 pub use object::object_bytes;

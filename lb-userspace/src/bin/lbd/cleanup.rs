@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use lb_userspace::{
     config,
     daemon::{cleanup, lock::Claims},
-    vrrp::io::notify::DEFAULT_STATE_DIR,
+    defaults::STATE_DIR as DEFAULT_STATE_DIR,
 };
 
 #[derive(clap::Args)]

@@ -11,21 +11,23 @@
 //! The data plane follows the health checks and VRRP: the checks decide
 //! which real servers are in a service and at what weight
 //! (`health::Verdict`), and a service whose VIP an instance carries is
-//! installed only while that instance is MASTER (`vrrp::io::serving`).
+//! installed only while that instance is MASTER (`daemon::effective`).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
     config,
-    daemon::{self, DEFAULT_SOCKET, ServeOptions, lock::Claims},
-    dataplane::{Dataplane, DesiredState, select},
+    daemon::{
+        self, DEFAULT_SOCKET, ServeOptions, drain::Drains, effective::effective, lock::Claims,
+        select,
+    },
+    dataplane::DesiredState,
+    defaults::STATE_DIR as DEFAULT_STATE_DIR,
     health,
     ipvs::IpvsOptions,
     preflight,
-    vrrp::io::{
-        self as vrrp_io, Prepared, RuntimeOptions, notify::DEFAULT_STATE_DIR, serving::serving,
-    },
+    vrrp::io::{self as vrrp_io, Prepared, RuntimeOptions},
 };
 use tracing::{info, warn};
 
@@ -106,7 +108,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let initial = vrrp
         .as_ref()
         .map_or_else(Vec::new, Prepared::initial_states);
-    let installed = serving(&health.initial_verdict().apply(&desired), &initial);
+    let installed = effective(
+        &desired,
+        &health.initial_verdict(),
+        &Drains::default(),
+        &initial,
+    );
     if let Some(dataplane) = &mut dataplane {
         dataplane
             .apply(&installed)

@@ -7,7 +7,6 @@
 //! - [`runtime`]: the event loop and [`VrrpHandle`].
 //! - [`socket`], [`vip`], [`garp`], [`link`]: the kernel interfaces.
 //! - [`exec`], [`scripts`], [`notify`]: the commands the daemon runs.
-//! - [`serving`]: which services the data plane forwards, by VRRP state.
 
 pub mod garp;
 pub mod handover;
@@ -15,7 +14,6 @@ pub mod link;
 pub mod notify;
 pub mod runtime;
 pub mod scripts;
-pub mod serving;
 pub mod setup;
 pub mod socket;
 mod unit;
