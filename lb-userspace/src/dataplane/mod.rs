@@ -3,7 +3,6 @@
 
 mod desired;
 mod error;
-pub mod rings;
 pub mod select;
 mod status;
 
