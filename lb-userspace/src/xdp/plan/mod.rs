@@ -221,16 +221,15 @@ impl Planning {
         let mut wanted = BTreeMap::new();
         for b in &spec.backends {
             let at = (b.addr, b.port);
-            let id = match leaving.remove(&at) {
-                Some(id) => id,
-                None => {
-                    let (id, generation) = self.allocate_backend()?;
-                    self.emit(MapOp::Backend {
-                        id,
-                        value: backend_entry(b, generation),
-                    });
-                    id
-                }
+            let id = if let Some(id) = leaving.remove(&at) {
+                id
+            } else {
+                let (id, generation) = self.allocate_backend()?;
+                self.emit(MapOp::Backend {
+                    id,
+                    value: backend_entry(b, generation),
+                });
+                id
             };
             wanted.insert(at, id);
         }

@@ -178,7 +178,7 @@ fn installing_a_service_writes_backends_then_ring_then_entry() {
         80,
         &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
     );
-    let ops = node.ops(&desired(&[web.clone()]));
+    let ops = node.ops(&desired(std::slice::from_ref(&web)));
     let kinds: Vec<&str> = ops
         .iter()
         .map(|op| match op {
@@ -255,7 +255,7 @@ fn a_service_whose_vip_moved_to_the_peer_is_parked_and_comes_back_with_one_servi
     let entry = node.entry(&web).unwrap();
     let rings = node.maps.rings.clone();
 
-    let ops = node.ops(&desired(&[other.clone()]));
+    let ops = node.ops(&desired(std::slice::from_ref(&other)));
     assert_eq!(node.forwarding(&web), Forwarding::NotServed);
     assert!(ops.contains(&MapOp::RemoveService {
         key: service_key(&web)
@@ -291,7 +291,7 @@ fn a_parked_service_that_changed_meanwhile_keeps_its_id_and_unchanged_backends()
         80,
         &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
     );
-    node.apply(&desired(&[web.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
     let (id, kept) = (
         node.entry(&web).unwrap().id,
         node.backend_id(&web, "10.0.0.1"),
@@ -299,7 +299,8 @@ fn a_parked_service_that_changed_meanwhile_keeps_its_id_and_unchanged_backends()
     node.apply(&desired(&[])).unwrap();
     let mut changed = web.clone();
     changed.backends[1] = backend("10.0.0.3", 1);
-    node.apply(&desired(&[changed.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&changed)))
+        .unwrap();
     assert_eq!(node.entry(&changed).unwrap().id, id);
     assert_eq!(node.backend_id(&changed, "10.0.0.1"), kept);
     assert_eq!(
@@ -316,13 +317,14 @@ fn a_removed_backend_id_is_reused_with_a_new_generation() {
         80,
         &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
     );
-    node.apply(&desired(&[web.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
     let freed = node.backend_id(&web, "10.0.0.2");
     let old: Backend = node.maps.backends[&freed];
 
     let mut smaller = web.clone();
     smaller.backends.pop();
-    node.apply(&desired(&[smaller.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&smaller)))
+        .unwrap();
     assert_eq!(
         node.live_backend(freed),
         None,
@@ -397,13 +399,14 @@ fn weight_zero_drains_while_removal_retires() {
         80,
         &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
     );
-    node.apply(&desired(&[web.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
     let id = node.backend_id(&web, "10.0.0.2");
     let real = real_key(&service_key(&web), (ip("10.0.0.2"), PORT));
 
     let mut drained = web.clone();
     drained.backends[1].weight = 0;
-    node.apply(&desired(&[drained.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&drained)))
+        .unwrap();
     assert_eq!(
         node.forwarding(&drained),
         Forwarding::Ring(vec![Some(ip("10.0.0.1"))], None),
@@ -422,7 +425,7 @@ fn weight_zero_drains_while_removal_retires() {
 
     let mut removed = web.clone();
     removed.backends.pop();
-    let ops = node.ops(&desired(&[removed.clone()]));
+    let ops = node.ops(&desired(std::slice::from_ref(&removed)));
     assert_eq!(
         node.live_backend(id),
         None,
@@ -443,7 +446,7 @@ fn removal_retires_after_the_entry_stops_pointing_at_the_backend() {
         80,
         &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
     );
-    node.apply(&desired(&[web.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
     let id = node.backend_id(&web, "10.0.0.2");
     let mut removed = web.clone();
     removed.backends.pop();
@@ -490,7 +493,7 @@ fn a_real_joining_a_second_service_turns_ambiguous_and_its_open_flows_get_revers
         80,
         &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
     );
-    node.apply(&desired(&[web.clone()])).unwrap();
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
     let web_id = node.entry(&web).unwrap().id;
     let shared = node.backend_id(&web, "10.0.0.1");
     let alone = node.backend_id(&web, "10.0.0.2");
@@ -609,7 +612,7 @@ fn a_failed_write_keeps_the_last_good_state() {
     let mut web2 = web.clone();
     web2.backends[1] = backend("10.0.0.3", 2);
     let mut to = desired(&[web2, dns.clone()]);
-    to.timeouts.tcp = std::time::Duration::from_secs(60);
+    to.timeouts.tcp = std::time::Duration::from_mins(1);
     assert_every_failure_keeps_the_last_good_state(&from, &to, &[web, dns, mail]);
 }
 
