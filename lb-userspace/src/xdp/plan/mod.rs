@@ -10,7 +10,8 @@
 //!   left are retired after the flip (make before break).
 //! - A service the desired state drops (its VIP went to the peer) is
 //!   *parked*: its `SERVICES` entry goes, its rings and backends stay, so a
-//!   takeover brings it back with one write and its flows continue. Parked
+//!   takeover brings it back with one `SERVICES` write (and its `REALS`
+//!   entries) instead of a ring of 16,381, and its flows continue. Parked
 //!   services are evicted (their ids freed) only when ids run out.
 //! - Ids index the program's arrays; freed ones are reused, a backend id
 //!   with a new generation so flows pinned to its previous user stop.

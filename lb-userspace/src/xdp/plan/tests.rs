@@ -640,3 +640,22 @@ fn a_failed_write_after_evicting_keeps_parked_services_intact() {
         assert_eq!(node.forwarding(s), ring_of(s), "{}", s.label());
     }
 }
+
+#[test]
+fn a_state_the_program_cannot_express_is_refused_before_any_write() {
+    let mut node = Node::new();
+    let web = service("192.0.2.1", 80, &[backend("10.0.0.1", 1)]);
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
+    let before = node.maps.clone();
+
+    let mut mixed = web.clone();
+    mixed.backends.push(backend("fd00::1", 1));
+    let err = node.apply(&desired(&[mixed])).unwrap_err();
+    assert!(err.to_string().contains("IPv6"), "{err}");
+    let mut lc = web.clone();
+    lc.scheduler = SchedulerKind::LeastConnections;
+    let err = node.apply(&desired(&[lc])).unwrap_err();
+    assert!(err.to_string().contains("scheduler lc"), "{err}");
+    assert_eq!(node.maps, before, "nothing written");
+    assert_eq!(node.forwarding(&web), ring_of(&web));
+}
