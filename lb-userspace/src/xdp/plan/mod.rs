@@ -76,6 +76,9 @@ pub(crate) struct InstalledState {
     pub(crate) service_ids: IdPool,
     pub(crate) backend_ids: IdPool,
     pub(crate) mirror: Mirror,
+    /// Undos of a failed plan that failed too: the maps differ from this
+    /// state until they are performed (before the next plan).
+    pub(crate) owed: Vec<MapOp>,
 }
 
 /// The operations that install a desired state, in order, and the state
@@ -105,6 +108,7 @@ impl InstalledState {
             service_ids: IdPool::new(MAX_SERVICES),
             backend_ids: IdPool::new(MAX_BACKENDS),
             mirror: Mirror::default(),
+            owed: Vec::new(),
         }
     }
 

@@ -80,6 +80,11 @@ impl Node {
         result
     }
 
+    /// Applies `d` without checking the bookkeeping against the maps.
+    fn apply_unchecked(&mut self, d: &DesiredState) -> Result<(), DataplaneError> {
+        install(&mut self.state, &mut self.maps, d)
+    }
+
     /// Applies `d` and returns the operations it took.
     fn ops(&mut self, d: &DesiredState) -> Vec<MapOp> {
         let before = self.maps.ops.len();
@@ -571,7 +576,7 @@ fn assert_every_failure_keeps_the_last_good_state(
     reference.apply(to).unwrap();
     for n in 0..steps {
         let mut node = from.clone();
-        node.maps.fail_at = Some(node.maps.ops.len() + n);
+        node.maps.fail = [node.maps.ops.len() + n].into();
         assert!(node.apply(to).is_err(), "op {n} failed");
         for s in all {
             assert_eq!(
@@ -583,7 +588,7 @@ fn assert_every_failure_keeps_the_last_good_state(
         }
         assert_eq!(node.maps.reals, from.maps.reals, "op {n}");
         assert_eq!(node.maps.settings, from.maps.settings, "op {n}");
-        node.maps.fail_at = None;
+        node.maps.fail.clear();
         node.apply(to).unwrap();
         for s in all {
             assert_eq!(
@@ -633,7 +638,7 @@ fn a_failed_write_after_evicting_keeps_parked_services_intact() {
     // And after a failure, bringing the parked ones back finds them whole.
     let mut node = from.clone();
     let steps = node.state.plan(&desired(&second)).unwrap().steps.len();
-    node.maps.fail_at = Some(node.maps.ops.len() + steps - 1);
+    node.maps.fail = [node.maps.ops.len() + steps - 1].into();
     assert!(node.apply(&desired(&second)).is_err());
     node.apply(&desired(&first)).unwrap();
     for s in &first {
@@ -658,4 +663,39 @@ fn a_state_the_program_cannot_express_is_refused_before_any_write() {
     assert!(err.to_string().contains("scheduler lc"), "{err}");
     assert_eq!(node.maps, before, "nothing written");
     assert_eq!(node.forwarding(&web), ring_of(&web));
+}
+
+#[test]
+fn undos_that_fail_are_performed_before_the_next_plan() {
+    let web = service(
+        "192.0.2.1",
+        80,
+        &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
+    );
+    let mail = service("192.0.2.2", 25, &[backend("10.0.0.5", 1)]);
+    let mut from = Node::new();
+    from.apply(&desired(&[web.clone(), mail.clone()])).unwrap();
+    let mut web2 = web.clone();
+    web2.backends[1] = backend("10.0.0.3", 1);
+    let to = desired(&[web2.clone()]);
+    let mut reference = from.clone();
+    reference.apply(&to).unwrap();
+
+    // The last operation fails, then the first of the undos and the next
+    // attempt at it, as a kernel that keeps refusing would.
+    let mut node = from.clone();
+    let steps = node.state.plan(&to).unwrap().steps.len();
+    let last = node.maps.ops.len() + steps - 1;
+    node.maps.fail = [last, last + 1, last + 2].into();
+    assert!(node.apply_unchecked(&to).is_err());
+    assert!(!node.state.owed.is_empty(), "the failed undo is owed");
+    assert!(node.apply_unchecked(&to).is_err(), "still refused");
+    assert!(!node.state.owed.is_empty());
+
+    node.maps.fail.clear();
+    node.apply(&to).unwrap();
+    assert!(node.state.owed.is_empty());
+    for s in [&web2, &mail] {
+        assert_eq!(node.forwarding(s), reference.forwarding(s), "{}", s.label());
+    }
 }

@@ -1,7 +1,7 @@
 //! An in-memory [`MapWriter`] for host tests: one map per kernel map, and a
 //! switch that makes the n-th operation fail.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aya::{maps::MapError, sys::SyscallError};
 use lb_common::maps::{
@@ -25,8 +25,8 @@ pub(crate) struct FakeMaps {
     pub(crate) conntrack: HashMap<FlowKey, Flow>,
     /// Operations performed (failed ones included).
     pub(crate) ops: Vec<MapOp>,
-    /// Index in `ops` of the operation to fail, like a full hash map would.
-    pub(crate) fail_at: Option<usize>,
+    /// Indexes in `ops` of the operations to fail, as a full hash map would.
+    pub(crate) fail: BTreeSet<usize>,
 }
 
 impl FakeMaps {
@@ -43,7 +43,7 @@ impl FakeMaps {
 impl MapWriter for FakeMaps {
     fn apply(&mut self, op: &MapOp) -> Result<(), MapWriteError> {
         self.ops.push(op.clone());
-        if self.fail_at == Some(self.ops.len() - 1) {
+        if self.fail.contains(&(self.ops.len() - 1)) {
             return Err(MapWriteError::Map {
                 map: op.map(),
                 operation: "write",

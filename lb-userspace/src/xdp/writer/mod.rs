@@ -40,6 +40,8 @@ pub(crate) struct ExecuteError {
     pub(crate) failed: MapWriteError,
     /// The first undo that failed too: the maps are then partly updated.
     pub(crate) rollback: Option<MapWriteError>,
+    /// The undos from that one on, still owed to the maps.
+    pub(crate) owed: Vec<MapOp>,
 }
 
 impl From<MapWriteError> for DataplaneError {
@@ -77,40 +79,62 @@ impl From<ExecuteError> for DataplaneError {
 pub(crate) fn execute(writer: &mut impl MapWriter, steps: &[Step]) -> Result<(), ExecuteError> {
     for (i, step) in steps.iter().enumerate() {
         if let Err(failed) = writer.apply(&step.op) {
-            let mut rollback = None;
-            // Every undo is tried even after one fails: each one put back
-            // is one less map out of line.
-            for undo in steps[..i].iter().rev().filter_map(|s| s.undo.as_ref()) {
-                if let Err(e) = writer.apply(undo) {
-                    rollback.get_or_insert(e);
-                }
-            }
+            let undos: Vec<&MapOp> = steps[..i]
+                .iter()
+                .rev()
+                .filter_map(|s| s.undo.as_ref())
+                .collect();
+            let (rollback, owed) = perform(writer, undos.iter().copied())
+                .map_or((None, Vec::new()), |(e, at)| {
+                    (Some(e), undos[at..].iter().copied().cloned().collect())
+                });
             return Err(ExecuteError {
                 step: i,
                 failed,
                 rollback,
+                owed,
             });
         }
     }
     Ok(())
 }
 
+/// Performs `ops` in order up to the first failure: its error and index.
+fn perform<'a>(
+    writer: &mut impl MapWriter,
+    ops: impl IntoIterator<Item = &'a MapOp>,
+) -> Option<(MapWriteError, usize)> {
+    ops.into_iter()
+        .enumerate()
+        .find_map(|(i, op)| writer.apply(op).err().map(|e| (e, i)))
+}
+
 /// Installs `desired` through `writer`: plans from `state`, performs the
 /// plan and, only once it all succeeded, takes the new state. On failure
-/// `state` stays what it was, as do (after the undos) the maps.
+/// `state` stays what it was, as do (after the undos) the maps; undos that
+/// failed too are retried first on the next call.
 pub(crate) fn install(
     state: &mut InstalledState,
     writer: &mut impl MapWriter,
     desired: &DesiredState,
 ) -> Result<(), DataplaneError> {
+    // Undos a failed rollback left owed come first: then the maps are
+    // what `state` says again. (Each writes a whole value, so performing
+    // the sequence again from the one that failed ends where it should.)
+    if let Some((e, at)) = perform(writer, &state.owed) {
+        state.owed.drain(..at);
+        return Err(e.into());
+    }
+    state.owed.clear();
     let plan = state.plan(desired)?;
     match execute(writer, &plan.steps) {
         Ok(()) => {
             *state = plan.next;
             Ok(())
         }
-        Err(e) => {
+        Err(mut e) => {
             state.keep_generations(&plan.next);
+            state.owed = std::mem::take(&mut e.owed);
             Err(e.into())
         }
     }
