@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 mod desired;
 mod error;
 mod identity;
-pub mod rings;
 mod status;
 
 /// `10.0.0.1:80` or `[fd00::1]:80`.

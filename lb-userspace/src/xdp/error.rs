@@ -39,25 +39,10 @@ pub enum XdpError {
     },
 }
 
-/// Why the XDP data plane could not apply a state or read its maps.
+/// Why the XDP data plane could not read its maps (applying a state
+/// fails with the planner's `PlanError` or the writer's `MapWriteError`).
 #[derive(Debug, Error)]
 pub enum XdpApplyError {
-    #[error("too many {what}: the XDP data plane holds at most {max}")]
-    Capacity { what: &'static str, max: u32 },
-    #[error("{service}: backend {backend} is {backend_family} but the service is {service_family}")]
-    FamilyMismatch {
-        service: String,
-        backend: String,
-        service_family: &'static str,
-        backend_family: &'static str,
-    },
-    #[error(
-        "virtual server {service}: scheduler {scheduler} is not implemented by the XDP data plane (it does rr, wrr and mh); use one of those, or `dataplane: ipvs`"
-    )]
-    XdpScheduler {
-        service: String,
-        scheduler: &'static str,
-    },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
     #[error("{operation} on map {map} failed")]

@@ -1,5 +1,10 @@
-//! The XDP data plane: the embedded object, loading and attaching it, and
-//! reading what it counted.
+//! The XDP data plane: the embedded object, loading and attaching it,
+//! installing desired states in its maps, and reading what it counted.
+//!
+//! Installing goes in two steps: `plan` works out, without touching a map,
+//! which map operations turn the installed state into the desired one;
+//! `writer` performs them through a `MapWriter` (the kernel's maps, or an
+//! in-memory fake in host tests) and undoes them if one fails.
 
 mod counters;
 mod dataplane;
@@ -7,6 +12,9 @@ mod error;
 mod ids;
 mod loader;
 mod object;
+mod plan;
+pub mod rings;
+mod writer;
 
 pub use counters::CounterSnapshot;
 pub use dataplane::XdpDataplane;
