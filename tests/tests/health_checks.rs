@@ -129,6 +129,7 @@ fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_failed_server_takes_no_new_connections_keeps_its_established_ones_and_returns() {
     require_root("the namespace lab");
     let dir = script_dir("notify");
@@ -231,6 +232,7 @@ fn two_backends(check: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_page_without_the_negotiate_string_is_removed() {
     require_root("the namespace lab");
     let check = format!(
@@ -263,6 +265,7 @@ fn a_page_without_the_negotiate_string_is_removed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_server_that_accepts_but_never_answers_http_is_marked_down() {
     require_root("the namespace lab");
     let check = format!("http_get: {{ urls: [{{ path: / }}], {TIMING} }}");
@@ -286,6 +289,7 @@ fn a_server_that_accepts_but_never_answers_http_is_marked_down() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_hanging_check_script_is_killed_at_its_timeout_and_counts_as_a_failure() {
     require_root("the namespace lab");
     let dir = script_dir("misc");
@@ -347,6 +351,7 @@ fn a_hanging_check_script_is_killed_at_its_timeout_and_counts_as_a_failure() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn with_every_server_down_the_sorry_server_answers() {
     require_root("the namespace lab");
     let server = |i: usize| {

@@ -239,6 +239,7 @@ fn samples(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &st
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn status_and_metrics_show_services_real_servers_and_vrrp() {
     let (lab, _stop) = lab(2);
     let state = state_dir("status");
@@ -434,6 +435,7 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_file() {
     let (lab, _stop) = lab(2);
     let state = state_dir("refused");
@@ -527,6 +529,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_server() {
     let (lab, _stop) = lab(3);
     lab.add_vips().unwrap();
@@ -775,6 +778,7 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn the_units_capabilities_are_enough_for_xdp_vrrp_and_the_socket() {
     // The bounding set of dist/lbd.service, as root: no CAP_SYS_ADMIN.
     let (lab, _stop) = lab(1);

@@ -22,6 +22,7 @@ fn wait_for(lab: &VrrpLab, what: &str, mut cond: impl FnMut(&VrrpLab) -> bool) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn after_a_killed_master_restarts_both_never_hold_the_vip() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -69,6 +70,7 @@ fn after_a_killed_master_restarts_both_never_hold_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn restart_removes_marked_stale_vips_and_keeps_hand_added_addresses() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");

@@ -24,6 +24,7 @@ fn elected() -> VrrpLab {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn the_higher_priority_node_is_elected_and_serves_the_vip() {
     let mut lab = elected();
     lab.reached_through(VIP, "a", WAIT).unwrap();
@@ -41,6 +42,7 @@ fn the_higher_priority_node_is_elected_and_serves_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn sigterm_hands_over_at_once_and_removes_the_vip() {
     let mut lab = elected();
     let status = lab.a().stop(libc::SIGTERM).unwrap();
@@ -56,6 +58,7 @@ fn sigterm_hands_over_at_once_and_removes_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn sigkill_fails_over_after_master_down_and_the_client_follows() {
     let mut lab = elected();
     lab.reached_through(VIP, "a", WAIT).unwrap();
@@ -75,6 +78,7 @@ fn sigkill_fails_over_after_master_down_and_the_client_follows() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn the_better_node_takes_the_vip_back_with_preempt() {
     let mut lab = elected();
     lab.a().stop(libc::SIGTERM).unwrap();
@@ -87,6 +91,7 @@ fn the_better_node_takes_the_vip_back_with_preempt() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn nopreempt_leaves_the_vip_where_it_is() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -110,6 +115,7 @@ fn nopreempt_leaves_the_vip_where_it_is() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn preempt_delay_is_honoured() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -162,6 +168,7 @@ fn wait_until(
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn sigusr1_is_a_manual_failover_that_sticks() {
     let mut lab = elected();
     // SAFETY: kill has no memory preconditions.
@@ -176,6 +183,7 @@ fn sigusr1_is_a_manual_failover_that_sticks() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_instances_elect_and_fail_over() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -197,6 +205,7 @@ fn ipv6_instances_elect_and_fail_over() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn unicast_adverts_from_a_stranger_are_ignored_and_logged() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -218,6 +227,7 @@ fn unicast_adverts_from_a_stranger_are_ignored_and_logged() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn only_the_master_installs_the_services_of_its_vip() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -258,6 +268,7 @@ fn only_the_master_installs_the_services_of_its_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn vip_attributes_brd_dev_and_label_are_honoured() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");

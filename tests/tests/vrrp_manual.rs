@@ -50,6 +50,7 @@ fn stays(lab: &VrrpLab, node: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_failover_moves_the_vip_and_a_second_one_brings_it_back() {
     let lab = elected();
     let (ok, text) = ctl(&lab, 1, &["failover", "VI_1"]);
@@ -83,6 +84,7 @@ fn lbd_failover_moves_the_vip_and_a_second_one_brings_it_back() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn maintenance_gives_up_master_until_released() {
     let lab = elected();
     let (ok, text) = ctl(&lab, 0, &["maintenance", "on", "VI_1"]);
@@ -120,6 +122,7 @@ fn maintenance_gives_up_master_until_released() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_cleanup_removes_the_vip_a_killed_master_left() {
     // What systemd's ExecStopPost runs after `kill -9`.
     let mut lab = elected();

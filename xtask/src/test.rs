@@ -11,6 +11,10 @@ use crate::{
     setup, vm,
 };
 
+/// The feature that runs the tests needing root (tests/Cargo.toml); plain
+/// `cargo test` leaves it off so it passes as a normal user.
+const PRIVILEGED: &str = "lb-tests/privileged";
+
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
     /// Only run tests whose name matches (passed to nextest); lints still run.
@@ -43,6 +47,8 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     eprintln!("[xtask] tests (unit, XDP fixtures, network namespaces) ...");
     let mut nextest = cmd::cargo();
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    // Without it the tests that need root are reported as ignored.
+    nextest.args(["--features", PRIVILEGED]);
     if let Some(filter) = &args.filter {
         nextest.arg(filter);
     }
@@ -60,6 +66,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 fn vm_tests(filter: Option<&str>) -> Result<()> {
     let out = cmd::cargo()
         .args(["test", "-p", "lb-tests", "--test", "ipvs_vm", "--no-run"])
+        .args(["--features", PRIVILEGED])
         .args(["--message-format", "json"])
         .stderr(std::process::Stdio::inherit())
         .output()

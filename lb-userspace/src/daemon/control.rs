@@ -215,6 +215,23 @@ mod tests {
 
     use super::*;
 
+    /// The name and id of this process's effective group.
+    fn own_group() -> (String, u32) {
+        // SAFETY: getegid has no preconditions.
+        let gid = unsafe { libc::getegid() };
+        let groups = std::fs::read_to_string("/etc/group").expect("/etc/group is readable");
+        let name = groups
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?.parse::<u32>().ok()?;
+                (id == gid).then(|| name.to_owned())
+            })
+            .unwrap_or_else(|| panic!("gid {gid} has no name in /etc/group"));
+        (name, gid)
+    }
+
     fn temp_socket(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("lbd-control-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -268,11 +285,13 @@ mod tests {
         drop(bind(&path, None).unwrap());
         // The file stays behind with nobody listening, as after a crash.
         assert!(path.exists());
-        // Group `root` (gid 0): one every Linux has (the tests run as root).
-        let _listener = bind(&path, Some("root")).unwrap();
+        // This process's own group: any user may give a socket to it, so
+        // the test runs as root and as a normal user alike.
+        let (group, gid) = own_group();
+        let _listener = bind(&path, Some(&group)).unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o660, "the group may connect");
-        assert_eq!(meta.gid(), 0);
+        assert_eq!(meta.gid(), gid);
         assert!(matches!(
             bind(&temp_socket("nogroup"), Some("no-such-group-lbd")),
             Err(ControlError::NoGroup(_))

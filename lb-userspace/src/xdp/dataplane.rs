@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
-use lb_common::maps::{self as m, FLOW_ESTABLISHED, Flow, FlowKey, Stats};
+use lb_common::maps::{self as m, Flow, FlowKey, Stats};
 
 use super::{
     XdpApplyError, XdpProgram,
@@ -99,18 +99,11 @@ impl XdpDataplane {
         let mut counts: HashMap<u32, (u64, u64)> = HashMap::new();
         for entry in &ct {
             let Ok((_, flow)) = entry else { continue };
-            let timeout = match flow.state {
-                FLOW_ESTABLISHED => settings.tcp_established_s,
-                m::FLOW_FIN => settings.tcp_fin_s,
-                m::FLOW_CLOSE => settings.tcp_close_s,
-                m::FLOW_UDP => settings.udp_s,
-                _ => settings.tcp_syn_s,
-            };
-            if now.saturating_sub(flow.last_seen_ns) > u64::from(timeout) * 1_000_000_000 {
+            if lb_common::conntrack::expired(flow.state, flow.last_seen_ns, now, &settings) {
                 continue;
             }
             let c = counts.entry(flow.backend).or_default();
-            if flow.state == FLOW_ESTABLISHED || flow.state == m::FLOW_UDP {
+            if lb_common::conntrack::is_active(flow.state) {
                 c.0 += 1;
             } else {
                 c.1 += 1;
