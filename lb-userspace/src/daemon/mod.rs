@@ -11,15 +11,21 @@
 //! - [`reload`], [`drain`]: what a reload may change, and draining.
 //! - [`metrics`], [`http`]: Prometheus text and its minimal listener.
 //! - [`cleanup`]: what `lbd cleanup` removes after a stop.
+//! - [`connections`]: the streamed flow listing (`lbd status -c`).
+//! - [`rates`]: per-second rates from the daemon's counter samples.
 
 pub mod cleanup;
+pub mod connections;
 pub mod control;
 pub mod drain;
 pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod protocol;
+pub mod rate_table;
+pub mod rates;
 pub mod reload;
+pub mod report_filter;
 pub mod serve;
 pub mod status;
 pub mod table;

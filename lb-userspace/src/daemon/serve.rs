@@ -21,17 +21,19 @@ use tokio::{
 use tracing::{error, info, warn};
 
 use super::{
-    control::{self, ControlRequest},
+    connections,
+    control::{self, ControlRequest, Reply},
     drain::Drains,
     health::{HealthBoard, HealthView},
     http,
     protocol::{Request, Response},
+    rates::RateSampler,
     reload,
     status::{self, StatusReport, unix_seconds},
 };
 use crate::{
     config::{self, Config, ConfigError},
-    dataplane::{Dataplane, DesiredState, select::ActiveDataplane, socket_label},
+    dataplane::{Dataplane, DesiredState, FlowQuery, select::ActiveDataplane, socket_label},
     health::{self, HealthHandle, Verdict},
     vrrp::{
         State,
@@ -74,6 +76,8 @@ struct Daemon<'a> {
     reloaded_at: Option<SystemTime>,
     reloads_ok: u64,
     reloads_failed: u64,
+    /// Counter samples for the rates status shows.
+    rates: RateSampler,
 }
 
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
@@ -125,6 +129,7 @@ pub async fn serve(
         reloaded_at: None,
         reloads_ok: 0,
         reloads_failed: 0,
+        rates: RateSampler::default(),
     };
     let mut states = daemon.vrrp.as_ref().map(|h| h.states.clone());
     notify(&[NotifyState::Ready, NotifyState::Status("running")]);
@@ -311,8 +316,9 @@ impl Daemon<'_> {
         }
     }
 
-    async fn handle(&mut self, request: Request) -> Response {
-        match request {
+    async fn handle(&mut self, request: Request) -> Reply {
+        let response = match request {
+            Request::Connections(query) => return self.connections(query),
             Request::Status => match self.report().await {
                 Ok(report) => Response::Status(Box::new(report)),
                 Err(err) => Response::Error {
@@ -326,7 +332,7 @@ impl Daemon<'_> {
             Request::Failover { instance } => self.failover(&instance).await,
             Request::Maintenance { instance, on } => {
                 let Some(handle) = &self.vrrp else {
-                    return no_vrrp();
+                    return no_vrrp().into();
                 };
                 match handle.maintenance(instance.as_deref(), on).await {
                     Ok(names) => Response::Done {
@@ -341,6 +347,22 @@ impl Daemon<'_> {
                     },
                 }
             }
+        };
+        Reply::Once(response)
+    }
+
+    /// Starts a walk of the flow table; its lines stream to the client.
+    fn connections(&self, query: FlowQuery) -> Reply {
+        let Some(dataplane) = self.dataplane.as_deref() else {
+            return Reply::Once(Response::Error {
+                message: "this lbd runs no data plane: it tracks no flows".into(),
+            });
+        };
+        match dataplane.flow_lister() {
+            Ok(lister) => Reply::Stream(connections::stream(lister, query)),
+            Err(err) => Reply::Once(Response::Error {
+                message: format!("listing the flows: {}", error_chain(&err)),
+            }),
         }
     }
 
@@ -499,8 +521,14 @@ impl Daemon<'_> {
         Ok(format!("reloaded {}: {summary}", path.display()))
     }
 
-    /// Drains and autoreload, every second.
+    /// Rate samples, drains and autoreload, every second.
     fn tick(&mut self) -> Result<()> {
+        if let Some(dataplane) = self.dataplane.as_deref() {
+            match dataplane.traffic() {
+                Ok(traffic) => self.rates.record(Instant::now(), &traffic),
+                Err(err) => warn!("cannot sample the counters for rates: {err:#}"),
+            }
+        }
         if !self.drains.is_empty() {
             let status = match self.dataplane.as_deref() {
                 Some(dp) => dp.status()?,
@@ -531,10 +559,12 @@ impl Daemon<'_> {
 
     async fn report(&mut self) -> Result<StatusReport> {
         self.refresh_health_board();
-        let services = match self.dataplane.as_deref() {
+        let mut services = match self.dataplane.as_deref() {
             Some(dp) => status::services(&dp.status()?, &self.drains, &self.health),
             None => Vec::new(),
         };
+        let rates = self.rates.rates();
+        rates.annotate(&mut services);
         let xdp_counters = match self.dataplane.as_deref().and_then(ActiveDataplane::xdp) {
             Some(xdp) => status::xdp_counters(&xdp.program().counters()?),
             None => std::collections::BTreeMap::new(),
@@ -561,6 +591,7 @@ impl Daemon<'_> {
             vrrp_instances,
             vrrp_unmatched,
             xdp_counters,
+            rate_window_ms: rates.window.map(|w| w.as_millis() as u64),
         })
     }
 

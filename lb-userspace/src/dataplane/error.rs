@@ -37,6 +37,18 @@ pub enum DataplaneError {
     },
     #[error(transparent)]
     Ipvs(#[from] crate::ipvs::IpvsError),
+    #[error("opening a second handle on map {map}")]
+    Duplicate {
+        map: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading the flow table {path}")]
+    FlowTable {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
     #[error("{operation} on map {map} failed")]

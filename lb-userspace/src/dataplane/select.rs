@@ -15,7 +15,7 @@ use crate::error_text::error_chain;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use super::{Dataplane, DataplaneError, DesiredState, ServiceStatus};
+use super::{Dataplane, DataplaneError, DesiredState, FlowLister, ServiceStatus, ServiceTraffic};
 use crate::{
     config::{Config, DataplaneKind, XdpMode},
     ipvs::{IpvsDataplane, IpvsError, IpvsOptions},
@@ -93,6 +93,20 @@ impl Dataplane for ActiveDataplane {
         match self {
             ActiveDataplane::Xdp(x) => x.status(),
             ActiveDataplane::Ipvs(i) => i.status(),
+        }
+    }
+
+    fn traffic(&self) -> Result<Vec<ServiceTraffic>, DataplaneError> {
+        match self {
+            ActiveDataplane::Xdp(x) => x.traffic(),
+            ActiveDataplane::Ipvs(i) => i.traffic(),
+        }
+    }
+
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError> {
+        match self {
+            ActiveDataplane::Xdp(x) => x.flow_lister(),
+            ActiveDataplane::Ipvs(i) => i.flow_lister(),
         }
     }
 }

@@ -15,13 +15,14 @@ use tracing::{info, warn};
 
 use super::{
     IpvsError, ServiceKey,
+    conn_table::{CONN_TABLE, IpvsFlowLister},
     message::{Attr, IpvsMessage, attr, cmd},
     owned::OwnedRecord,
     service::{Destination, KernelDest, KernelService},
     socket::{IpvsSocket, is_not_found},
 };
 use crate::dataplane::{
-    BackendStatus, Dataplane, DataplaneError, DesiredState, SchedulerKind, ServiceSpec,
+    BackendStatus, Dataplane, DataplaneError, DesiredState, FlowLister, SchedulerKind, ServiceSpec,
     ServiceStatus, Timeouts, socket_label,
 };
 
@@ -294,6 +295,10 @@ impl IpvsDataplane {
 impl Dataplane for IpvsDataplane {
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         Ok(self.apply_ipvs(desired)?)
+    }
+
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError> {
+        Ok(Box::new(IpvsFlowLister::new(CONN_TABLE)))
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {

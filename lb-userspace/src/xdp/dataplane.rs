@@ -17,10 +17,14 @@ use lb_common::maps::{
     ServiceKey, Settings, Stats,
 };
 
-use super::{XdpProgram, ids::IdPool};
+use super::{
+    XdpProgram,
+    flows::{XdpFlowLister, duplicate, idle_timeout_s},
+    ids::IdPool,
+};
 use crate::dataplane::{
-    BackendSpec, BackendStatus, Dataplane, DataplaneError, DesiredState, SchedulerKind,
-    ServiceSpec, ServiceStatus, Timeouts, TrafficStats,
+    BackendSpec, BackendStatus, Dataplane, DataplaneError, DesiredState, FlowLister, SchedulerKind,
+    ServiceSpec, ServiceStatus, ServiceTraffic, Timeouts, TrafficStats,
     rings::{RingMember, RingScheduler, build_ring},
 };
 
@@ -614,13 +618,7 @@ impl XdpDataplane {
         let mut counts: HashMap<u32, (u64, u64)> = HashMap::new();
         for entry in &ct {
             let Ok((_, flow)) = entry else { continue };
-            let timeout = match flow.state {
-                FLOW_ESTABLISHED => settings.tcp_established_s,
-                m::FLOW_FIN => settings.tcp_fin_s,
-                m::FLOW_CLOSE => settings.tcp_close_s,
-                m::FLOW_UDP => settings.udp_s,
-                _ => settings.tcp_syn_s,
-            };
+            let timeout = idle_timeout_s(&settings, flow.state);
             if now.saturating_sub(flow.last_seen_ns) > u64::from(timeout) * 1_000_000_000 {
                 continue;
             }
@@ -636,7 +634,7 @@ impl XdpDataplane {
 }
 
 /// The clock `bpf_ktime_get_ns` reads.
-fn monotonic_ns() -> u64 {
+pub(super) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -702,5 +700,42 @@ impl Dataplane for XdpDataplane {
             });
         }
         Ok(out)
+    }
+
+    fn traffic(&self) -> Result<Vec<ServiceTraffic>, DataplaneError> {
+        let service_stats: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
+                .map_err(map_err(m::SERVICE_STATS, "open"))?;
+        let backend_stats: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
+                .map_err(map_err(m::BACKEND_STATS, "open"))?;
+        let mut out = Vec::new();
+        for installed in self.order.iter().filter_map(|k| self.services.get(k)) {
+            let spec = &installed.spec;
+            let mut backends = Vec::new();
+            for b in &spec.backends {
+                let id = installed.backends[&(b.addr, b.port)];
+                backends.push((b.addr, b.port, Self::summed(&backend_stats, id)?));
+            }
+            out.push(ServiceTraffic {
+                vip: spec.vip,
+                port: spec.port,
+                protocol: spec.protocol,
+                stats: Self::summed(&service_stats, installed.id)?,
+                backends,
+            });
+        }
+        Ok(out)
+    }
+
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError> {
+        let conntrack = duplicate(self.map(m::CONNTRACK)?, m::CONNTRACK)?;
+        let backends = duplicate(self.map(m::BACKENDS)?, m::BACKENDS)?;
+        Ok(Box::new(XdpFlowLister::new(
+            conntrack,
+            backends,
+            self.settings,
+            monotonic_ns(),
+        )?))
     }
 }

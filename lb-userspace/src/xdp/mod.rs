@@ -4,6 +4,7 @@
 mod counters;
 mod dataplane;
 mod error;
+mod flows;
 mod ids;
 mod loader;
 mod object;
@@ -11,5 +12,6 @@ mod object;
 pub use counters::CounterSnapshot;
 pub use dataplane::XdpDataplane;
 pub use error::XdpError;
+pub use flows::XdpFlowLister;
 pub use loader::{AttachMode, AttachedMode, XdpProgram};
 pub use object::object_bytes;
