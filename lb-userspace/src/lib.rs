@@ -8,5 +8,6 @@ pub mod exec;
 pub mod health;
 pub mod import;
 pub mod ipvs;
+pub mod top;
 pub mod vrrp;
 pub mod xdp;

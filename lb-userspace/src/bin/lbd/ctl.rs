@@ -186,6 +186,15 @@ fn connections(args: &StatusArgs) -> Result<ExitCode> {
     outcome
 }
 
+/// `lbd top`: the live view until `q`.
+pub(crate) fn top(socket: &SocketArg, interval: f64) -> Result<ExitCode> {
+    if !(0.1..=3600.0).contains(&interval) {
+        bail!("--interval must be between 0.1 and 3600 seconds");
+    }
+    lb_userspace::top::run(&socket.socket, std::time::Duration::from_secs_f64(interval))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Sends `request`; prints the daemon's answer; non-zero exit on an error.
 pub(crate) fn send(socket: &SocketArg, request: &Request) -> Result<ExitCode> {
     answer(control::request(&socket.socket, request)?)
