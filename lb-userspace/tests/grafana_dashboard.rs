@@ -76,7 +76,10 @@ fn queries() -> Vec<String> {
 fn every_metric_and_label_the_dashboard_queries_is_served() {
     let served = served();
     let queries = queries();
-    assert!(queries.len() > 20, "the dashboard has its queries: {queries:?}");
+    assert!(
+        queries.len() > 20,
+        "the dashboard has its queries: {queries:?}"
+    );
     let name = Regex::new(r"\blbd_[a-z_]+\b").unwrap();
     let grouped = Regex::new(r"\b(?:by|label_values)\s*\(([^)]*)\)").unwrap();
     // Prometheus adds `instance` and `job` to every series it scrapes, and

@@ -195,7 +195,7 @@ fn top_shows_services_real_servers_and_vrrp_resizes_and_follows_keys() {
     tmux.ok(&["resize-window", "-t", "top", "-x", "200", "-y", "30"]);
     let screen = tmux.wait("the wide layout", |s| s.contains("OutBPS"));
     eprintln!("lbd top at 200 columns:\n{screen}");
-    assert!(row(&screen, "Service").contains(&"Conns"), "{screen}");
+    assert!(row(&screen, "Sched").contains(&"Conns"), "{screen}");
     assert_eq!(
         screen.matches(&format!("TCP {VIP}:80")).count(),
         2,

@@ -6,7 +6,7 @@
 
 use ratatui::{
     Frame,
-    layout::{Constraint, Layout},
+    layout::{Constraint, Flex, Layout},
     style::{Modifier, Style},
     text::Line,
     widgets::{Block, Cell, Paragraph, Row, Table, TableState},
@@ -52,8 +52,13 @@ fn rate_heading(wide: bool) -> Vec<&'static str> {
     h
 }
 
+/// A column as wide as its widest cell or heading.
+fn fitted(widest: usize, heading: &str) -> Constraint {
+    Constraint::Length(u16::try_from(widest.max(heading.len())).unwrap_or(u16::MAX))
+}
+
 fn numbers(n: usize) -> impl Iterator<Item = Constraint> {
-    std::iter::repeat_n(Constraint::Length(7), n)
+    std::iter::repeat_n(Constraint::Length(6), n)
 }
 
 fn health(r: &RealServerView) -> String {
@@ -91,14 +96,16 @@ fn services_table<'a>(services: &[&'a ServiceView], wide: bool, sort: &str) -> T
         }
         Row::new(cells)
     });
+    let name = services.iter().map(|s| label(s).len()).max().unwrap_or(0);
     let mut widths = vec![
-        Constraint::Min(20),
+        fitted(name, "Service"),
         Constraint::Length(5),
         Constraint::Length(6),
         Constraint::Length(6),
     ];
     widths.extend(numbers(rate_heading(wide).len() + usize::from(wide)));
     Table::new(rows, widths)
+        .flex(Flex::Start)
         .header(Row::new(heading).style(Style::new().add_modifier(Modifier::BOLD)))
         .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("> ")
@@ -119,8 +126,9 @@ fn reals_table<'a>(service: &ServiceView, reals: &[&'a RealServerView], wide: bo
         cells.extend(rate_cells(&r.rates, wide));
         Row::new(cells)
     });
+    let name = reals.iter().map(|r| r.address.len()).max().unwrap_or(0);
     let mut widths = vec![
-        Constraint::Min(16),
+        fitted(name, "Real server"),
         Constraint::Length(10),
         Constraint::Length(6),
         Constraint::Length(6),
@@ -128,6 +136,7 @@ fn reals_table<'a>(service: &ServiceView, reals: &[&'a RealServerView], wide: bo
     ];
     widths.extend(numbers(rate_heading(wide).len()));
     Table::new(rows, widths)
+        .flex(Flex::Start)
         .header(Row::new(heading).style(Style::new().add_modifier(Modifier::BOLD)))
         .block(Block::bordered().title(format!(" Real servers of {} ", label(service))))
 }
@@ -165,6 +174,7 @@ fn vrrp_table(state: &TopState) -> Table<'_> {
         Constraint::Min(10),
     ];
     Table::new(rows, widths)
+        .flex(Flex::Start)
         .header(
             Row::new(["Instance", "State", "Prio", "Master", "VIPs"])
                 .style(Style::new().add_modifier(Modifier::BOLD)),
@@ -201,11 +211,12 @@ pub fn draw(frame: &mut Frame, state: &TopState) {
     let services = state.services();
     let reals = state.real_servers();
     let instances = state.report.as_ref().map_or(0, |r| r.vrrp_instances.len());
-    // A table's rows plus its borders and heading.
+    // A table's rows plus its borders and heading; spare rows go to the
+    // real servers.
     let rows = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).saturating_add(3);
     let [top, services_area, reals_area, vrrp_area, keys] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Min(rows(services.len())),
+        Constraint::Length(rows(services.len())),
         Constraint::Min(rows(reals.as_ref().map_or(0, |(_, r)| r.len()))),
         Constraint::Length(rows(instances)),
         Constraint::Length(1),

@@ -165,7 +165,7 @@ fn main() -> Result<()> {
         Ok(n)
     })?;
     let one = FlowQuery {
-        client: Some("10.2.0.0:1024".parse()?),
+        client: Some("10.2.0.0:1024".parse().map_err(anyhow::Error::msg)?),
         ..FlowQuery::default()
     };
     let (filtered, filtered_fast, _) =
