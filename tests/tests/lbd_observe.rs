@@ -16,7 +16,10 @@ use lb_lab::{
     traffic::{IdentityConnection, StopFlag, tcp_identity_server},
 };
 use lb_tests::daemon::{Daemon, temp_config};
-use lb_userspace::{daemon::status::StatusReport, dataplane::FlowEntry};
+use lb_userspace::{
+    daemon::{rates::RateView, status::StatusReport},
+    dataplane::FlowEntry,
+};
 
 const BACKEND_PORT: u16 = 8080;
 const OTHER_PORT: u16 = 8081;
@@ -316,8 +319,10 @@ fn rates_are_measured_by_the_daemon_under_traffic_and_fall_to_zero_when_idle() {
     wait_for(&mut lbd, "rates back to zero when idle", |lbd| {
         status(lbd).is_some_and(|r| {
             r.services.iter().all(|s| {
-                s.rates == Default::default()
-                    && s.real_servers.iter().all(|r| r.rates == Default::default())
+                s.rates == RateView::default()
+                    && s.real_servers
+                        .iter()
+                        .all(|r| r.rates == RateView::default())
             })
         })
     });

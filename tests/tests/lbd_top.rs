@@ -39,13 +39,12 @@ impl Tmux {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new("tmux")
+        Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
             .args(args)
             .output()
-            .expect("tmux runs");
-        out
+            .expect("tmux runs")
     }
 
     fn ok(&self, args: &[&str]) {

@@ -23,6 +23,7 @@ pub enum SortKey {
 
 impl SortKey {
     /// The next key, as `s` steps through them.
+    #[must_use]
     pub const fn next(self) -> Self {
         match self {
             SortKey::Address => SortKey::Cps,

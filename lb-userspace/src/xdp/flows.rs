@@ -51,9 +51,8 @@ fn address(bytes: &[u8; 16], family: u8) -> IpAddr {
 
 /// A second handle on one of the program's maps.
 pub(super) fn duplicate(map: &Map, name: &'static str) -> Result<MapData, DataplaneError> {
-    let data = match map {
-        Map::HashMap(d) | Map::LruHashMap(d) | Map::Array(d) => d,
-        _ => return Err(DataplaneError::MissingMap(name)),
+    let (Map::HashMap(data) | Map::LruHashMap(data) | Map::Array(data)) = map else {
+        return Err(DataplaneError::MissingMap(name));
     };
     let fd = data
         .fd()
@@ -154,7 +153,7 @@ impl FlowLister for XdpFlowLister {
     ) -> Result<FlowScan, DataplaneError> {
         let mut scan = FlowScan::default();
         let mut cache = HashMap::new();
-        for item in self.conntrack.iter() {
+        for item in &self.conntrack {
             if scan.scanned >= u64::from(CONNTRACK_ENTRIES) {
                 scan.truncated = true;
                 break;

@@ -22,6 +22,10 @@ pub(crate) struct SocketArg {
 }
 
 #[derive(clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "ipvsadm's flags, one field each, as clap parses them"
+)]
 pub(crate) struct StatusArgs {
     /// The whole report as JSON, for scripts (with -c: an array of flows).
     #[arg(long)]
