@@ -42,5 +42,6 @@ pub mod health;
 pub mod import;
 pub mod ipvs;
 pub mod preflight;
+pub mod top;
 pub mod vrrp;
 pub mod xdp;

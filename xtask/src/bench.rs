@@ -29,6 +29,9 @@ pub(crate) enum Which {
     /// 1,000 real servers checked every second with HTTP_GET: lbd's CPU
     /// share and resident memory.
     Health,
+    /// Listing a full XDP flow table (262,144 flows) as `lbd status -c`
+    /// does, against a plain walk of the same map.
+    Flows,
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
@@ -38,6 +41,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
         Which::Pps => "bench-pps",
         Which::Failover => "bench-failover",
         Which::Health => "bench-health",
+        Which::Flows => "bench-flows",
     };
     // The failover and health benches run real daemons: build lbd as it would ship.
     step("build lbd (release)", || {

@@ -36,6 +36,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "GRO and checksum offload settings of the labs' veth interfaces",
     ),
     (
+        "tmux",
+        "a terminal for the `lbd top` test (tests/tests/lbd_top.rs)",
+    ),
+    (
         "keepalived",
         "the real VRRP peer of the interop tests (tests/tests/vrrp_keepalived.rs)",
     ),

@@ -77,7 +77,21 @@ pub enum ControlError {
 #[derive(Debug)]
 pub struct ControlRequest {
     pub request: Request,
-    pub reply: oneshot::Sender<Response>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// The daemon's answer: one response, or a stream of them that another
+/// task produces (a flow listing), written to the client as they come.
+#[derive(Debug)]
+pub enum Reply {
+    Once(Response),
+    Stream(mpsc::Receiver<Response>),
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply::Once(response)
+    }
 }
 
 /// Binds the socket at `path` with its permissions. A socket file nobody
@@ -150,42 +164,86 @@ async fn serve_client(
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
     let mut line = String::new();
     let read = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line)).await;
-    let response = match read {
+    let reply = match read {
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
-            Ok(request) => ask(requests, request).await,
-            Err(err) => Response::Error {
+            Ok(request) => ask_reply(requests, request).await,
+            Err(err) => Reply::Once(Response::Error {
                 message: format!("bad request: {err}"),
-            },
+            }),
         },
         Ok(Err(err)) => return Err(err),
         Err(_) => return Ok(()),
     };
-    let mut text = serde_json::to_string(&response).map_err(std::io::Error::other)?;
-    text.push('\n');
-    write.write_all(text.as_bytes()).await?;
+    match reply {
+        Reply::Once(response) => write_line(&mut write, &response).await?,
+        // A client that stops reading is dropped after CLIENT_TIMEOUT; the
+        // producer sees the stream closed and stops walking.
+        Reply::Stream(mut lines) => {
+            while let Some(response) = lines.recv().await {
+                tokio::time::timeout(CLIENT_TIMEOUT, write_line(&mut write, &response))
+                    .await
+                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            }
+        }
+    }
     write.shutdown().await
 }
 
+async fn write_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    response: &Response,
+) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(response).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await
+}
+
 /// Hands a request to the daemon's loop and waits for its answer.
-pub async fn ask(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Response {
+pub async fn ask_reply(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Reply {
+    let stopping = || {
+        Reply::Once(Response::Error {
+            message: "lbd is stopping".into(),
+        })
+    };
     let (reply, answer) = oneshot::channel();
     if requests
         .send(ControlRequest { request, reply })
         .await
         .is_err()
     {
-        return Response::Error {
-            message: "lbd is stopping".into(),
-        };
+        return stopping();
     }
-    answer.await.unwrap_or_else(|_| Response::Error {
-        message: "lbd is stopping".into(),
-    })
+    answer.await.unwrap_or_else(|_| stopping())
+}
+
+/// Hands a request with a one-line answer to the daemon's loop.
+pub async fn ask(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Response {
+    match ask_reply(requests, request).await {
+        Reply::Once(response) => response,
+        Reply::Stream(_) => Response::Error {
+            message: "this request is answered as a stream".into(),
+        },
+    }
 }
 
 /// The client side: sends `request` to the daemon at `path` and returns
 /// its answer (blocking; the CLI has no runtime).
 pub fn request(path: &Path, request: &Request) -> Result<Response, ControlError> {
+    let mut answer = None;
+    request_stream(path, request, &mut |response| {
+        answer = Some(response);
+        false
+    })?;
+    answer.ok_or_else(|| ControlError::Answer("lbd closed the connection without answering".into()))
+}
+
+/// Like [`request`], for an answer of several lines: `each` gets every
+/// line as it arrives and returns whether to read on.
+pub fn request_stream(
+    path: &Path,
+    request: &Request,
+    each: &mut dyn FnMut(Response) -> bool,
+) -> Result<(), ControlError> {
     let mut stream =
         std::os::unix::net::UnixStream::connect(path).map_err(|source| ControlError::Connect {
             path: path.to_owned(),
@@ -202,11 +260,15 @@ pub fn request(path: &Path, request: &Request) -> Result<Response, ControlError>
     stream
         .shutdown(std::net::Shutdown::Write)
         .map_err(exchange)?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(exchange)?;
-    serde_json::from_str(answer.trim()).map_err(|e| ControlError::Answer(format!("{e}: {answer}")))
+    for answer in BufReader::new(stream).lines() {
+        let answer = answer.map_err(exchange)?;
+        let response = serde_json::from_str(answer.trim())
+            .map_err(|e| ControlError::Answer(format!("{e}: {answer}")))?;
+        if !each(response) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -258,9 +320,9 @@ mod tests {
         tokio::spawn(async move {
             while let Some(r) = rx.recv().await {
                 let ControlRequest { request, reply } = r;
-                let _ = reply.send(Response::Done {
+                let _ = reply.send(Reply::Once(Response::Done {
                     message: format!("{request:?}"),
-                });
+                }));
             }
         });
         let client_path = path.clone();

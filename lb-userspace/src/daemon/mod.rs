@@ -13,9 +13,13 @@
 //! - [`metrics`], [`http`]: Prometheus text and its minimal listener.
 //! - [`select`]: which data plane runs (the one place knowing both).
 //! - [`cleanup`]: what `lbd cleanup` removes after a stop.
+//! - [`connections`]: the streamed flow listing (`lbd status -c`).
+//! - [`rates`], [`rate_table`], [`report_filter`]: per-second rates from
+//!   the daemon's counter samples, their table, `-t/-u` filtering.
 //! - [`lock`]: one lbd per state directory and managed interface.
 
 pub mod cleanup;
+pub mod connections;
 pub mod control;
 pub mod drain;
 pub mod effective;
@@ -24,7 +28,10 @@ pub mod http;
 pub mod lock;
 pub mod metrics;
 pub mod protocol;
+pub mod rate_table;
+pub mod rates;
 pub mod reload;
+pub mod report_filter;
 pub mod select;
 pub mod serve;
 pub mod status;

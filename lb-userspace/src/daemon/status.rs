@@ -10,7 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{drain::Drains, health::HealthBoard, health::HealthView};
+use super::{drain::Drains, health::HealthBoard, health::HealthView, rates::RateView};
 use crate::{
     dataplane::{ServiceStatus, TrafficStats, socket_label},
     vrrp::{
@@ -37,6 +37,10 @@ pub struct StatusReport {
     pub vrrp_unmatched: u64,
     /// The XDP program's counters by name (empty with IPVS).
     pub xdp_counters: BTreeMap<String, u64>,
+    /// The window the `rates` are averaged over, in milliseconds; `None`
+    /// until the daemon has two counter samples.
+    #[serde(default)]
+    pub rate_window_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +53,9 @@ pub struct ServiceView {
     pub address: String,
     pub scheduler: String,
     pub stats: StatsView,
+    /// Per second over the report's `rate_window_ms`.
+    #[serde(default)]
+    pub rates: RateView,
     pub real_servers: Vec<RealServerView>,
 }
 
@@ -62,6 +69,8 @@ pub struct RealServerView {
     pub active_connections: u64,
     pub inactive_connections: u64,
     pub stats: StatsView,
+    #[serde(default)]
+    pub rates: RateView,
     /// Removed by a reload; kept at weight 0 until its flows end.
     pub draining: bool,
     /// `None` while no health check runs for it.
@@ -160,6 +169,7 @@ pub fn services(
             address: socket_label(s.vip, s.port),
             scheduler: s.scheduler.name().to_owned(),
             stats: s.stats.into(),
+            rates: RateView::default(),
             real_servers: s
                 .backends
                 .iter()
@@ -173,6 +183,7 @@ pub fn services(
                         active_connections: b.active_connections,
                         inactive_connections: b.inactive_connections,
                         stats: b.stats.into(),
+                        rates: RateView::default(),
                         draining: drains.contains(&key),
                         health: health.view(&key),
                     }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 mod desired;
 mod error;
+pub mod flows;
 mod identity;
 mod status;
 
@@ -15,8 +16,9 @@ mod status;
 pub use desired::socket as socket_label;
 pub use desired::{BackendSpec, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts};
 pub use error::{DataplaneError, DesiredStateError};
+pub use flows::{FlowEntry, FlowLister, FlowQuery, FlowScan};
 pub use identity::{RealId, ServiceId};
-pub use status::{BackendStatus, ServiceStatus, TrafficStats};
+pub use status::{BackendStatus, ServiceStatus, ServiceTraffic, TrafficStats};
 
 /// What a data plane can do, for checks made before asking it (a reload
 /// naming a scheduler the running data plane lacks is refused up front).
@@ -49,6 +51,16 @@ pub trait Dataplane {
     /// Traffic counters and connection counts per service and backend, like
     /// `ipvsadm -Ln --stats`.
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError>;
+
+    /// The traffic counters alone (no connection counts), cheap enough to
+    /// sample every second for rates.
+    fn traffic(&self) -> Result<Vec<ServiceTraffic>, DataplaneError> {
+        Ok(self.status()?.iter().map(ServiceTraffic::from).collect())
+    }
+
+    /// A walker of the tracked flows (`ipvsadm -Lnc`) that owns what it
+    /// reads, so it can run on another thread.
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError>;
 
     /// The data plane's own event counters by name (the XDP program's
     /// drops and passes by reason); empty where the kernel keeps none.

@@ -45,3 +45,31 @@ impl ServiceStatus {
         }
     }
 }
+
+/// A service's counters without connection counts, which cost a walk of
+/// the flow table: what the rate sampler reads every second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceTraffic {
+    pub vip: IpAddr,
+    pub port: u16,
+    pub protocol: L4Protocol,
+    pub stats: TrafficStats,
+    /// (address, port, counters) per backend.
+    pub backends: Vec<(IpAddr, u16, TrafficStats)>,
+}
+
+impl From<&ServiceStatus> for ServiceTraffic {
+    fn from(s: &ServiceStatus) -> Self {
+        Self {
+            vip: s.vip,
+            port: s.port,
+            protocol: s.protocol,
+            stats: s.stats,
+            backends: s
+                .backends
+                .iter()
+                .map(|b| (b.addr, b.port, b.stats))
+                .collect(),
+        }
+    }
+}

@@ -17,14 +17,15 @@ use crate::error_text::error_chain;
 
 use super::{
     IpvsError,
+    conn_table::{CONN_TABLE, IpvsFlowLister},
     message::{Attr, IpvsMessage, attr, cmd},
     owned::OwnedRecord,
     service::{Destination, KernelDest, KernelService},
     socket::{IpvsSocket, is_not_found},
 };
 use crate::dataplane::{
-    BackendStatus, Capabilities, Dataplane, DataplaneError, DesiredState, SchedulerKind, ServiceId,
-    ServiceSpec, ServiceStatus, Timeouts, socket_label,
+    BackendStatus, Capabilities, Dataplane, DataplaneError, DesiredState, FlowLister,
+    SchedulerKind, ServiceId, ServiceSpec, ServiceStatus, Timeouts, socket_label,
 };
 
 /// Where the IPVS data plane keeps its ownership record.
@@ -299,6 +300,10 @@ impl Dataplane for IpvsDataplane {
     /// IPVS keeps no per-reason counters of its own.
     fn counters(&self) -> Result<BTreeMap<String, u64>, DataplaneError> {
         Ok(BTreeMap::new())
+    }
+
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError> {
+        Ok(Box::new(IpvsFlowLister::new(CONN_TABLE)))
     }
 
     fn shutdown(&mut self) {

@@ -2,6 +2,7 @@
 //! generic netlink family (what ipvsadm and keepalived use), for hosts where
 //! XDP cannot run.
 
+pub mod conn_table;
 mod dataplane;
 mod error;
 mod message;

@@ -9,12 +9,13 @@ use lb_common::maps::{self as m, Flow, FlowKey, Stats};
 
 use super::{
     XdpApplyError, XdpProgram,
+    flows::{XdpFlowLister, duplicate},
     plan::InstalledState,
     writer::{self, AyaMaps},
 };
 use crate::dataplane::{
-    BackendStatus, Capabilities, Dataplane, DataplaneError, DesiredState, SchedulerKind,
-    ServiceStatus, TrafficStats,
+    BackendStatus, Capabilities, Dataplane, DataplaneError, DesiredState, FlowLister,
+    SchedulerKind, ServiceStatus, ServiceTraffic, TrafficStats,
 };
 
 /// The XDP data plane over a loaded [`XdpProgram`].
@@ -114,7 +115,7 @@ impl XdpDataplane {
 }
 
 /// The clock `bpf_ktime_get_ns` reads.
-fn monotonic_ns() -> u64 {
+pub(super) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -190,5 +191,42 @@ impl Dataplane for XdpDataplane {
             });
         }
         Ok(out)
+    }
+
+    fn traffic(&self) -> Result<Vec<ServiceTraffic>, DataplaneError> {
+        let service_stats: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
+                .map_err(map_err(m::SERVICE_STATS, "open"))?;
+        let backend_stats: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
+                .map_err(map_err(m::BACKEND_STATS, "open"))?;
+        let mut out = Vec::new();
+        for installed in self.installed.in_order() {
+            let spec = &installed.spec;
+            let mut backends = Vec::new();
+            for b in &spec.backends {
+                let id = installed.backends[&(b.addr, b.port)];
+                backends.push((b.addr, b.port, Self::summed(&backend_stats, id)?));
+            }
+            out.push(ServiceTraffic {
+                vip: spec.vip,
+                port: spec.port,
+                protocol: spec.protocol,
+                stats: Self::summed(&service_stats, installed.id)?,
+                backends,
+            });
+        }
+        Ok(out)
+    }
+
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError> {
+        let conntrack = duplicate(self.map(m::CONNTRACK)?, m::CONNTRACK)?;
+        let backends = duplicate(self.map(m::BACKENDS)?, m::BACKENDS)?;
+        Ok(Box::new(XdpFlowLister::new(
+            conntrack,
+            backends,
+            self.installed.settings(),
+            monotonic_ns(),
+        )?))
     }
 }

@@ -52,6 +52,12 @@ pub enum XdpApplyError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
+    #[error("opening a second handle on map {map}")]
+    Duplicate {
+        map: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Program(#[from] XdpError),
 }

@@ -9,6 +9,7 @@
 mod counters;
 mod dataplane;
 mod error;
+mod flows;
 mod ids;
 mod loader;
 mod object;
@@ -19,5 +20,6 @@ mod writer;
 pub use counters::CounterSnapshot;
 pub use dataplane::XdpDataplane;
 pub use error::{XdpApplyError, XdpError};
+pub use flows::XdpFlowLister;
 pub use loader::{AttachMode, AttachedMode, XdpProgram};
 pub use object::object_bytes;

@@ -40,6 +40,15 @@ enum Command {
     },
     /// Show the running daemon's services (like `ipvsadm -Ln`) and VRRP instances.
     Status(ctl::StatusArgs),
+    /// A live view of the running daemon: services, real servers (health,
+    /// weight, connections, rates) and VRRP instances; `q` quits.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        #[command(flatten)]
+        socket: ctl::SocketArg,
+    },
     /// Make the running daemon re-read its configuration (as SIGHUP does);
     /// exits non-zero with the reason when the new file is refused.
     Reload(ctl::SocketArg),
@@ -76,6 +85,7 @@ fn main() -> ExitCode {
         Command::ImportKeepalived { file } => import::import_keepalived(&file),
         Command::ImportLdirectord { file } => import::import_ldirectord(&file),
         Command::Status(args) => ctl::status(&args),
+        Command::Top { interval, socket } => ctl::top(&socket, interval),
         Command::Reload(socket) => ctl::send(&socket, &Request::Reload),
         Command::Failover { instance, socket } => {
             ctl::send(&socket, &Request::Failover { instance })

@@ -145,8 +145,14 @@ impl Daemon<'_> {
         Ok(format!("reloaded {}: {summary}", path.display()))
     }
 
-    /// Drains and autoreload, every second.
+    /// Rate samples, drains and autoreload, every second.
     pub(super) fn tick(&mut self) -> Result<()> {
+        if let Some(dataplane) = self.dataplane.as_deref() {
+            match dataplane.traffic() {
+                Ok(traffic) => self.rates.record(Instant::now(), &traffic),
+                Err(err) => warn!("cannot sample the counters for rates: {err:#}"),
+            }
+        }
         if !self.drains.is_empty() {
             let status = match self.dataplane.as_deref() {
                 Some(dp) => dp.status()?,

@@ -32,6 +32,7 @@ use super::{
     drain::Drains,
     health::HealthBoard,
     http,
+    rates::RateSampler,
     select::ActiveDataplane,
 };
 use crate::{
@@ -75,6 +76,8 @@ struct Daemon<'a> {
     reloaded_at: Option<SystemTime>,
     reloads_ok: u64,
     reloads_failed: u64,
+    /// Counter samples for the rates status shows.
+    rates: RateSampler,
 }
 
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
@@ -126,6 +129,7 @@ pub async fn serve(
         reloaded_at: None,
         reloads_ok: 0,
         reloads_failed: 0,
+        rates: RateSampler::default(),
     };
     let mut states = daemon.vrrp.as_ref().map(|h| h.states.clone());
     notify(&[NotifyState::Ready, NotifyState::Status("running")]);

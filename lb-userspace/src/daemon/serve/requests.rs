@@ -9,11 +9,14 @@ use tracing::info;
 use super::Daemon;
 use crate::{
     daemon::{
+        connections,
+        control::Reply,
         health::HealthView,
         protocol::{Request, Response},
         status::{self, StatusReport, unix_seconds},
     },
-    dataplane::socket_label,
+    dataplane::{FlowQuery, socket_label},
+    error_text::error_chain,
     vrrp::State,
 };
 
@@ -40,8 +43,9 @@ impl Daemon<'_> {
         }
     }
 
-    pub(super) async fn handle(&mut self, request: Request) -> Response {
-        match request {
+    pub(super) async fn handle(&mut self, request: Request) -> Reply {
+        let response = match request {
+            Request::Connections(query) => return self.connections(query),
             Request::Status => match self.report().await {
                 Ok(report) => Response::Status(Box::new(report)),
                 Err(err) => Response::Error {
@@ -55,7 +59,7 @@ impl Daemon<'_> {
             Request::Failover { instance } => self.failover(&instance).await,
             Request::Maintenance { instance, on } => {
                 let Some(handle) = &self.vrrp else {
-                    return no_vrrp();
+                    return no_vrrp().into();
                 };
                 match handle.maintenance(instance.as_deref(), on).await {
                     Ok(names) => Response::Done {
@@ -70,6 +74,22 @@ impl Daemon<'_> {
                     },
                 }
             }
+        };
+        Reply::Once(response)
+    }
+
+    /// Starts a walk of the flow table; its lines stream to the client.
+    fn connections(&self, query: FlowQuery) -> Reply {
+        let Some(dataplane) = self.dataplane.as_deref() else {
+            return Reply::Once(Response::Error {
+                message: "this lbd runs no data plane: it tracks no flows".into(),
+            });
+        };
+        match dataplane.flow_lister() {
+            Ok(lister) => Reply::Stream(connections::stream(lister, query)),
+            Err(err) => Reply::Once(Response::Error {
+                message: format!("listing the flows: {}", error_chain(&err)),
+            }),
         }
     }
 
@@ -109,10 +129,12 @@ impl Daemon<'_> {
 
     async fn report(&mut self) -> Result<StatusReport> {
         self.refresh_health_board();
-        let services = match self.dataplane.as_deref() {
+        let mut services = match self.dataplane.as_deref() {
             Some(dp) => status::services(&dp.status()?, &self.drains, &self.health),
             None => Vec::new(),
         };
+        let rates = self.rates.rates();
+        rates.annotate(&mut services);
         let xdp_counters = match self.dataplane.as_deref() {
             Some(dp) => dp.counters()?,
             None => std::collections::BTreeMap::new(),
@@ -139,6 +161,7 @@ impl Daemon<'_> {
             vrrp_instances,
             vrrp_unmatched,
             xdp_counters,
+            rate_window_ms: rates.window.map(|w| w.as_millis() as u64),
         })
     }
 
