@@ -4,6 +4,7 @@
 
 pub mod binaries;
 pub mod daemon;
+pub mod deb;
 pub mod e2e;
 pub mod fixture;
 pub mod hexdiff;

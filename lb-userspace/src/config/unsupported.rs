@@ -34,6 +34,7 @@ impl Config {
         // Destructured in full so a new field does not compile until it
         // is sorted into supported or not.
         let Config {
+            include: _, // supported: merged while loading
             global,
             // Supported: auto, xdp, ipvs. Whether XDP can run a scheduler is
             // `dataplane::select`'s error, which names the alternatives.
@@ -169,7 +170,7 @@ impl Loaded {
             .map(|key| {
                 let pos = self.pos(&key.path);
                 Diagnostic {
-                    file: self.origin.clone(),
+                    file: self.file(pos).to_owned(),
                     line: pos.line,
                     column: pos.column,
                     severity: Severity::Error,
