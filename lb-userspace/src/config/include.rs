@@ -69,19 +69,19 @@ pub(crate) fn gather(main: Source, tree: Option<&Node>) -> (Vec<Source>, Vec<Dia
         let mut matched = false;
         for path in paths {
             matched = true;
-            let read =
-                path.map_err(|e| e.to_string())
-                    .and_then(|path| match seen.insert(path.clone()) {
-                        false => Ok(None),
-                        true => fs::read_to_string(&path)
-                            .map(|text| {
-                                Some(Source {
-                                    name: path.display().to_string(),
-                                    text,
-                                })
-                            })
-                            .map_err(|e| format!("cannot read {}: {e}", path.display())),
-                    });
+            let read = path.map_err(|e| e.to_string()).and_then(|path| {
+                if !seen.insert(path.clone()) {
+                    return Ok(None);
+                }
+                fs::read_to_string(&path)
+                    .map(|text| {
+                        Some(Source {
+                            name: path.display().to_string(),
+                            text,
+                        })
+                    })
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            });
             match read {
                 Ok(source) => included.extend(source),
                 Err(e) => problems.push(at(pos, format!("include `{pattern}`: {e}"))),

@@ -234,15 +234,19 @@ fn alternatives(ty: &str) -> Option<Value> {
 /// What an editor shows on hover: the meaning, the default, the
 /// keepalived equivalent.
 fn description(key: &Key) -> String {
+    use std::fmt::Write as _;
+
     let mut text = key.meaning.replace("\\|", "|");
+    // Writing to a String cannot fail.
     if key.default != "-" {
-        text.push_str(&format!(" Default: {}.", key.default.replace("\\|", "|")));
+        let _ = write!(text, " Default: {}.", key.default.replace("\\|", "|"));
     }
     if key.equivalent != "-" {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             " keepalived/ldirectord: {}.",
             key.equivalent.replace("\\|", "|")
-        ));
+        );
     }
     text
 }
