@@ -64,10 +64,15 @@ pub fn man_page(version: &str) -> String {
 /// One key: its path as the tag, then type, default, equivalent and meaning.
 fn entry(page: &mut Roff, key: &Key) {
     page.control("TP", []).text([bold(key.path)]);
-    let mut facts = inline(&format!(
-        "Type: {}. Default: {}. keepalived/ldirectord: {}.",
-        key.ty, key.default, key.equivalent
-    ));
+    // `-` (none) is left out, as in the schema's descriptions.
+    let mut facts = format!("Type: {}.", key.ty);
+    if key.default != "-" {
+        facts = format!("{facts} Default: {}.", key.default);
+    }
+    if key.equivalent != "-" {
+        facts = format!("{facts} keepalived/ldirectord: {}.", key.equivalent);
+    }
+    let mut facts = inline(&facts);
     facts.push(roff::line_break());
     facts.extend(inline(key.meaning));
     page.text(facts);
