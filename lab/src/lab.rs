@@ -10,7 +10,7 @@
 //! The client and the backends route through the balancer, as backends do in
 //! IPVS NAT setups. Everything is deleted when the `Lab` drops.
 //!
-//! Two veth facts shape it (shared/BENCH.md): a frame an XDP program
+//! Two veth facts shape it (docs/benchmarking.md): a frame an XDP program
 //! redirects into a veth is only delivered if the receiving end runs NAPI,
 //! so every end has GRO on; and a host's own TCP/UDP on a veth leaves the
 //! checksum to "hardware" that a redirected frame never meets, so the hosts

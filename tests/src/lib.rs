@@ -5,6 +5,7 @@
 pub mod advert_watch;
 pub mod binaries;
 pub mod daemon;
+pub mod deb;
 pub mod e2e;
 pub mod fixture;
 pub mod hexdiff;

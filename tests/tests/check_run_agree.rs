@@ -240,6 +240,7 @@ fn scratch() -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn check_reports_every_refusal_of_run_in_the_same_words() {
     require_root("lbd run in a namespace of its own");
     let dir = scratch();
@@ -308,6 +309,7 @@ fn check_reports_every_refusal_of_run_in_the_same_words() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn what_check_accepts_run_gets_past_its_checks() {
     // The converse on the smallest config: check passes, and run stops
     // only at the host (the namespace has no eth0), not at the config.

@@ -137,6 +137,7 @@ fn backend_at(name: &str, port: u16) -> SocketAddr {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn connections_lists_every_open_flow_with_the_real_server_that_answers_it() {
     let (lab, _stop, lbd) = start(
         "flows",
@@ -235,6 +236,7 @@ fn keep_busy(
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn rates_are_measured_by_the_daemon_under_traffic_and_fall_to_zero_when_idle() {
     let (lab, stop, mut lbd) = start(
         "rates",

@@ -119,6 +119,7 @@ fn config() -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn top_shows_services_real_servers_and_vrrp_resizes_and_follows_keys() {
     require_root("the namespace lab");
     let tmux = Tmux::new();

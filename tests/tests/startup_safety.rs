@@ -255,11 +255,13 @@ fn a_second_start_changes_nothing(config_a: &str, config_b: &str, with_xdp: bool
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_second_lbd_never_touches_a_running_vrrp_only_master() {
     a_second_start_changes_nothing(&vrrp_only(150), &vrrp_only(100), false);
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_second_lbd_never_touches_a_running_master_with_xdp() {
     a_second_start_changes_nothing(
         &node_config(&[InstanceSpec::vi1(150)], ""),

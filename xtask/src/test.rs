@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use crate::{
     build::{self, BuildArgs},
     cmd::{self, step},
-    setup, vm,
+    dist, setup, vm,
 };
 
 /// The feature that runs the tests needing root (tests/Cargo.toml); plain
@@ -42,6 +42,8 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     step("clippy (lb-ebpf for bpfel-unknown-none)", clippy_bpf)?;
     // The end-to-end tests start the real `lbd` binary.
     build::build(&BuildArgs { release: false })?;
+    // tests/tests/deb_package.rs installs the package (a release build).
+    dist::dist()?;
     // Not wrapped in `step`: the runner's own summary line stays the last
     // thing printed.
     eprintln!("[xtask] tests (unit, XDP fixtures, network namespaces) ...");

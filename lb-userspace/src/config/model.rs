@@ -34,6 +34,15 @@ use defaults::is_default;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct Config {
+    /// Files merged into this one (glob patterns relative to this file's
+    /// folder, e.g. `conf.d/*.yaml`); they hold only lists. keepalived:
+    /// `include`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::include::one_or_more"
+    )]
+    pub include: Vec<String>,
     /// Settings for the whole daemon. keepalived: `global_defs`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub global: Global,

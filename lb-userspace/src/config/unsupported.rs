@@ -34,6 +34,7 @@ impl Config {
         // Destructured in full so a new field does not compile until it
         // is sorted into supported or not.
         let Config {
+            include: _, // supported: merged while loading
             global,
             // Supported: auto, xdp, ipvs. Whether XDP can run a scheduler is
             // `dataplane::select`'s error, which names the alternatives.

@@ -25,7 +25,8 @@ pub(crate) const AH_REFUSED: &str = "auth_type ah is not supported (IPsec AH was
 const AUTH_PASS_MAX: usize = 8;
 
 pub(crate) struct Checker<'a> {
-    file: &'a str,
+    /// The main file and those it includes; a `Pos` indexes them.
+    files: &'a [String],
     tree: Option<&'a Node>,
     /// Values already reported as out of range: their placeholders must
     /// not cause a second, confusing error (two bad VRIDs are no duplicate).
@@ -34,9 +35,13 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn new(file: &'a str, tree: Option<&'a Node>, poisoned: &'a HashSet<Pos>) -> Self {
+    pub(crate) fn new(
+        files: &'a [String],
+        tree: Option<&'a Node>,
+        poisoned: &'a HashSet<Pos>,
+    ) -> Self {
         Self {
-            file,
+            files,
             tree,
             poisoned,
             out: Vec::new(),
@@ -69,7 +74,7 @@ impl<'a> Checker<'a> {
     fn report(&mut self, severity: Severity, path: &KeyPath, message: String) {
         let pos = self.pos(path);
         self.out.push(Diagnostic {
-            file: self.file.to_owned(),
+            file: self.files[pos.file].clone(),
             line: pos.line,
             column: pos.column,
             severity,
@@ -85,11 +90,14 @@ impl<'a> Checker<'a> {
         self.report(Severity::Warning, path, message);
     }
 
-    /// "line 7" of a path, to point at the other half of a conflict.
+    /// "line 7" of a path, to point at the other half of a conflict; with
+    /// included files, "conf.d/web.yaml:7", since the halves may be in two.
     fn line_of(&self, path: &KeyPath) -> String {
-        match self.pos(path).line {
-            0 => String::new(),
-            line => format!(" (line {line})"),
+        let pos = self.pos(path);
+        match (pos.line, self.files.len()) {
+            (0, _) => String::new(),
+            (line, 1) => format!(" (line {line})"),
+            (line, _) => format!(" ({}:{line})", self.files[pos.file]),
         }
     }
 

@@ -151,6 +151,7 @@ pub struct NeedsRestart {
 pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
     // Destructured in full so a new key must be sorted into live or restart.
     let Config {
+        include: _, // what they held is merged into the lists below
         global,
         dataplane,
         interfaces,

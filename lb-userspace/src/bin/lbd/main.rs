@@ -4,6 +4,7 @@ mod check;
 mod cleanup;
 mod ctl;
 mod import;
+mod man;
 mod run;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -74,6 +75,9 @@ enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Write the man pages (lbd(8), lbd-SUBCOMMAND(8), lbd.yaml(5)) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "lbd", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Man { dir } => man::write_all(Cli::command(), &dir),
     };
     match result {
         Ok(code) => code,
