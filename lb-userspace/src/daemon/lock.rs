@@ -22,11 +22,11 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, Read as _, Seek as _, Write as _},
     os::{
-        fd::AsRawFd as _,
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
         linux::net::SocketAddrExt as _,
         unix::{
             fs::OpenOptionsExt as _,
-            net::{SocketAddr, UnixListener, UnixStream},
+            net::{SocketAddr, UnixListener},
         },
     },
     path::{Path, PathBuf},
@@ -134,7 +134,7 @@ fn claim_interface(what: &'static str, interface: &str) -> Result<UnixListener, 
         Err(err) if err.kind() == io::ErrorKind::AddrInUse => Err(LockError::InterfaceBusy {
             what,
             interface: interface.to_owned(),
-            pid: holder_pid(&addr),
+            pid: holder_pid(&name),
         }),
         Err(source) => Err(LockError::Claim {
             what,
@@ -144,10 +144,41 @@ fn claim_interface(what: &'static str, interface: &str) -> Result<UnixListener, 
     }
 }
 
-/// The pid of the process listening on `addr` (the credentials a
-/// listening socket hands to whoever connects are its own).
-fn holder_pid(addr: &SocketAddr) -> Option<u32> {
-    let stream = UnixStream::connect_addr(addr).ok()?;
+/// The pid of the process listening on the abstract name `name` (the
+/// credentials a listening socket hands to whoever connects are its own).
+/// The connect does not block: nobody accepts on a claim, so each refused
+/// start leaves a connection queued, and once the queue is full the pid is
+/// just not known.
+fn holder_pid(name: &str) -> Option<u32> {
+    // SAFETY: plain socket call.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: we own the new descriptor; the OwnedFd closes it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_un is plain data; zero is a valid start.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = name.as_bytes();
+    // Abstract: a leading NUL, then the name, not NUL-terminated.
+    if bytes.len() + 1 > addr.sun_path.len() {
+        return None;
+    }
+    for (slot, b) in addr.sun_path[1..].iter_mut().zip(bytes) {
+        *slot = *b as libc::c_char;
+    }
+    let len = (size_of::<libc::sa_family_t>() + 1 + bytes.len()) as libc::socklen_t;
+    // SAFETY: addr is a valid sockaddr_un and len does not exceed it.
+    if unsafe { libc::connect(fd.as_raw_fd(), (&raw const addr).cast(), len) } != 0 {
+        return None;
+    }
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,
@@ -157,7 +188,7 @@ fn holder_pid(addr: &SocketAddr) -> Option<u32> {
     // SAFETY: cred and len are valid for writes of the sizes passed.
     let rc = unsafe {
         libc::getsockopt(
-            stream.as_raw_fd(),
+            fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
             (&raw mut cred).cast(),
@@ -263,6 +294,11 @@ mod tests {
         }
         // Failing on the interface released the state dir it had taken.
         drop(Claims::acquire(&config("interfaces: []\n"), &b).expect("b is free"));
+        // Refused starts leave connections queued on the claim; asking
+        // again and again never blocks, whatever the queue holds.
+        for _ in 0..5000 {
+            let _ = Claims::acquire(&config(yaml), &b);
+        }
         drop(first);
         drop(Claims::acquire(&config(yaml), &b).expect("released on drop"));
         let _ = std::fs::remove_dir_all(&a);
