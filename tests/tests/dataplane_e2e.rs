@@ -176,7 +176,10 @@ fn udp_requests_get_answers_from_every_backend() {
     for vip in [VIP, VIP6] {
         let target = SocketAddr::new(vip.parse().unwrap(), PORT);
         let seen = udp_identities(&s.lab.client, target, 300, Duration::from_secs(2));
-        assert_share(&seen, 300, &[1.0 / 3.0; 3], 0.02);
+        // 300 requests: rr keeps a position per CPU and a reused source
+        // port meets its earlier flow, so a few requests land off an even
+        // split (103/99/98 was seen); 5% as for IPVS in the lab VM.
+        assert_share(&seen, 300, &[1.0 / 3.0; 3], 0.05);
     }
 }
 
