@@ -12,7 +12,7 @@
 //! `lbd run`.
 
 use crate::{
-    config::{Diagnostic, KeyPath, Loaded},
+    config::{Diagnostic, KeyPath, Loaded, Segment},
     daemon::select,
     dataplane::DesiredState,
     error_text::error_chain,
@@ -40,9 +40,10 @@ pub fn refusals(loaded: &Loaded) -> Vec<Diagnostic> {
     }
     // Virtual servers using what is not implemented would be refused
     // again below in other words; the keys above say it once, precisely.
-    let vs_unsupported = out
+    let vs_unsupported = config
+        .unsupported()
         .iter()
-        .any(|d| d.message.contains("not supported yet: virtual_servers"));
+        .any(|k| k.path.segments().first() == Some(&Segment::Key("virtual_servers".to_owned())));
     if !vs_unsupported {
         match DesiredState::from_config(config) {
             Ok(desired) => {

@@ -69,6 +69,15 @@ impl XdpDataplane {
         Ok(())
     }
 
+    /// The per-CPU traffic counters of services and of backends.
+    #[expect(clippy::type_complexity, reason = "two map handles, named at the call")]
+    fn stats_maps(
+        &self,
+    ) -> Result<(PerCpuArray<&MapData, Stats>, PerCpuArray<&MapData, Stats>), XdpApplyError> {
+        let open = |name| PerCpuArray::try_from(self.map(name)?).map_err(map_err(name, "open"));
+        Ok((open(m::SERVICE_STATS)?, open(m::BACKEND_STATS)?))
+    }
+
     fn map(&self, name: &'static str) -> Result<&aya::maps::Map, XdpApplyError> {
         self.program
             .ebpf()
@@ -158,12 +167,7 @@ impl Dataplane for XdpDataplane {
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
-        let service_stats: PerCpuArray<_, Stats> =
-            PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
-                .map_err(map_err(m::SERVICE_STATS, "open"))?;
-        let backend_stats: PerCpuArray<_, Stats> =
-            PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
-                .map_err(map_err(m::BACKEND_STATS, "open"))?;
+        let (service_stats, backend_stats) = self.stats_maps()?;
         let connections = self.connection_counts()?;
         let mut out = Vec::new();
         for installed in self.installed.in_order() {
@@ -194,12 +198,7 @@ impl Dataplane for XdpDataplane {
     }
 
     fn traffic(&self) -> Result<Vec<ServiceTraffic>, DataplaneError> {
-        let service_stats: PerCpuArray<_, Stats> =
-            PerCpuArray::try_from(self.map(m::SERVICE_STATS)?)
-                .map_err(map_err(m::SERVICE_STATS, "open"))?;
-        let backend_stats: PerCpuArray<_, Stats> =
-            PerCpuArray::try_from(self.map(m::BACKEND_STATS)?)
-                .map_err(map_err(m::BACKEND_STATS, "open"))?;
+        let (service_stats, backend_stats) = self.stats_maps()?;
         let mut out = Vec::new();
         for installed in self.installed.in_order() {
             let spec = &installed.spec;

@@ -172,9 +172,8 @@ fn shared_vrid(params: &[InstanceParams]) -> Option<RuntimeError> {
 /// Builds everything from `config`; must run inside a tokio runtime. The
 /// caller holds `daemon::lock`'s claims.
 pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepared, RuntimeError> {
-    if let Some((_, first)) = check(config).into_iter().next() {
-        return Err(first);
-    }
+    // The same functions as `check` (which `lbd run` called already),
+    // stopping at the first problem.
     let default_user = RunAs::default_for(config.global.script_user.as_deref())?;
     let mut params = Vec::new();
     for instance in &config.vrrp_instances {
