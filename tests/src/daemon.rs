@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use lb_lab::netns::Netns;
+use lb_userspace::daemon::status::StatusReport;
 
 use crate::binaries;
 
@@ -87,6 +88,44 @@ impl Daemon {
             .arg(&self.socket)
             .output()
             .with_context(|| format!("while running lbd {}", args.join(" ")))
+    }
+
+    /// `lbd status --json`: what the daemon reports it has installed.
+    pub fn status(&self) -> Result<StatusReport> {
+        let out = self.ctl(&["status", "--json"])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "lbd status --json failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).context("while reading lbd status --json")
+    }
+
+    /// Polls `lbd status --json` until `ready` holds; panics with the log
+    /// after `within`, or at once if the daemon exited.
+    pub fn wait_status(
+        &mut self,
+        what: &str,
+        within: Duration,
+        ready: impl Fn(&StatusReport) -> bool,
+    ) -> StatusReport {
+        let start = Instant::now();
+        loop {
+            if let Some(exit) = self.try_wait().unwrap() {
+                panic!("lbd exited with {exit}; log:\n{}", self.log());
+            }
+            if let Ok(report) = self.status()
+                && ready(&report)
+            {
+                return report;
+            }
+            assert!(
+                start.elapsed() < within,
+                "waited {within:?} for {what}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// What the daemon logged so far.
