@@ -55,11 +55,14 @@ pub enum Counter {
     Redirect,
     /// ICMP errors about a balanced flow, translated.
     IcmpTranslated,
+    /// Flow-sync events lost because `FLOW_EVENTS` was full (the daemon
+    /// did not drain it fast enough): the peer misses those flows.
+    FlowEventsLost,
 }
 
 impl Counter {
     /// Every counter in slot order.
-    pub const ALL: [Counter; 23] = [
+    pub const ALL: [Counter; 24] = [
         Counter::RxFrames,
         Counter::RxBytes,
         Counter::Vlan,
@@ -83,6 +86,7 @@ impl Counter {
         Counter::KernelForward,
         Counter::Redirect,
         Counter::IcmpTranslated,
+        Counter::FlowEventsLost,
     ];
 
     /// Number of slots the counter array needs.
@@ -119,6 +123,7 @@ impl Counter {
             Counter::KernelForward => "kernel_forward",
             Counter::Redirect => "redirect",
             Counter::IcmpTranslated => "icmp_translated",
+            Counter::FlowEventsLost => "flow_events_lost",
         }
     }
 }

@@ -25,6 +25,7 @@ mod parse;
 mod ptr;
 mod schedule;
 mod stats;
+mod sync;
 mod words;
 
 use aya_ebpf::{

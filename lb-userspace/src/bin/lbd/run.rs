@@ -95,14 +95,17 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     };
 
     // A VRRP-only node (no services, no interfaces) needs no data plane.
-    let mut dataplane = if config.interfaces.is_empty() && config.virtual_servers.is_empty() {
-        None
-    } else {
-        let ipvs = IpvsOptions {
-            run_dir: args.state_dir.clone(),
+    let (mut dataplane, flow_sync) =
+        if config.interfaces.is_empty() && config.virtual_servers.is_empty() {
+            (None, None)
+        } else {
+            let ipvs = IpvsOptions {
+                run_dir: args.state_dir.clone(),
+            };
+            let opened =
+                select::open(&config, &desired, &ipvs).context("while opening the data plane")?;
+            (Some(opened.dataplane), opened.flow_sync)
         };
-        Some(select::open(&config, &desired, &ipvs).context("while opening the data plane")?)
-    };
     // Before the instances start none is MASTER: only the services whose
     // VIP no instance carries are installed.
     let initial = vrrp
@@ -147,6 +150,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         health,
         desired,
         installed,
+        flow_sync,
     ));
     if let Some(dataplane) = &mut dataplane {
         dataplane.shutdown();

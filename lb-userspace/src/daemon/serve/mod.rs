@@ -38,8 +38,10 @@ use super::{
 use crate::{
     config::Config,
     dataplane::DesiredState,
+    flowsync::{self, FlowSyncHandle},
     health::{self, HealthHandle, Verdict},
     vrrp::io::{InstanceStatus, Prepared, VrrpHandle, handover::handover_grace},
+    xdp::FlowSyncPort,
 };
 
 /// How `lbd run` was started.
@@ -78,6 +80,8 @@ struct Daemon<'a> {
     reloads_failed: u64,
     /// Counter samples for the rates status shows.
     rates: RateSampler,
+    /// The flow sync with the peer, when configured (XDP only).
+    flow_sync: Option<FlowSyncHandle>,
 }
 
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
@@ -90,6 +94,7 @@ pub async fn serve(
     checks: health::Prepared,
     desired: DesiredState,
     installed: DesiredState,
+    flow_sync: Option<FlowSyncPort>,
 ) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
@@ -112,6 +117,20 @@ pub async fn serve(
         None => None,
     };
     drop(requests_tx);
+    let flow_sync = match (flow_sync, &config.flow_sync) {
+        (Some(port), Some(sync)) => {
+            let handle = flowsync::start(sync, port, &desired)
+                .context("while starting the flow sync (`flow_sync`)")?;
+            info!(
+                interface = sync.interface,
+                port = sync.port(),
+                id = sync.id(),
+                "flow sync running"
+            );
+            Some(handle)
+        }
+        _ => None,
+    };
 
     let mut daemon = Daemon {
         config_mtime: mtime(&options.config_path),
@@ -130,6 +149,7 @@ pub async fn serve(
         reloads_ok: 0,
         reloads_failed: 0,
         rates: RateSampler::default(),
+        flow_sync,
     };
     let mut states = daemon.vrrp.as_ref().map(|h| h.states.clone());
     notify(&[NotifyState::Ready, NotifyState::Status("running")]);
