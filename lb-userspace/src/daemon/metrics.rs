@@ -334,7 +334,7 @@ mod tests {
             "lbd_xdp_events_total{event=\"udp\"} 5",
             "lbd_flow_sync_total{event=\"installed\"} 7",
             "lbd_flow_sync_total{event=\"bad_datagrams\"} 0",
-            "lbd_flow_sync_held 2",
+            "lbd_flow_sync_held{} 2",
             "# EOF",
         ] {
             assert!(

@@ -69,10 +69,9 @@ pub fn start(
     );
     let counters = Arc::new(Counters::default());
     let (configured_tx, configured_rx) = watch::channel(configured(desired));
-    let peers: Option<HashSet<IpAddr>> = config
-        .group
-        .is_none()
-        .then(|| config.peers.iter().copied().collect());
+    // Listed peers are the only senders accepted (with a group too).
+    let peers: Option<HashSet<IpAddr>> =
+        (!config.peers.is_empty()).then(|| config.peers.iter().copied().collect());
     let sending = sender::Sending {
         socket: Arc::clone(&socket),
         destinations: socket::destinations(config),

@@ -25,7 +25,7 @@ use crate::xdp::monotonic_ns;
 /// What the receiving task owns.
 pub(super) struct Receiving {
     pub(super) socket: Arc<UdpSocket>,
-    /// Unicast: only these may send. Multicast: anyone in the group.
+    /// Only these may send; `None`: anyone in the group.
     pub(super) peers: Option<HashSet<IpAddr>>,
     pub(super) id: u8,
     pub(super) conntrack: BpfHashMap<MapData, FlowKey, Flow>,

@@ -18,7 +18,8 @@ pub struct FlowSync {
     /// Interface the sync datagrams leave and arrive on. keepalived:
     /// `lvs_sync_daemon INTERFACE`.
     pub interface: String,
-    /// The peer balancers' addresses (unicast). Either this or `group`.
+    /// The peer balancers' addresses: sent to (unicast) unless `group` is
+    /// set, and the only senders accepted when listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<IpAddr>,
     /// A multicast group to send to and listen on. keepalived: `group`

@@ -28,11 +28,7 @@ impl Checker<'_> {
                  (multicast, e.g. 224.0.0.81) to know where to send"
                     .to_owned(),
             ),
-            (Some(_), false) => self.error(
-                &path.key("group"),
-                "flow_sync has both `peers` and `group`: use one".to_owned(),
-            ),
-            (Some(group), true) if !group.is_multicast() => self.error(
+            (Some(group), _) if !group.is_multicast() => self.error(
                 &path.key("group"),
                 format!("flow_sync.group {group} is not a multicast address (e.g. 224.0.0.81)"),
             ),
@@ -64,7 +60,9 @@ impl Checker<'_> {
             } else if Some(family(peer)) != first {
                 self.error(
                     &at,
-                    format!("flow_sync peer {peer} is not of the same address family as the first"),
+                    format!(
+                        "flow_sync peer {peer} is not of the address family of the first peer or the group"
+                    ),
                 );
             }
         }
