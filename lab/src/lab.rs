@@ -119,7 +119,8 @@ impl Lab {
         Ok(lab)
     }
 
-    fn ethtool(ns: &Netns, args: &[&str]) -> Result<()> {
+    /// Runs `ethtool ARGS` in `ns` (offload settings of lab veths).
+    pub fn ethtool(ns: &Netns, args: &[&str]) -> Result<()> {
         crate::netns::run(ns.command("ethtool").args(args))
             .map(|_| ())
             .map_err(|e| e.context("ethtool is needed by the lab: apt-get install ethtool"))

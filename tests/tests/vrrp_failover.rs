@@ -228,7 +228,11 @@ fn unicast_adverts_from_a_stranger_are_ignored_and_logged() {
 
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn only_the_master_installs_the_services_of_its_vip() {
+fn a_backup_keeps_its_services_installed_and_fault_removes_them() {
+    // A BACKUP serves before it claims a VIP (no packet meets a VIP whose
+    // service is missing, which the kernel would reset), and forwards what
+    // stale neighbour caches still send it after a handover; an instance
+    // whose link is down cannot serve, so FAULT removes its services.
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
     let services = format!(
@@ -244,27 +248,40 @@ fn only_the_master_installs_the_services_of_its_vip() {
         .start(&node_config(&[InstanceSpec::vi1(100)], &services))
         .unwrap();
     lab.b().wait_log("to=Backup", WAIT).unwrap();
-    let installed = format!("virtual service installed (its VIP is ours) service=TCP {VIP}:80");
-    lab.a().wait_log(&installed, WAIT).unwrap();
-    // A service whose VIP no instance carries is installed at start on both.
     for node in 0..2 {
-        let log = lab.nodes[node].daemon.as_ref().unwrap().log();
-        assert!(
-            log.contains("virtual service installed service=TCP 10.120.0.60:80"),
-            "{log}"
-        );
-        assert!(
-            !log.contains(&format!("virtual service installed service=TCP {VIP}:80")),
-            "the VRRP VIP's service waits for MASTER: {log}"
-        );
+        let lbd = lab.nodes[node].daemon.as_mut().unwrap();
+        lbd.wait_status("both services installed", WAIT, |r| r.services.len() == 2);
     }
-    assert!(
-        !lab.b().daemon().log().contains(&installed),
-        "{}",
-        lab.logs()
+    assert_eq!(lab.holders(VIP).unwrap(), ["a"], "{}", lab.logs());
+
+    lab.nodes[1]
+        .ns
+        .ip(&["link", "set", "eth0", "down"])
+        .unwrap();
+    lab.b()
+        .wait_log(
+            &format!(
+                "virtual service removed (its VRRP instances are in FAULT) service=TCP {VIP}:80"
+            ),
+            WAIT,
+        )
+        .unwrap();
+    let report = lab.b().daemon().status().unwrap();
+    let left: Vec<_> = report.services.iter().map(|s| s.address.clone()).collect();
+    assert_eq!(
+        left,
+        ["10.120.0.60:80"],
+        "only the VIP no instance carries stays"
     );
-    assert!(lab.a().stop(libc::SIGTERM).unwrap().success());
-    lab.b().wait_log(&installed, WAIT).unwrap();
+    lab.nodes[1].ns.ip(&["link", "set", "eth0", "up"]).unwrap();
+    lab.b()
+        .wait_log(
+            &format!(
+                "virtual service installed (its VRRP instance left FAULT) service=TCP {VIP}:80"
+            ),
+            WAIT,
+        )
+        .unwrap();
 }
 
 #[test]

@@ -10,10 +10,15 @@
 //!   (`health::Verdict`, keyed by `RealId`);
 //! - drains add back, at weight 0, real servers a reload removed while
 //!   their connections finish (`Drains`);
-//! - VRRP's filter keeps a service whose VIP some instance carries only
-//!   while one of those instances is MASTER, so a BACKUP never forwards a
-//!   VIP's traffic, even traffic a stale neighbour cache sends it; a
-//!   service whose VIP no instance carries is always forwarded. VRRP
+//! - VRRP's filter drops a service whose VIP some instance carries only
+//!   while every one of those instances is in FAULT (its link is down).
+//!   A BACKUP keeps its services installed, as keepalived keeps IPVS's:
+//!   a BACKUP about to become MASTER then serves before it claims the
+//!   VIP (no packet reaches a VIP whose service is not there yet, which
+//!   the kernel would answer with a reset), and a MASTER that just handed
+//!   over keeps forwarding the flows that neighbours with stale caches
+//!   still send it, to the same real servers, until their caches move.
+//!   VRRP
 //!   itself knows nothing of virtual servers (as in keepalived).
 
 use std::net::IpAddr;
@@ -35,20 +40,17 @@ pub fn effective(
     serving(&drains.overlay(&verdict.apply(desired)), states)
 }
 
-/// `desired` less the services whose VIP belongs to instances none of
-/// which is MASTER.
+/// `desired` less the services whose VIP belongs to instances that are
+/// all in FAULT.
 fn serving(desired: &DesiredState, states: &[InstanceStatus]) -> DesiredState {
-    let owned = |vip: IpAddr| states.iter().any(|s| s.vips.contains(&vip));
-    let mastered = |vip: IpAddr| {
-        states
-            .iter()
-            .any(|s| s.state == State::Master && s.vips.contains(&vip))
-    };
+    let owners = |vip: IpAddr| states.iter().filter(move |s| s.vips.contains(&vip));
+    let faulted =
+        |vip: IpAddr| owners(vip).next().is_some() && owners(vip).all(|s| s.state == State::Fault);
     DesiredState {
         services: desired
             .services
             .iter()
-            .filter(|s| !owned(s.vip) || mastered(s.vip))
+            .filter(|s| !faulted(s.vip))
             .cloned()
             .collect(),
         timeouts: desired.timeouts,
@@ -107,7 +109,7 @@ virtual_servers:
     }
 
     #[test]
-    fn only_a_master_forwards_its_vips_and_unowned_vips_always_forward() {
+    fn a_vips_services_are_installed_unless_its_instances_are_all_in_fault() {
         let desired = desired(TWO);
         let none = (Verdict::default(), Drains::default());
         let labels = |states: &[InstanceStatus]| -> Vec<String> {
@@ -116,11 +118,19 @@ virtual_servers:
                 .map(|(s, _)| s)
                 .collect()
         };
+        let both = ["TCP 10.0.0.100:80", "UDP 10.0.0.200:53"];
         let backup = [instance(State::Backup, "10.0.0.100")];
-        assert_eq!(labels(&backup), ["UDP 10.0.0.200:53"]);
+        assert_eq!(labels(&backup), both, "a BACKUP serves before it claims");
         let master = [instance(State::Master, "10.0.0.100")];
-        assert_eq!(labels(&master), ["TCP 10.0.0.100:80", "UDP 10.0.0.200:53"]);
-        assert_eq!(labels(&[]).len(), 2, "no VRRP: everything forwards");
+        assert_eq!(labels(&master), both);
+        let fault = [instance(State::Fault, "10.0.0.100")];
+        assert_eq!(labels(&fault), ["UDP 10.0.0.200:53"]);
+        let one_up = [
+            instance(State::Fault, "10.0.0.100"),
+            instance(State::Backup, "10.0.0.100"),
+        ];
+        assert_eq!(labels(&one_up), both, "one instance not in FAULT keeps it");
+        assert_eq!(labels(&[]), both, "no VRRP: everything forwards");
     }
 
     #[test]
@@ -143,8 +153,8 @@ virtual_servers:
                 vec![("10.0.1.3".to_owned(), 0)]
             )
         );
-        // As BACKUP none of it is installed, verdict and drains or not.
-        let backup = [instance(State::Backup, "10.0.0.100")];
+        // In FAULT none of it is installed, verdict and drains or not.
+        let backup = [instance(State::Fault, "10.0.0.100")];
         assert_eq!(
             view(&effective(&new, &verdict, &drains, &backup)),
             [(

@@ -189,6 +189,12 @@ pub fn attach_xdp(config: &Config) -> Result<XdpDataplane, XdpError> {
             XdpMode::Generic => AttachMode::Generic,
         };
         program.attach(&interface.name, mode)?;
+        crate::xdp::accept_local::enable(&interface.name).map_err(|source| {
+            XdpError::AcceptLocal {
+                interface: interface.name.clone(),
+                source,
+            }
+        })?;
     }
     Ok(XdpDataplane::new(program))
 }

@@ -29,6 +29,15 @@ pub enum XdpError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    #[error(
+        "setting net.ipv4.conf.{interface}.accept_local to 1 failed (translated replies to clients \
+         not resolved yet would be dropped as martians)"
+    )]
+    AcceptLocal {
+        interface: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
     #[error("reading map {map} failed")]

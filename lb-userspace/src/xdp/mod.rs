@@ -6,6 +6,7 @@
 //! `writer` performs them through a `MapWriter` (the kernel's maps, or an
 //! in-memory fake in host tests) and undoes them if one fails.
 
+pub mod accept_local;
 mod counters;
 mod dataplane;
 mod error;

@@ -43,7 +43,7 @@ impl Daemon<'_> {
             {
                 match cause {
                     Cause::Vrrp => {
-                        info!(service = %service.label(), "virtual service installed (its VIP is ours)");
+                        info!(service = %service.label(), "virtual service installed (its VRRP instance left FAULT)");
                     }
                     Cause::Reload => {
                         info!(service = %service.label(), backends = service.backends.len(), "virtual service installed (reload)");
@@ -55,7 +55,7 @@ impl Daemon<'_> {
             if !wanted.services.iter().any(|s| same_service(s, service)) {
                 match cause {
                     Cause::Vrrp => {
-                        info!(service = %service.label(), "virtual service removed (its VIP is not ours)");
+                        info!(service = %service.label(), "virtual service removed (its VRRP instances are in FAULT)");
                     }
                     Cause::Reload => {
                         info!(service = %service.label(), "virtual service removed (reload)");
