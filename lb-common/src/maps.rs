@@ -238,6 +238,11 @@ pub struct Settings {
 /// [`Settings::flags`]: report new and closing flows in `FLOW_EVENTS`.
 pub const SETTINGS_FLOW_SYNC: u32 = 1;
 
+/// A flow that carries packets is reported again each time the clock
+/// crosses a multiple of `1 << FLOW_SYNC_REFRESH_SHIFT` ns (about 8.6 s),
+/// so the peer's copy does not expire while the flow is busy here.
+pub const FLOW_SYNC_REFRESH_SHIFT: u32 = 33;
+
 /// What happened to a flow, for the flow sync: its key (client -> VIP),
 /// the real server it is pinned to, and its state after the packet. The
 /// real is named by address, not by the program's backend id: ids are

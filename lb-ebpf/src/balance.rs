@@ -146,7 +146,9 @@ fn try_to_tracked(
         return Ok(None);
     };
     let state = conntrack::next_state(f.state, flags);
-    if sync::worth_reporting(f.state, state) && sync::on() {
+    if (sync::worth_reporting(f.state, state) || sync::refresh_due(f.last_seen_ns, now))
+        && sync::on()
+    {
         sync::report(key, &backend.addr, &backend.port, state);
     }
     f.state = state;

@@ -2,14 +2,16 @@
 //! it can take over flows whose backend it would not pick itself (rr, wrr;
 //! replies of reals several services share). Reported only while the
 //! daemon set `SETTINGS_FLOW_SYNC`, and only when a flow starts, becomes
-//! established, or starts closing: never per packet of an established
-//! flow. A full ring loses the event and counts it; the packet goes on.
+//! established, or starts closing, and every few seconds while it carries
+//! packets (so the peer's copy does not expire): never per packet of an
+//! established flow. A full ring loses the event and counts it; the packet goes on.
 
 use aya_ebpf::{macros::map, maps::RingBuf};
 use lb_common::{
     counters::Counter,
     maps::{
-        FLOW_CLOSE, FLOW_ESTABLISHED, FLOW_EVENTS_BYTES, FLOW_FIN, FlowEvent, FlowKey, Settings,
+        FLOW_CLOSE, FLOW_ESTABLISHED, FLOW_EVENTS_BYTES, FLOW_FIN, FLOW_SYNC_REFRESH_SHIFT,
+        FlowEvent, FlowKey, Settings,
     },
 };
 
@@ -30,6 +32,14 @@ pub(crate) fn enabled(s: &Settings) -> bool {
 #[inline(always)]
 pub(crate) fn worth_reporting(before: u32, after: u32) -> bool {
     before != after && (after == FLOW_ESTABLISHED || after == FLOW_FIN || after == FLOW_CLOSE)
+}
+
+/// Whether a packet at `now` of a flow last seen at `last_seen` crosses a
+/// refresh boundary (see `FLOW_SYNC_REFRESH_SHIFT`): two shifts and a
+/// compare, the only cost an established packet pays.
+#[inline(always)]
+pub(crate) fn refresh_due(last_seen: u64, now: u64) -> bool {
+    (now >> FLOW_SYNC_REFRESH_SHIFT) != (last_seen >> FLOW_SYNC_REFRESH_SHIFT)
 }
 
 /// Queues one event. Its own BPF function, so its stack and code stay off
