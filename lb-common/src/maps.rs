@@ -239,8 +239,9 @@ pub struct Settings {
 pub const SETTINGS_FLOW_SYNC: u32 = 1;
 
 /// A flow that carries packets is reported again each time the clock
-/// crosses a multiple of `1 << FLOW_SYNC_REFRESH_SHIFT` ns (about 8.6 s),
-/// so the peer's copy does not expire while the flow is busy here.
+/// (offset per flow) crosses a multiple of `1 << FLOW_SYNC_REFRESH_SHIFT`
+/// ns (about 8.6 s), so the peer's copy does not expire while the flow is
+/// busy here.
 pub const FLOW_SYNC_REFRESH_SHIFT: u32 = 33;
 
 /// What happened to a flow, for the flow sync: its key (client -> VIP),

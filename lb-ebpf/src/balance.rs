@@ -146,7 +146,7 @@ fn try_to_tracked(
         return Ok(None);
     };
     let state = conntrack::next_state(f.state, flags);
-    if (sync::worth_reporting(f.state, state) || sync::refresh_due(f.last_seen_ns, now))
+    if (sync::worth_reporting(f.state, state) || sync::refresh_due(key, f.last_seen_ns, now))
         && sync::on()
     {
         sync::report(key, &backend.addr, &backend.port, state);

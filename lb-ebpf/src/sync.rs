@@ -34,12 +34,15 @@ pub(crate) fn worth_reporting(before: u32, after: u32) -> bool {
     before != after && (after == FLOW_ESTABLISHED || after == FLOW_FIN || after == FLOW_CLOSE)
 }
 
-/// Whether a packet at `now` of a flow last seen at `last_seen` crosses a
-/// refresh boundary (see `FLOW_SYNC_REFRESH_SHIFT`): two shifts and a
-/// compare, the only cost an established packet pays.
+/// Whether a packet at `now` of a flow last seen at `last_seen` crosses
+/// its refresh boundary (see `FLOW_SYNC_REFRESH_SHIFT`): a shift, an add
+/// and a compare, the only cost an established packet pays. Each flow's
+/// boundaries are offset by its client port, so busy flows do not all
+/// refresh in the same instant and overflow the ring.
 #[inline(always)]
-pub(crate) fn refresh_due(last_seen: u64, now: u64) -> bool {
-    (now >> FLOW_SYNC_REFRESH_SHIFT) != (last_seen >> FLOW_SYNC_REFRESH_SHIFT)
+pub(crate) fn refresh_due(key: &FlowKey, last_seen: u64, now: u64) -> bool {
+    let offset = u64::from(u16::from_ne_bytes(key.sport)) << (FLOW_SYNC_REFRESH_SHIFT - 16);
+    ((now + offset) >> FLOW_SYNC_REFRESH_SHIFT) != ((last_seen + offset) >> FLOW_SYNC_REFRESH_SHIFT)
 }
 
 /// Queues one event. Its own BPF function, so its stack and code stay off

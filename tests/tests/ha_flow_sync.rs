@@ -79,6 +79,7 @@ fn pair(sync: bool) -> (HaLab, LongFlows) {
             (0, 0, 0, 0),
             "b refused some of a's flows: {sync:?}"
         );
+        eprintln!("before the failover:\n{}", sync_counters(&mut lab));
         let a = lab.vrrp.a().daemon().status().unwrap();
         let sent = a.flow_sync.expect("a runs the flow sync");
         assert!(
@@ -94,12 +95,31 @@ fn pair(sync: bool) -> (HaLab, LongFlows) {
     (lab, flows)
 }
 
-fn assert_survived(event: &str, report: &FlowReport, lab: &HaLab) {
+/// The flow sync's counters of the nodes still running, for a failure.
+fn sync_counters(lab: &mut HaLab) -> String {
+    let mut out = String::new();
+    for (name, node) in [("a", 0), ("b", 1)] {
+        if let Some(daemon) = lab.vrrp.nodes[node].daemon.as_ref()
+            && let Ok(status) = daemon.status()
+        {
+            let lost = status.xdp_counters.get("flow_events_lost");
+            out += &format!(
+                "{name}: {:?}, flow_events_lost {lost:?}\n",
+                status.flow_sync
+            );
+        }
+    }
+    out
+}
+
+fn assert_survived(event: &str, report: &FlowReport, lab: &mut HaLab) {
     eprintln!("{event}: {}", report.summary());
+    let counters = sync_counters(lab);
+    eprintln!("{counters}");
     assert_eq!(
         (report.broken, report.moved),
         (0, 0),
-        "{event}: every connection survives on its backend: {}\n{}",
+        "{event}: every connection survives on its backend: {}\n{counters}{}",
         report.summary(),
         lab.vrrp.logs()
     );
@@ -120,7 +140,7 @@ fn sigterm_failover_under_wrr_with_flow_sync_keeps_every_connection() {
     lab.vrrp.wait_sole_holder(VIP, "b", WAIT).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let report = flows.finish().unwrap();
-    assert_survived("SIGTERM failover, wrr, flow sync", &report, &lab);
+    assert_survived("SIGTERM failover, wrr, flow sync", &report, &mut lab);
 }
 
 #[test]
@@ -137,7 +157,7 @@ fn manual_failover_under_wrr_with_flow_sync_keeps_every_connection() {
     lab.vrrp.wait_sole_holder(VIP2, "b", WAIT).unwrap();
     std::thread::sleep(Duration::from_secs(3));
     let report = flows.finish().unwrap();
-    assert_survived("lbd failover, wrr, flow sync", &report, &lab);
+    assert_survived("lbd failover, wrr, flow sync", &report, &mut lab);
 }
 
 /// The same failover without `flow_sync`: what the feature is for.
