@@ -8,7 +8,7 @@
 //! and a UDP stream through the VIP. The longest stall is printed, not
 //! asserted (`cargo xtask bench flows` measures stalls).
 
-use std::time::Duration;
+use std::{fmt::Write as _, time::Duration};
 
 use lb_lab::{
     long_flows::{FlowPlan, FlowReport, LongFlows},
@@ -103,8 +103,9 @@ fn sync_counters(lab: &mut HaLab) -> String {
             && let Ok(status) = daemon.status()
         {
             let lost = status.xdp_counters.get("flow_events_lost");
-            out += &format!(
-                "{name}: {:?}, flow_events_lost {lost:?}\n",
+            let _ = writeln!(
+                out,
+                "{name}: {:?}, flow_events_lost {lost:?}",
                 status.flow_sync
             );
         }

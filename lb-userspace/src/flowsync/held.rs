@@ -33,7 +33,8 @@ impl Held {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.flows.len()
     }
 

@@ -86,6 +86,10 @@ struct Daemon<'a> {
 
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
 /// adverts, addresses removed). `installed` is what the data plane has now.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one thing `lbd run` prepared before the loop starts"
+)]
 pub async fn serve(
     options: ServeOptions,
     config: Config,
