@@ -126,3 +126,24 @@ impl FlowSyncView {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{super::wire, Counters};
+
+    #[test]
+    fn every_refused_datagram_is_counted_by_kind() {
+        let c = Counters::default();
+        for bytes in [
+            &b"LB"[..],
+            b"XXXX\x01\x00\x00\x00",
+            b"LBFS\x09\x00\x00\x00",
+            b"LBFS\x01\x00\x00\x01",
+        ] {
+            c.refused(wire::decode(0, bytes).unwrap_err());
+        }
+        c.refused(wire::decode(1, b"LBFS\x01\x00\x00\x00").unwrap_err());
+        let v = c.snapshot();
+        assert_eq!((v.bad_datagrams, v.wrong_sync_id), (4, 1));
+    }
+}
