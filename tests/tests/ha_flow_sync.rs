@@ -31,22 +31,32 @@ fn plan() -> FlowPlan {
     }
 }
 
+/// How the nodes sync flows, if at all.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Off,
+    /// To the other node's address on the backend LAN.
+    Unicast,
+    /// To IPVS's default group on the backend LAN.
+    Multicast,
+}
+
 /// Node `index`'s config: the pair's services under `wrr`, and flow sync
-/// to the other node over the backend LAN when `sync`.
-fn config(priority: u8, index: usize, sync: bool) -> String {
-    let rest = if sync {
-        format!(
+/// over the backend LAN as `sync` says.
+fn config(priority: u8, index: usize, sync: Sync) -> String {
+    let rest = match sync {
+        Sync::Off => String::new(),
+        Sync::Unicast => format!(
             "flow_sync:\n  interface: eth1\n  peers: [{}]\n",
             node_ip(1 - index, 1)
-        )
-    } else {
-        String::new()
+        ),
+        Sync::Multicast => "flow_sync:\n  interface: eth1\n  group: 224.0.0.81\n".to_owned(),
     };
     pair_config(priority, "wrr", &[], &rest)
 }
 
 /// Both nodes up, `a` MASTER, the flows open and (with sync) known to `b`.
-fn pair(sync: bool) -> (HaLab, LongFlows) {
+fn pair(sync: Sync) -> (HaLab, LongFlows) {
     require_root("the HA lab");
     let mut lab = HaLab::new().expect("lab");
     lab.vrrp.a().start(&config(150, 0, sync)).unwrap();
@@ -57,7 +67,7 @@ fn pair(sync: bool) -> (HaLab, LongFlows) {
         panic!("flows open: {e:#}\n{}", lab.vrrp.logs());
     });
     std::thread::sleep(Duration::from_millis(500));
-    if sync {
+    if sync != Sync::Off {
         // Every connection and the UDP flow reached b, established.
         let report = lab
             .vrrp
@@ -135,7 +145,7 @@ fn assert_survived(event: &str, report: &FlowReport, lab: &mut HaLab) {
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn sigterm_failover_under_wrr_with_flow_sync_keeps_every_connection() {
-    let (mut lab, flows) = pair(true);
+    let (mut lab, flows) = pair(Sync::Unicast);
     let status = lab.vrrp.a().stop(libc::SIGTERM).unwrap();
     assert!(status.success(), "{status}");
     lab.vrrp.wait_sole_holder(VIP, "b", WAIT).unwrap();
@@ -147,7 +157,7 @@ fn sigterm_failover_under_wrr_with_flow_sync_keeps_every_connection() {
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn manual_failover_under_wrr_with_flow_sync_keeps_every_connection() {
-    let (mut lab, flows) = pair(true);
+    let (mut lab, flows) = pair(Sync::Unicast);
     let out = lab.vrrp.a().daemon().ctl(&["failover", "VI_1"]).unwrap();
     assert!(
         out.status.success(),
@@ -161,11 +171,27 @@ fn manual_failover_under_wrr_with_flow_sync_keeps_every_connection() {
     assert_survived("lbd failover, wrr, flow sync", &report, &mut lab);
 }
 
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn sigterm_failover_under_wrr_with_multicast_flow_sync_keeps_every_connection() {
+    let (mut lab, flows) = pair(Sync::Multicast);
+    let status = lab.vrrp.a().stop(libc::SIGTERM).unwrap();
+    assert!(status.success(), "{status}");
+    lab.vrrp.wait_sole_holder(VIP, "b", WAIT).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let report = flows.finish().unwrap();
+    assert_survived(
+        "SIGTERM failover, wrr, multicast flow sync",
+        &report,
+        &mut lab,
+    );
+}
+
 /// The same failover without `flow_sync`: what the feature is for.
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn sigterm_failover_under_wrr_without_flow_sync_breaks_connections() {
-    let (mut lab, flows) = pair(false);
+    let (mut lab, flows) = pair(Sync::Off);
     let status = lab.vrrp.a().stop(libc::SIGTERM).unwrap();
     assert!(status.success(), "{status}");
     lab.vrrp.wait_sole_holder(VIP, "b", WAIT).unwrap();
