@@ -58,6 +58,7 @@ impl Config {
             metrics_listen: _,         // supported: the Prometheus listener
             drain_timeout: _,          // supported: reload drains removed real servers
             autoreload: _,             // supported: reload on file change
+            vip_device: _,             // supported: where VIPs live
         } = global;
 
         for InterfaceConfig {

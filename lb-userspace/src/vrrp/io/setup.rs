@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use super::{
     RuntimeError,
     exec::RunAs,
+    holder::Holders,
     link,
     notify::{DEFAULT_STATE_DIR, NOTIFY_TIMEOUT, NotifyScripts},
     runtime::{Runtime, Slot},
@@ -207,6 +208,7 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
         }
     }
 
+    let mut holders = Holders::default();
     // One socket per interface and family; the VRID picks the instance.
     let mut sockets: Vec<Arc<VrrpSocket>> = Vec::new();
     let mut socket_of: HashMap<(String, Family), usize> = HashMap::new();
@@ -240,13 +242,14 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
             .iter()
             .find(|c| c.name == p.name)
             .expect("params come from these instances");
+        let vips = holders.place(config.global.vip_device, &p.interface, &p.vips)?;
         slots.push(Slot {
             name: p.name.clone(),
             unit: 0,
             member: 0,
             socket,
             interface: p.interface.clone(),
-            vips: p.vips.clone(),
+            vips,
             wants_source: p.source_address.is_none(),
             family: p.family,
             notify: NotifyScripts::for_instance(config_instance, &default_user)?,
@@ -300,6 +303,7 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
         handle,
         interfaces.into_iter().collect(),
         interfaces_now,
+        holders,
         options,
     );
     Ok(Prepared {
