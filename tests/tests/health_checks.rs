@@ -410,3 +410,65 @@ fn with_every_server_down_the_sorry_server_answers() {
         "the sorry server answers every new connection: {seen:?}"
     );
 }
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_server_its_check_removed_stays_in_status_as_down_with_its_last_failure() {
+    require_root("the namespace lab");
+    // inhibit_on_failure defaults to false: ldirectord's quiescent=no, the
+    // failed server leaves the data plane's pool.
+    let check = format!("http_get: {{ urls: [{{ path: /health }}], {TIMING} }}");
+    let mut setup = setup(2, "ok", &two_backends(&check));
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    setup.http[0].stop();
+    let address = ip(0).parse::<std::net::IpAddr>().unwrap();
+    let report =
+        setup
+            .lbd
+            .wait_status("backend1 listed out of the pool and down", DETECTION, |r| {
+                r.services[0]
+                    .real_servers
+                    .iter()
+                    .any(|rs| rs.ip == address && !rs.in_pool)
+            });
+    let row = report.services[0]
+        .real_servers
+        .iter()
+        .find(|rs| rs.ip == address)
+        .unwrap();
+    let health = row.health.as_ref().expect("a checked server has health");
+    assert!(!health.up, "the removed backend1 is down: {row:?}");
+    assert!(
+        health
+            .last_failure
+            .as_deref()
+            .is_some_and(|why| why.contains("refused")),
+        "status says why backend1 failed: {row:?}"
+    );
+    assert!(
+        health.last_failure_at.is_some_and(|at| at >= started),
+        "status says when backend1 failed: {row:?}"
+    );
+    let other = report.services[0]
+        .real_servers
+        .iter()
+        .find(|rs| rs.ip != address)
+        .expect("backend2 listed");
+    assert!(other.in_pool && other.health.as_ref().is_some_and(|h| h.up));
+    let text = setup.lbd.ctl(&["status"]).unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("{}:7000", ip(0))))
+        .unwrap_or_else(|| panic!("lbd status has no row for backend1:\n{text}"));
+    assert!(
+        line.contains("down (") && line.contains("out of pool"),
+        "the text row says down and out of the pool: {line}"
+    );
+    // Forwarding agrees: the down server takes nothing.
+    let seen = new_connections(&setup, 10);
+    assert_eq!(seen.get("backend2"), Some(&10), "{seen:?}");
+}
