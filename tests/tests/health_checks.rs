@@ -472,3 +472,85 @@ fn a_server_its_check_removed_stays_in_status_as_down_with_its_last_failure() {
     let seen = new_connections(&setup, 10);
     assert_eq!(seen.get("backend2"), Some(&10), "{seen:?}");
 }
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn with_alpha_a_real_server_added_by_a_reload_takes_nothing_before_its_check_passes() {
+    require_root("the namespace lab");
+    let server = |i: usize| {
+        format!(
+            "      - address: {}\n        port: 7000\n        checks:\n          - http_get: {{ urls: [{{ path: /health }}], {TIMING} }}\n",
+            ip(i)
+        )
+    };
+    let vs = |servers: &str| {
+        format!(
+            "  - address: {VIP}\n    port: 80\n    scheduler: rr\n    alpha: true\n    real_servers:\n{servers}"
+        )
+    };
+    let mut setup = setup(2, "ok", &vs(&server(0)));
+    let in_pool = |r: &lb_userspace::daemon::status::StatusReport, i: usize| {
+        let address = ip(i).parse::<std::net::IpAddr>().unwrap();
+        r.services.iter().any(|s| {
+            s.real_servers
+                .iter()
+                .any(|rs| rs.ip == address && rs.in_pool && rs.weight > 0)
+        })
+    };
+    // Under alpha even the first server waits for its first pass.
+    setup.lbd.wait_status(
+        "backend1 in the pool after its first pass",
+        DETECTION,
+        |r| in_pool(r, 0),
+    );
+
+    // backend2 answers on 7000 but its health page is down; the reload
+    // adds it.
+    setup.http[1].stop();
+    let yaml = std::fs::read_to_string(&setup.config).unwrap();
+    let reloaded = format!("{yaml}{}", server(1));
+    std::fs::write(&setup.config, reloaded).unwrap();
+    let out = setup.lbd.ctl(&["reload"]).unwrap();
+    assert!(
+        out.status.success(),
+        "reload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let address = ip(1).parse::<std::net::IpAddr>().unwrap();
+    let report = setup.lbd.wait_status("backend2 listed", DETECTION, |r| {
+        r.services[0].real_servers.iter().any(|rs| rs.ip == address)
+    });
+    let row = report.services[0]
+        .real_servers
+        .iter()
+        .find(|rs| rs.ip == address)
+        .unwrap();
+    assert!(
+        !row.in_pool && row.health.as_ref().is_some_and(|h| !h.up),
+        "the added backend2 starts down, out of the pool: {row:?}"
+    );
+    let seen = new_connections(&setup, 20);
+    assert_eq!(
+        seen.get("backend2"),
+        None,
+        "backend2 took connections before its check passed: {seen:?}"
+    );
+
+    // Its page comes back: it joins after a pass.
+    setup.http[1] = HttpServer::start(
+        &setup.lab.backends[1],
+        format!("{}:8080", ip(1)).parse().unwrap(),
+        "ok",
+    )
+    .unwrap();
+    setup.lbd.wait_status(
+        "backend2 in the pool after its first pass",
+        DETECTION,
+        |r| in_pool(r, 1),
+    );
+    let seen = new_connections(&setup, 20);
+    assert!(
+        seen.get("backend2").copied().unwrap_or(0) >= 8,
+        "backend2 serves once its check passed: {seen:?}"
+    );
+}
