@@ -624,22 +624,16 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
     }
 
     let task = tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + first_wait;
-        for first_run in first_runs {
-            let _ = tokio::time::timeout_at(deadline, first_run).await;
-        }
-        let now = Instant::now();
-        while let Ok(result) = script_results.try_recv() {
-            for unit in &mut runtime.units {
-                unit.track_script(&result.name, result.ok, now);
+        // Waited for inside the loop, so commands (status counters, stop)
+        // are answered meanwhile.
+        let first_deadline = tokio::time::Instant::now() + first_wait;
+        let first_runs = async move {
+            for first_run in first_runs {
+                let _ = tokio::time::timeout_at(first_deadline, first_run).await;
             }
-        }
-        runtime.apply_links(now);
-        for unit in &mut runtime.units {
-            unit.start(now);
-        }
-        runtime.run_actions().await;
-        state_tx.send_replace(runtime.statuses());
+        };
+        tokio::pin!(first_runs);
+        let mut started = false;
 
         let mut link_poll = tokio::time::interval(POLL_INTERVAL);
         link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -653,6 +647,21 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
             };
             tokio::select! {
                 biased;
+                () = &mut first_runs, if !started => {
+                    started = true;
+                    let now = Instant::now();
+                    // A result sent just before its first-run signal.
+                    while let Ok(result) = script_results.try_recv() {
+                        for unit in &mut runtime.units {
+                            unit.track_script(&result.name, result.ok, now);
+                        }
+                    }
+                    runtime.apply_links(now);
+                    for unit in &mut runtime.units {
+                        unit.start(now);
+                    }
+                    runtime.run_actions().await;
+                }
                 command = command_rx.recv() => match command {
                     Some(Command::Failover { instance, done }) => {
                         let now = Instant::now();
