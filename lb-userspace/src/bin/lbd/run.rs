@@ -148,6 +148,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         desired,
         installed,
     ));
+    // Dropping the runtime would wait for its blocking threads, such as a
+    // `lbd status -c` walk of a large flow table still streaming to a
+    // client; they only read, so the stop does not wait for them.
+    runtime.shutdown_background();
     if let Some(dataplane) = &mut dataplane {
         dataplane.shutdown();
     }
