@@ -2,7 +2,10 @@
 //! (planned by `super::plan`, written by `super::writer`) and what it
 //! counted.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::{Path, PathBuf},
+};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
 use lb_common::maps::{self as m, Flow, FlowKey, Stats};
@@ -10,7 +13,7 @@ use lb_common::maps::{self as m, Flow, FlowKey, Stats};
 use super::{
     XdpApplyError, XdpProgram,
     flows::{XdpFlowLister, duplicate},
-    plan::InstalledState,
+    plan::{InstalledState, adopt::Snapshot},
     writer::{self, AyaMaps},
 };
 use crate::dataplane::{
@@ -22,6 +25,10 @@ use crate::dataplane::{
 pub struct XdpDataplane {
     program: XdpProgram,
     installed: InstalledState,
+    /// The services an earlier lbd left in the pinned maps.
+    adopted: Option<DesiredState>,
+    /// Where the maps and links are pinned: they outlive this process.
+    pin_dir: Option<PathBuf>,
 }
 
 fn map_err(
@@ -41,6 +48,28 @@ impl XdpDataplane {
         Self {
             program,
             installed: InstalledState::new(),
+            adopted: None,
+            pin_dir: None,
+        }
+    }
+
+    /// Over a program whose maps and links are pinned in `pin_dir`, which
+    /// start empty.
+    pub(super) fn pinned(program: XdpProgram, pin_dir: &Path) -> Self {
+        Self {
+            pin_dir: Some(pin_dir.to_owned()),
+            ..Self::new(program)
+        }
+    }
+
+    /// Over a program whose pinned maps hold what `snapshot` says: planned
+    /// from as if this process had installed it.
+    pub(super) fn adopting(program: XdpProgram, snapshot: &Snapshot, pin_dir: &Path) -> Self {
+        let installed = InstalledState::adopt(snapshot);
+        Self {
+            adopted: Some(installed.as_desired()),
+            installed,
+            ..Self::pinned(program, pin_dir)
         }
     }
 
@@ -159,6 +188,16 @@ impl Dataplane for XdpDataplane {
 
     fn shutdown(&mut self) {
         self.program.detach_all();
+        if let Some(dir) = &self.pin_dir {
+            tracing::info!(
+                pin_dir = %dir.display(),
+                "XDP program left attached, its maps and links pinned: the next `lbd run` adopts them and keeps the flows; `lbd cleanup` removes them"
+            );
+        }
+    }
+
+    fn adopted(&self) -> Option<DesiredState> {
+        self.adopted.clone()
     }
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {

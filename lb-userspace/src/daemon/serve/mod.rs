@@ -52,6 +52,9 @@ pub struct ServeOptions {
     pub metrics: Option<SocketAddr>,
     /// Log the counters every this many seconds (0: never).
     pub stats_interval: u64,
+    /// Real servers draining from the start: those an earlier lbd left in
+    /// the pinned XDP maps that the configuration no longer lists.
+    pub drains: Drains,
 }
 
 /// Everything the loop owns.
@@ -83,7 +86,7 @@ struct Daemon<'a> {
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
 /// adverts, addresses removed). `installed` is what the data plane has now.
 pub async fn serve(
-    options: ServeOptions,
+    mut options: ServeOptions,
     config: Config,
     dataplane: Option<&mut ActiveDataplane>,
     vrrp: Option<Prepared>,
@@ -113,13 +116,14 @@ pub async fn serve(
     };
     drop(requests_tx);
 
+    let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
         config_mtime: mtime(&options.config_path),
         options,
         config,
         desired,
         installed,
-        drains: Drains::default(),
+        drains,
         health: HealthBoard::default(),
         verdict: checks.initial_verdict(),
         checks: checks.start(),
