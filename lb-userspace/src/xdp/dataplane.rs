@@ -29,6 +29,9 @@ pub struct XdpDataplane {
     adopted: Option<DesiredState>,
     /// Where the maps and links are pinned: they outlive this process.
     pin_dir: Option<PathBuf>,
+    /// The pins were made by this process and nothing was installed yet:
+    /// a start that fails before its first apply removes them again.
+    fresh_pins: bool,
 }
 
 fn map_err(
@@ -50,27 +53,26 @@ impl XdpDataplane {
             installed: InstalledState::new(),
             adopted: None,
             pin_dir: None,
+            fresh_pins: false,
         }
     }
 
     /// Over a program whose maps and links are pinned in `pin_dir`, which
-    /// start empty.
-    pub(super) fn pinned(program: XdpProgram, pin_dir: &Path) -> Self {
-        Self {
-            pin_dir: Some(pin_dir.to_owned()),
-            ..Self::new(program)
-        }
+    /// start empty; `fresh` when this process made the pins.
+    pub(super) fn pinned(program: XdpProgram, pin_dir: &Path, fresh: bool) -> Self {
+        let mut dataplane = Self::new(program);
+        dataplane.pin_dir = Some(pin_dir.to_owned());
+        dataplane.fresh_pins = fresh;
+        dataplane
     }
 
     /// Over a program whose pinned maps hold what `snapshot` says: planned
     /// from as if this process had installed it.
     pub(super) fn adopting(program: XdpProgram, snapshot: &Snapshot, pin_dir: &Path) -> Self {
-        let installed = InstalledState::adopt(snapshot);
-        Self {
-            adopted: Some(installed.as_desired()),
-            installed,
-            ..Self::pinned(program, pin_dir)
-        }
+        let mut dataplane = Self::pinned(program, pin_dir, false);
+        dataplane.installed = InstalledState::adopt(snapshot);
+        dataplane.adopted = Some(dataplane.installed.as_desired());
+        dataplane
     }
 
     pub fn program(&self) -> &XdpProgram {
@@ -202,7 +204,9 @@ impl Dataplane for XdpDataplane {
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         let mut maps = AyaMaps::new(self.program.ebpf_mut());
-        writer::install(&mut self.installed, &mut maps, desired)
+        writer::install(&mut self.installed, &mut maps, desired)?;
+        self.fresh_pins = false;
+        Ok(())
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
@@ -266,5 +270,13 @@ impl Dataplane for XdpDataplane {
             self.installed.settings(),
             monotonic_ns(),
         )?))
+    }
+}
+
+impl Drop for XdpDataplane {
+    fn drop(&mut self) {
+        if let (true, Some(dir)) = (self.fresh_pins, &self.pin_dir) {
+            let _ = super::pins::PinDir::at(dir).remove_all();
+        }
     }
 }

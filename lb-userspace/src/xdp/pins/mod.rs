@@ -6,8 +6,11 @@
 //!   CONNTRACK, SERVICES, ...   the maps (see `PINNED_MAPS`)
 //!   layout -> "v1;CONNTRACK:9:40:72:262144:0;..."   symlink: their layout
 //!   link_<interface>           the XDP link attaching the program there
-//!   link_<interface>.mode -> native                 symlink: its mode
+//!   mode_<interface> -> native                      symlink: its mode
 //! ```
+//!
+//! bpffs refuses names with a dot (EPERM), so none is used: an instance
+//! name has them turned into `_`, an interface name (`eth0.100`) escaped.
 //!
 //! A pinned link keeps the program attached when lbd exits, and the
 //! program keeps its maps; the next `lbd run` loads the new program,
@@ -57,7 +60,16 @@ pub const PINNED_MAPS: &[&str] = &[
 
 const LAYOUT_LINK: &str = "layout";
 const LINK_PREFIX: &str = "link_";
-const MODE_SUFFIX: &str = ".mode";
+const MODE_PREFIX: &str = "mode_";
+
+/// `interface` as a bpffs name: `%` and `.` escaped as `%25` and `%2e`.
+fn escape(interface: &str) -> String {
+    interface.replace('%', "%25").replace('.', "%2e")
+}
+
+fn unescape(name: &str) -> String {
+    name.replace("%2e", ".").replace("%25", "%")
+}
 
 /// What can go wrong with a pin directory.
 #[derive(Debug, Error)]
@@ -84,8 +96,8 @@ fn io_err(operation: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Pin
 
 /// The name of the instance whose state directory is `state_dir`:
 /// `default` for lbd's default one, else the absolute path with `/` turned
-/// into `-` (`/tmp/a/state` -> `tmp-a-state`), so two lbd with different
-/// state directories never share pins.
+/// into `-` and `.` into `_` (`/tmp/a/s.d` -> `tmp-a-s_d`), so two lbd with
+/// different state directories never share pins.
 pub fn instance_name(state_dir: &Path) -> String {
     let absolute = std::path::absolute(state_dir).unwrap_or_else(|_| state_dir.to_owned());
     if absolute == Path::new(crate::defaults::STATE_DIR) {
@@ -94,7 +106,8 @@ pub fn instance_name(state_dir: &Path) -> String {
     let name = absolute
         .to_string_lossy()
         .trim_matches('/')
-        .replace('/', "-");
+        .replace('/', "-")
+        .replace('.', "_");
     // A file name holds at most 255 bytes; the end of a path says most.
     let start = name.len().saturating_sub(200);
     let start = (start..name.len())
@@ -145,12 +158,13 @@ impl PinDir {
     }
 
     fn link_path(&self, interface: &str) -> PathBuf {
-        self.path.join(format!("{LINK_PREFIX}{interface}"))
+        self.path
+            .join(format!("{LINK_PREFIX}{}", escape(interface)))
     }
 
     fn mode_path(&self, interface: &str) -> PathBuf {
         self.path
-            .join(format!("{LINK_PREFIX}{interface}{MODE_SUFFIX}"))
+            .join(format!("{MODE_PREFIX}{}", escape(interface)))
     }
 
     /// Whether any map is pinned here.
@@ -184,8 +198,7 @@ impl PinDir {
         let mut out: Vec<String> = entries
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.ends_with(MODE_SUFFIX))
-            .filter_map(|n| n.strip_prefix(LINK_PREFIX).map(str::to_owned))
+            .filter_map(|n| n.strip_prefix(LINK_PREFIX).map(unescape))
             .collect();
         out.sort();
         out
@@ -225,7 +238,9 @@ fn read_record(path: &Path) -> Option<String> {
 /// Replaces the record at `path` in one rename, so a reader never sees it
 /// missing or half written.
 fn write_record(path: &Path, value: &str) -> Result<(), PinError> {
-    let tmp = path.with_extension("new");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push("_new");
+    let tmp = PathBuf::from(tmp);
     remove_if_present(&tmp)?;
     std::os::unix::fs::symlink(value, &tmp).map_err(io_err("writing", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err("renaming", &tmp))
@@ -252,8 +267,8 @@ mod tests {
 
     #[test]
     fn other_state_directories_name_their_own_instance() {
-        assert_eq!(instance_name(Path::new("/tmp/t-1.state")), "tmp-t-1.state");
-        assert_eq!(instance_name(Path::new("/tmp/t-1.state/")), "tmp-t-1.state");
+        assert_eq!(instance_name(Path::new("/tmp/t-1.state")), "tmp-t-1_state");
+        assert_eq!(instance_name(Path::new("/tmp/t-1.state/")), "tmp-t-1_state");
         assert_ne!(
             instance_name(Path::new("/tmp/a/b")),
             instance_name(Path::new("/tmp/a/c"))
@@ -271,9 +286,19 @@ mod tests {
         pins.write_layout("v1;A:1:2:3:4:0").unwrap();
         pins.write_layout("v2;A:1:2:3:4:0").unwrap();
         assert_eq!(pins.layout().as_deref(), Some("v2;A:1:2:3:4:0"));
-        std::os::unix::fs::symlink("native", pins.mode_path("eth0")).unwrap();
-        std::os::unix::fs::symlink("x", pins.link_path("eth0")).unwrap();
-        assert_eq!(pins.linked_interfaces(), ["eth0"]);
+        for interface in ["eth0", "eth0.100", "a%2e"] {
+            std::os::unix::fs::symlink("native", pins.mode_path(interface)).unwrap();
+            std::os::unix::fs::symlink("x", pins.link_path(interface)).unwrap();
+        }
+        assert_eq!(pins.linked_interfaces(), ["a%2e", "eth0", "eth0.100"]);
+        assert!(
+            std::fs::read_dir(&dir).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains('.')),
+            "bpffs refuses names with a dot"
+        );
         assert!(pins.remove_all().unwrap());
         assert!(!dir.exists());
         assert!(!pins.remove_all().unwrap(), "nothing left the second time");

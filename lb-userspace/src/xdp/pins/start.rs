@@ -22,6 +22,28 @@ pub fn open_pinned(
     interfaces: &[(&str, AttachMode)],
 ) -> Result<XdpDataplane, XdpError> {
     let pins = PinDir::open(pin_dir)?;
+    let had_links = pins.linked_interfaces();
+    let had_anything = !had_links.is_empty() || pins.has_maps();
+    let result = open(&pins, interfaces);
+    if result.is_err() {
+        // A failed start leaves nothing it attached itself (an interface
+        // it attached to before failing on the next one, say); what an
+        // earlier lbd pinned stays for the next try.
+        if had_anything {
+            for interface in pins.linked_interfaces() {
+                if !had_links.contains(&interface) {
+                    let _ = pins.remove_link(&interface);
+                }
+            }
+        } else {
+            let _ = pins.remove_all();
+        }
+    }
+    result
+}
+
+fn open(pins: &PinDir, interfaces: &[(&str, AttachMode)]) -> Result<XdpDataplane, XdpError> {
+    let pin_dir = pins.path();
     let layout = Layout::of_object(object_bytes())?;
     let decision = layout.decide(pins.layout().as_deref(), pins.has_maps());
     if let Decision::StartClean { changes } = &decision {
@@ -32,12 +54,12 @@ pub fn open_pinned(
         );
         pins.remove_maps()?;
     }
-    let mut program = XdpProgram::load_pinned(&pins)?;
+    let mut program = XdpProgram::load_pinned(pins)?;
     pins.write_layout(&layout.record())?;
     for (interface, mode) in interfaces {
-        program.attach_pinned(interface, *mode, &pins)?;
+        program.attach_pinned(interface, *mode, pins)?;
     }
-    program.release_other_links(&pins)?;
+    program.release_other_links(pins)?;
     if decision == Decision::Adopt {
         let (snapshot, flows) = snapshot::read(program.ebpf())?;
         info!(
@@ -49,6 +71,10 @@ pub fn open_pinned(
         Ok(XdpDataplane::adopting(program, &snapshot, pin_dir))
     } else {
         info!(pin_dir = %pin_dir.display(), "XDP maps and links pinned");
-        Ok(XdpDataplane::pinned(program, pin_dir))
+        Ok(XdpDataplane::pinned(
+            program,
+            pin_dir,
+            decision == Decision::Fresh,
+        ))
     }
 }
