@@ -1,0 +1,272 @@
+//! Restarting lbd keeps established flows: the XDP program's maps and
+//! links are pinned, so the next `lbd run` adopts the conntrack table,
+//! swaps its program into the links without detaching, and keeps every
+//! real server that stays on the id its flows point to, with the same
+//! configuration or a changed one. wrr, so only the conntrack table keeps
+//! a flow on its backend (mh would pick the same one again anyway).
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use lb_lab::{
+    lab::{BALANCER_BACKEND_IF, BALANCER_CLIENT_IF, Lab, VIP, backend_addrs},
+    privileges::require_root,
+    traffic::{IdentityConnection, StopFlag, tcp_identity_server, udp_identity_server},
+};
+use lb_tests::{
+    daemon::{Daemon, has_xdp, temp_config},
+    long_flows::{FlowReport, LongFlows, percentile},
+};
+
+const CONNECTIONS: usize = 300;
+const INTERVAL: Duration = Duration::from_millis(50);
+const BACKEND_PORT: u16 = 8080;
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A TCP and a UDP service on VIP:80, wrr over backends `0..weights.len()`.
+fn config(weights: &[u32]) -> String {
+    let reals: String = weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            format!(
+                "      - {{ address: {}, port: {BACKEND_PORT}, weight: {w} }}\n",
+                backend_addrs(i).0
+            )
+        })
+        .collect();
+    let mut yaml = format!(
+        "dataplane: xdp\ninterfaces:\n  - name: {BALANCER_CLIENT_IF}\n  - name: {BALANCER_BACKEND_IF}\nvirtual_servers:\n"
+    );
+    for protocol in ["tcp", "udp"] {
+        yaml.push_str(&format!(
+            "  - address: {VIP}\n    port: 80\n    protocol: {protocol}\n    scheduler: wrr\n    real_servers:\n{reals}"
+        ));
+    }
+    yaml
+}
+
+/// The lab with TCP and UDP identity servers on `backends` backends.
+fn lab(backends: usize) -> (Lab, StopFlag) {
+    require_root("the namespace lab");
+    let lab = Lab::with_backends(backends).expect("lab");
+    lab.add_vips().expect("VIPs on the balancer");
+    let stop = StopFlag::default();
+    for (i, ns) in lab.backends.iter().enumerate() {
+        let at = SocketAddr::new(backend_addrs(i).0.parse().unwrap(), BACKEND_PORT);
+        let name = format!("backend{}", i + 1);
+        tcp_identity_server(ns, at, &name, stop.clone()).expect("TCP server");
+        udp_identity_server(ns, at, &name, stop.clone()).expect("UDP server");
+    }
+    (lab, stop)
+}
+
+/// Starts lbd on `config` and waits until both services are installed with
+/// `weights`.
+fn start(lab: &Lab, config: &Path, weights: &[u32]) -> Daemon {
+    let mut lbd = Daemon::start(&lab.balancer, config, &[]).unwrap();
+    lbd.wait_status("both services installed", WAIT, |r| {
+        r.services.len() == 2
+            && r.services.iter().all(|s| {
+                s.real_servers
+                    .iter()
+                    .map(|rs| rs.weight)
+                    .collect::<Vec<_>>()
+                    == weights
+            })
+    });
+    lbd
+}
+
+/// Restarts lbd (SIGTERM, then `lbd run` again on `config`), returning the
+/// new daemon and when it was up.
+fn restart(lab: &Lab, lbd: Daemon, config: &Path, weights: &[u32]) -> (Daemon, Instant) {
+    let log = lbd.log();
+    let status = lbd.stop_for_restart(libc::SIGTERM).unwrap();
+    assert!(status.success(), "lbd exits 0 on SIGTERM; log:\n{log}");
+    for interface in [BALANCER_CLIENT_IF, BALANCER_BACKEND_IF] {
+        assert!(
+            has_xdp(&lab.balancer, interface).unwrap(),
+            "XDP detached from {interface} between the two lbd"
+        );
+    }
+    let lbd = start(lab, config, weights);
+    let log = lbd.log();
+    assert!(
+        log.contains("adopted the XDP state an earlier lbd pinned"),
+        "the restarted lbd did not adopt the pinned state; log:\n{log}"
+    );
+    assert!(
+        log.contains("XDP program swapped into the pinned link"),
+        "the restarted lbd attached anew instead of swapping; log:\n{log}"
+    );
+    (lbd, Instant::now())
+}
+
+/// Prints the longest gap between two answers, over the flows.
+fn print_stalls(what: &str, tcp: &[FlowReport], udp: &FlowReport) {
+    let mut gaps: Vec<Duration> = tcp.iter().map(|r| r.longest_gap).collect();
+    eprintln!(
+        "{what}: longest stall per TCP connection (answer every {INTERVAL:?}): p50 {:?}, p99 {:?}, max {:?}; UDP: longest {:?}, {} of {} requests unanswered",
+        percentile(&mut gaps, 50),
+        percentile(&mut gaps, 99),
+        percentile(&mut gaps, 100),
+        udp.longest_gap,
+        udp.lost,
+        udp.lost + udp.answers,
+    );
+}
+
+/// Every flow is alive after `since`, was never reset and was always
+/// answered by the backend it started on.
+fn assert_kept(tcp: &[FlowReport], udp: &FlowReport, since: Instant) {
+    let broken: Vec<String> = tcp
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.local)))
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "{} of {CONNECTIONS} connections broke across the restarts: {broken:?}",
+        broken.len()
+    );
+    for r in tcp.iter().chain([udp]) {
+        assert!(r.backend.is_some(), "{} was never answered", r.local);
+        assert!(
+            r.moved_to.is_empty(),
+            "{} moved from {:?} to {:?}",
+            r.local,
+            r.backend,
+            r.moved_to
+        );
+        assert!(
+            r.last_answer.is_some_and(|t| t > since),
+            "{} got no answer after the last restart",
+            r.local
+        );
+    }
+    assert_eq!(udp.error, None, "the UDP flow broke");
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn restarts_keep_every_flow_on_its_backend_with_the_same_or_a_changed_config() {
+    let (lab, servers) = lab(4);
+    let first = [1, 1, 1];
+    let config_path = temp_config("restart", &config(&first)).unwrap();
+    let lbd = start(&lab, &config_path, &first);
+    let target: SocketAddr = format!("{VIP}:80").parse().unwrap();
+    let flows = LongFlows::start(&lab.client, target, CONNECTIONS, INTERVAL).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+
+    // The same configuration.
+    let (lbd, _) = restart(&lab, lbd, &config_path, &first);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // A real server added, the weights changed.
+    let second = [2, 1, 3, 1];
+    std::fs::write(&config_path, config(&second)).unwrap();
+    let (lbd, restarted) = restart(&lab, lbd, &config_path, &second);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let (tcp, udp) = flows.stop();
+    print_stalls(
+        "two restarts (same config, then a real added and weights changed)",
+        &tcp,
+        &udp,
+    );
+    assert_kept(&tcp, &udp, restarted);
+    let spread: std::collections::BTreeSet<_> =
+        tcp.iter().filter_map(|r| r.backend.clone()).collect();
+    assert!(
+        spread.len() == 3,
+        "wrr spread the connections over the three first backends: {spread:?}"
+    );
+
+    // New connections see the new configuration.
+    let seen = lab
+        .client
+        .run(move || {
+            (0..40)
+                .map(|_| IdentityConnection::open(target).and_then(|mut c| c.ask()))
+                .collect::<anyhow::Result<Vec<String>>>()
+        })
+        .unwrap()
+        .expect("new connections are answered after the restarts");
+    assert!(
+        seen.iter().any(|b| b == "backend3"),
+        "wrr with weight 3 of 7 sent none of 40 new connections to backend3: {seen:?}"
+    );
+    drop(lbd);
+    servers.stop();
+    let _ = std::fs::remove_file(config_path);
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_build_with_another_map_layout_starts_clean_and_says_so() {
+    let (lab, servers) = lab(2);
+    let weights = [1, 1];
+    let config_path = temp_config("layout", &config(&weights)).unwrap();
+    let lbd = start(&lab, &config_path, &weights);
+    let pin_dir = lbd.pin_dir().to_owned();
+    let record = std::fs::read_link(pin_dir.join("layout"))
+        .expect("the layout is recorded beside the pins")
+        .to_string_lossy()
+        .into_owned();
+    let conntrack_id = || {
+        aya::maps::MapInfo::from_pin(pin_dir.join("CONNTRACK"))
+            .expect("CONNTRACK is pinned")
+            .id()
+    };
+    let before = conntrack_id();
+    let log = lbd.log();
+    assert!(
+        lbd.stop_for_restart(libc::SIGTERM).unwrap().success(),
+        "{log}"
+    );
+
+    // What an older build with a smaller conntrack value would have left.
+    let (version, rest) = record.split_once(';').unwrap();
+    let older = format!(
+        "v{};{}",
+        version[1..].parse::<u32>().unwrap() + 1,
+        rest.replace("CONNTRACK:9:40:72:", "CONNTRACK:9:40:64:")
+    );
+    assert_ne!(older, record);
+    std::fs::remove_file(pin_dir.join("layout")).unwrap();
+    std::os::unix::fs::symlink(&older, pin_dir.join("layout")).unwrap();
+
+    let lbd = start(&lab, &config_path, &weights);
+    let log = lbd.log();
+    assert!(
+        log.contains("another layout than this build's")
+            && log.contains("starting clean")
+            && log.contains("CONNTRACK: value bytes 64 -> 72"),
+        "the start does not say it drops the pinned maps and why; log:\n{log}"
+    );
+    assert!(
+        !log.contains("adopted the XDP state"),
+        "maps of another layout were adopted; log:\n{log}"
+    );
+    assert_ne!(conntrack_id(), before, "the old conntrack map was kept");
+    assert_eq!(
+        std::fs::read_link(pin_dir.join("layout"))
+            .unwrap()
+            .to_string_lossy(),
+        record,
+        "the new layout is recorded"
+    );
+    let target: SocketAddr = format!("{VIP}:80").parse().unwrap();
+    let answer = lab
+        .client
+        .run(move || IdentityConnection::open(target).and_then(|mut c| c.ask()))
+        .unwrap()
+        .expect("the clean start serves new connections");
+    assert!(answer.starts_with("backend"), "{answer}");
+    drop(lbd);
+    servers.stop();
+    let _ = std::fs::remove_file(config_path);
+}
