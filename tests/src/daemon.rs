@@ -114,23 +114,20 @@ impl Daemon {
         }
         // One lbd per state directory: parallel tests' daemons each get
         // their own beside the config unless EXTRA names one.
-        let state_dir = match extra.iter().position(|a| *a == "--state-dir") {
-            Some(i) => PathBuf::from(extra.get(i + 1).context("--state-dir needs a path")?),
-            None => {
-                command
-                    .arg("--state-dir")
-                    .arg(config.with_extension("state"));
-                config.with_extension("state")
-            }
+        let state_dir = if let Some(i) = extra.iter().position(|a| *a == "--state-dir") {
+            PathBuf::from(extra.get(i + 1).context("--state-dir needs a path")?)
+        } else {
+            let dir = config.with_extension("state");
+            command.arg("--state-dir").arg(&dir);
+            dir
         };
         // And one pin directory per state directory, on the shared bpffs.
-        let pin_dir = match extra.iter().position(|a| *a == "--pin-dir") {
-            Some(i) => PathBuf::from(extra.get(i + 1).context("--pin-dir needs a path")?),
-            None => {
-                let dir = test_pin_dir(&state_dir)?;
-                command.arg("--pin-dir").arg(&dir);
-                dir
-            }
+        let pin_dir = if let Some(i) = extra.iter().position(|a| *a == "--pin-dir") {
+            PathBuf::from(extra.get(i + 1).context("--pin-dir needs a path")?)
+        } else {
+            let dir = test_pin_dir(&state_dir)?;
+            command.arg("--pin-dir").arg(&dir);
+            dir
         };
         let child = command
             .env("LBD_LOG", "info")

@@ -28,23 +28,23 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A TCP and a UDP service on VIP:80, wrr over backends `0..weights.len()`.
 fn config(weights: &[u32]) -> String {
-    let reals: String = weights
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            format!(
-                "      - {{ address: {}, port: {BACKEND_PORT}, weight: {w} }}\n",
-                backend_addrs(i).0
-            )
-        })
-        .collect();
+    use std::fmt::Write as _;
+    let mut reals = String::new();
+    for (i, w) in weights.iter().enumerate() {
+        let addr = backend_addrs(i).0;
+        let _ = writeln!(
+            reals,
+            "      - {{ address: {addr}, port: {BACKEND_PORT}, weight: {w} }}"
+        );
+    }
     let mut yaml = format!(
         "dataplane: xdp\ninterfaces:\n  - name: {BALANCER_CLIENT_IF}\n  - name: {BALANCER_BACKEND_IF}\nvirtual_servers:\n"
     );
     for protocol in ["tcp", "udp"] {
-        yaml.push_str(&format!(
+        let _ = write!(
+            yaml,
             "  - address: {VIP}\n    port: 80\n    protocol: {protocol}\n    scheduler: wrr\n    real_servers:\n{reals}"
-        ));
+        );
     }
     yaml
 }

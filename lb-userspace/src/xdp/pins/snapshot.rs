@@ -32,7 +32,7 @@ pub(crate) fn read(ebpf: &Ebpf) -> Result<(Snapshot, usize), XdpError> {
 
     let services: BpfHashMap<&MapData, ServiceKey, Service> =
         BpfHashMap::try_from(map(ebpf, m::SERVICES)?).map_err(read_err(m::SERVICES))?;
-    for entry in services.iter() {
+    for entry in &services {
         let (key, value) = entry.map_err(read_err(m::SERVICES))?;
         s.services.insert(key, value);
     }
@@ -60,7 +60,7 @@ pub(crate) fn read(ebpf: &Ebpf) -> Result<(Snapshot, usize), XdpError> {
 
     let reals: BpfHashMap<&MapData, RealKey, Real> =
         BpfHashMap::try_from(map(ebpf, m::REALS)?).map_err(read_err(m::REALS))?;
-    for entry in reals.iter() {
+    for entry in &reals {
         let (key, value) = entry.map_err(read_err(m::REALS))?;
         s.reals.insert(key, value);
     }

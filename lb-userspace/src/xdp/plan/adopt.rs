@@ -18,8 +18,8 @@ use std::{
 };
 
 use lb_common::maps::{
-    BACKEND_LIVE, Backend, FAMILY_IPV4, MAX_BACKENDS, MAX_SERVICES, NO_BACKEND, Real, RealKey,
-    SCHED_MH, SCHED_RR, Service, ServiceKey, Settings,
+    BACKEND_LIVE, Backend, FAMILY_IPV4, MAX_BACKENDS, MAX_SERVICES, Real, RealKey, SCHED_MH,
+    SCHED_RR, Service, ServiceKey, Settings,
 };
 
 use super::{At, Installed, InstalledState, Mirror};
@@ -209,6 +209,3 @@ impl InstalledState {
         }
     }
 }
-
-/// `NO_BACKEND` is never a backend id (the arrays are smaller).
-const _: () = assert!(NO_BACKEND >= MAX_BACKENDS);
