@@ -270,3 +270,33 @@ fn a_build_with_another_map_layout_starts_clean_and_says_so() {
     servers.stop();
     let _ = std::fs::remove_file(config_path);
 }
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_pin_dir_off_bpffs_is_refused_saying_how_to_mount_one() {
+    let (lab, servers) = lab(1);
+    let config_path = temp_config("no-bpffs", &config(&[1])).unwrap();
+    let dir = std::env::temp_dir().join(format!("lbd-not-bpffs-{}", std::process::id()));
+    let pin_dir = dir.join("pins");
+    let mut lbd = Daemon::start(
+        &lab.balancer,
+        &config_path,
+        &["--pin-dir", pin_dir.to_str().unwrap()],
+    )
+    .unwrap();
+    let status = lbd.wait(WAIT).unwrap();
+    let log = lbd.log();
+    assert!(!status.success(), "lbd ran without pinning; log:\n{log}");
+    assert!(
+        log.contains("is not on a BPF filesystem (bpffs)") && log.contains("mount -t bpf bpf"),
+        "the error does not say what is wrong and how to fix it; log:\n{log}"
+    );
+    assert!(
+        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
+        "a refused start attached XDP"
+    );
+    drop(lbd);
+    servers.stop();
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_file(config_path);
+}

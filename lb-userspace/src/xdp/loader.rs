@@ -64,6 +64,9 @@ pub(super) struct Attachment {
     /// `None` when a pin on bpffs holds the link (`super::pins`): it
     /// stays attached when this process ends.
     pub(super) link: Option<XdpLinkId>,
+    /// A link this process pinned, held open too: it stays attached while
+    /// this process runs even if its pin is removed.
+    pub(super) _pinned: Option<aya::programs::links::PinnedLink>,
 }
 
 /// The loaded XDP program and the interfaces it is attached to. Dropping it
@@ -124,6 +127,7 @@ impl XdpProgram {
             interface: interface.to_owned(),
             mode: attached,
             link: Some(link),
+            _pinned: None,
         });
         Ok(attached)
     }

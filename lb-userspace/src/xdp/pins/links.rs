@@ -61,18 +61,21 @@ impl XdpProgram {
         mode: AttachMode,
         pins: &PinDir,
     ) -> Result<AttachedMode, XdpError> {
-        let attached = if let Some(attached) = self.swap_into_pinned(interface, mode, pins)? {
-            attached
-        } else {
-            let (attached, link) = self.attach_link(interface, mode)?;
-            self.pin_link(interface, link, pins)?;
-            write_record(&pins.mode_path(interface), &attached.to_string())?;
-            attached
-        };
+        // A swapped link is held by the program's own list of links.
+        let (attached, pinned) =
+            if let Some(attached) = self.swap_into_pinned(interface, mode, pins)? {
+                (attached, None)
+            } else {
+                let (attached, link) = self.attach_link(interface, mode)?;
+                let pinned = self.pin_link(interface, link, pins)?;
+                write_record(&pins.mode_path(interface), &attached.to_string())?;
+                (attached, Some(pinned))
+            };
         self.attachments.push(Attachment {
             interface: interface.to_owned(),
             mode: attached,
             link: None,
+            _pinned: pinned,
         });
         Ok(attached)
     }
@@ -82,7 +85,7 @@ impl XdpProgram {
         interface: &str,
         link: XdpLinkId,
         pins: &PinDir,
-    ) -> Result<(), XdpError> {
+    ) -> Result<PinnedLink, XdpError> {
         let pin_err = |source: Box<dyn std::error::Error + Send + Sync>| XdpError::PinLink {
             interface: interface.to_owned(),
             source,
@@ -92,11 +95,10 @@ impl XdpProgram {
         // Fails for a netlink attachment (a kernel without bpf_link for
         // XDP): the link is then dropped, which detaches.
         let fd = FdLink::try_from(link).map_err(|e| pin_err(Box::new(e)))?;
-        // The pin keeps the link (and the program, and its maps) once the
-        // returned handle closes its descriptor.
+        // The pin keeps the link (and the program, and its maps) once this
+        // process closes its descriptor.
         fd.pin(pins.link_path(interface))
-            .map_err(|e| pin_err(Box::new(e)))?;
-        Ok(())
+            .map_err(|e| pin_err(Box::new(e)))
     }
 
     /// Puts this program into `interface`'s pinned link, if there is one
