@@ -28,9 +28,16 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A TCP and a UDP service on VIP:80, wrr over backends `0..weights.len()`.
 fn config(weights: &[u32]) -> String {
+    let reals: Vec<(usize, u32)> = weights.iter().copied().enumerate().collect();
+    config_of(&reals)
+}
+
+/// A TCP and a UDP service on VIP:80, wrr over `(backend index, weight)`.
+fn config_of(reals_at: &[(usize, u32)]) -> String {
     use std::fmt::Write as _;
     let mut reals = String::new();
-    for (i, w) in weights.iter().enumerate() {
+    for (i, w) in reals_at {
+        let i = *i;
         let addr = backend_addrs(i).0;
         let _ = writeln!(
             reals,
@@ -65,7 +72,8 @@ fn lab(backends: usize) -> (Lab, StopFlag) {
 }
 
 /// Starts lbd on `config` and waits until both services are installed with
-/// `weights`.
+/// `weights` (in status order: configured real servers, then draining
+/// ones).
 fn start(lab: &Lab, config: &Path, weights: &[u32]) -> Daemon {
     let mut lbd = Daemon::start(&lab.balancer, config, &[]).unwrap();
     lbd.wait_status("both services installed", WAIT, |r| {
@@ -168,12 +176,29 @@ fn restarts_keep_every_flow_on_its_backend_with_the_same_or_a_changed_config() {
     // A real server added, the weights changed.
     let second = [2, 1, 3, 1];
     std::fs::write(&config_path, config(&second)).unwrap();
-    let (lbd, restarted) = restart(&lab, lbd, &config_path, &second);
+    let (lbd, _) = restart(&lab, lbd, &config_path, &second);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // backend1 removed: it drains (weight 0, its connections go on), as
+    // after a reload, instead of losing its connections.
+    let third = [(1, 1), (2, 3), (3, 1)];
+    std::fs::write(&config_path, config_of(&third)).unwrap();
+    let (lbd, restarted) = restart(&lab, lbd, &config_path, &[1, 3, 1, 0]);
+    let report = lbd.status().unwrap();
+    let removed: std::net::IpAddr = backend_addrs(0).0.parse().unwrap();
+    assert!(
+        report.services.iter().all(|s| s
+            .real_servers
+            .iter()
+            .any(|r| r.ip == removed && r.draining && r.weight == 0)),
+        "the removed real server does not drain: {:?}",
+        report.services
+    );
     std::thread::sleep(Duration::from_millis(1500));
 
     let (tcp, udp) = flows.stop();
     print_stalls(
-        "two restarts (same config, then a real added and weights changed)",
+        "three restarts (same config; a real added and weights changed; a real removed)",
         &tcp,
         &udp,
     );
