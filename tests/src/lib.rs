@@ -12,6 +12,5 @@ pub mod ha_lab;
 pub mod hexdiff;
 pub mod http_server;
 pub mod keepalived;
-pub mod long_flows;
 pub mod nat_lab;
 pub mod vrrp_lab;
