@@ -149,6 +149,12 @@ impl Daemon {
         &self.pin_dir
     }
 
+    /// Leaves the pinned XDP program and maps, on drop, for the next daemon
+    /// with the same state directory (whose own drop removes them).
+    pub fn keep_pins(&mut self) {
+        self.keep_pins = true;
+    }
+
     /// Sends `signal`, waits for the exit and leaves the pinned XDP program
     /// and maps for the next daemon with the same state directory.
     pub fn stop_for_restart(mut self, signal: i32) -> Result<ExitStatus> {
