@@ -2,10 +2,7 @@
 //! (planned by `super::plan`, written by `super::writer`) and what it
 //! counted.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    path::{Path, PathBuf},
-};
+use std::collections::{BTreeMap, HashMap};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
 use lb_common::maps::{self as m, Flow, FlowKey, Stats};
@@ -13,6 +10,7 @@ use lb_common::maps::{self as m, Flow, FlowKey, Stats};
 use super::{
     XdpApplyError, XdpProgram,
     flows::{XdpFlowLister, duplicate},
+    pins::PinDir,
     plan::{InstalledState, adopt::Snapshot},
     writer::{self, AyaMaps},
 };
@@ -27,8 +25,9 @@ pub struct XdpDataplane {
     installed: InstalledState,
     /// The services an earlier lbd left in the pinned maps.
     adopted: Option<DesiredState>,
-    /// Where the maps and links are pinned: they outlive this process.
-    pin_dir: Option<PathBuf>,
+    /// Where the maps and links are pinned: they outlive this process
+    /// (unless on a bpffs of its own mount namespace).
+    pin_dir: Option<PinDir>,
     /// The pins were made by this process and nothing was installed yet:
     /// a start that fails before its first apply removes them again.
     fresh_pins: bool,
@@ -59,17 +58,17 @@ impl XdpDataplane {
 
     /// Over a program whose maps and links are pinned in `pin_dir`, which
     /// start empty; `fresh` when this process made the pins.
-    pub(super) fn pinned(program: XdpProgram, pin_dir: &Path, fresh: bool) -> Self {
+    pub(super) fn pinned(program: XdpProgram, pins: &PinDir, fresh: bool) -> Self {
         let mut dataplane = Self::new(program);
-        dataplane.pin_dir = Some(pin_dir.to_owned());
+        dataplane.pin_dir = Some(pins.clone());
         dataplane.fresh_pins = fresh;
         dataplane
     }
 
     /// Over a program whose pinned maps hold what `snapshot` says: planned
     /// from as if this process had installed it.
-    pub(super) fn adopting(program: XdpProgram, snapshot: &Snapshot, pin_dir: &Path) -> Self {
-        let mut dataplane = Self::pinned(program, pin_dir, false);
+    pub(super) fn adopting(program: XdpProgram, snapshot: &Snapshot, pins: &PinDir) -> Self {
+        let mut dataplane = Self::pinned(program, pins, false);
         dataplane.installed = InstalledState::adopt(snapshot);
         dataplane.adopted = Some(dataplane.installed.as_desired());
         dataplane
@@ -190,11 +189,16 @@ impl Dataplane for XdpDataplane {
 
     fn shutdown(&mut self) {
         self.program.detach_all();
-        if let Some(dir) = &self.pin_dir {
-            tracing::info!(
-                pin_dir = %dir.display(),
+        match &self.pin_dir {
+            Some(pins) if pins.lasting() => tracing::info!(
+                pin_dir = %pins.path().display(),
                 "XDP program left attached, its maps and links pinned: the next `lbd run` adopts them and keeps the flows; `lbd cleanup` removes them"
-            );
+            ),
+            Some(pins) => tracing::warn!(
+                pin_dir = %pins.path().display(),
+                "XDP program left pinned on the bpffs this lbd mounted: if that mount was in a mount namespace of its own (`ip netns exec`), it goes with it and the program is detached; else `lbd cleanup` removes them"
+            ),
+            None => {}
         }
     }
 
@@ -275,8 +279,8 @@ impl Dataplane for XdpDataplane {
 
 impl Drop for XdpDataplane {
     fn drop(&mut self) {
-        if let (true, Some(dir)) = (self.fresh_pins, &self.pin_dir) {
-            let _ = super::pins::PinDir::at(dir).remove_all();
+        if let (true, Some(pins)) = (self.fresh_pins, &self.pin_dir) {
+            let _ = pins.remove_all();
         }
     }
 }

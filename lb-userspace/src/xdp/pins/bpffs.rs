@@ -14,7 +14,7 @@ use std::{
 };
 
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::warn;
 
 const SYS_FS_BPF: &str = "/sys/fs/bpf";
 
@@ -55,13 +55,15 @@ fn is_bpffs(path: &Path) -> Result<bool, BpffsError> {
 
 /// Checks that `path` is (or will be, once created) on bpffs, mounting
 /// bpffs on `/sys/fs/bpf` for a path below it when none is mounted.
-pub(super) fn ensure(path: &Path) -> Result<(), BpffsError> {
+/// Returns whether the pins are known to outlive this process: not when
+/// this process mounted the bpffs.
+pub(super) fn ensure(path: &Path) -> Result<bool, BpffsError> {
     let existing = path
         .ancestors()
         .find(|p| p.exists())
         .unwrap_or(Path::new("/"));
     if is_bpffs(existing)? {
-        return Ok(());
+        return Ok(true);
     }
     let sys = Path::new(SYS_FS_BPF);
     if !(path.starts_with(sys) && existing == sys) {
@@ -71,15 +73,13 @@ pub(super) fn ensure(path: &Path) -> Result<(), BpffsError> {
         });
     }
     mount_sys_fs_bpf()?;
-    if private_mount_namespace() {
-        warn!(
-            mount = SYS_FS_BPF,
-            "mounted bpffs in this process's own mount namespace (as under `ip netns exec`): the pinned XDP state lasts only as long as this lbd; to keep flows across restarts, pin on a bpffs of the host's namespace (--pin-dir)"
-        );
-    } else {
-        info!(mount = SYS_FS_BPF, "mounted bpffs (it was not mounted)");
-    }
-    Ok(())
+    // Whether the mount outlives this process cannot be told reliably from
+    // inside (namespace ids differ between containers and their hosts).
+    warn!(
+        mount = SYS_FS_BPF,
+        "mounted bpffs (nothing was mounted): if this lbd runs in a mount namespace of its own (`ip netns exec`, `unshare -m`), the mount and the pinned XDP state go with it and a restart cannot adopt them; then pin on a bpffs of the host's namespace (--pin-dir)"
+    );
+    Ok(false)
 }
 
 fn mount_sys_fs_bpf() -> Result<(), BpffsError> {
@@ -99,10 +99,4 @@ fn mount_sys_fs_bpf() -> Result<(), BpffsError> {
     } else {
         Err(BpffsError::Mount(io::Error::last_os_error()))
     }
-}
-
-/// Whether this process's mount namespace is not init's (unknown: no).
-fn private_mount_namespace() -> bool {
-    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
-    matches!((ns("self"), ns("1")), (Some(a), Some(b)) if a != b)
 }

@@ -129,16 +129,19 @@ pub fn default_pin_dir(state_dir: &Path) -> PathBuf {
 #[derive(Clone, Debug)]
 pub struct PinDir {
     path: PathBuf,
+    /// Whether the pins outlive this process (see `bpffs::ensure`).
+    lasting: bool,
 }
 
 impl PinDir {
     /// Checks that `path` is on bpffs (mounting bpffs on `/sys/fs/bpf` when
     /// that is where it goes and nothing is mounted there) and creates it.
     pub fn open(path: &Path) -> Result<Self, PinError> {
-        bpffs::ensure(path)?;
+        let lasting = bpffs::ensure(path)?;
         std::fs::create_dir_all(path).map_err(io_err("creating", path))?;
         Ok(Self {
             path: path.to_owned(),
+            lasting,
         })
     }
 
@@ -146,7 +149,13 @@ impl PinDir {
     pub fn at(path: &Path) -> Self {
         Self {
             path: path.to_owned(),
+            lasting: true,
         }
+    }
+
+    /// Whether what is pinned here outlives this process.
+    pub fn lasting(&self) -> bool {
+        self.lasting
     }
 
     pub fn path(&self) -> &Path {

@@ -68,12 +68,12 @@ fn open(pins: &PinDir, interfaces: &[(&str, AttachMode)]) -> Result<XdpDataplane
             flows,
             "adopted the XDP state an earlier lbd pinned: its tracked flows continue"
         );
-        Ok(XdpDataplane::adopting(program, &snapshot, pin_dir))
+        Ok(XdpDataplane::adopting(program, &snapshot, pins))
     } else {
         info!(pin_dir = %pin_dir.display(), "XDP maps and links pinned");
         Ok(XdpDataplane::pinned(
             program,
-            pin_dir,
+            pins,
             decision == Decision::Fresh,
         ))
     }
