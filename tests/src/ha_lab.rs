@@ -13,7 +13,7 @@
 //! Each backend answers TCP lines and UDP datagrams on port 7000 with its
 //! name (`backend1`..), so a long-lived flow can tell whether it moved.
 
-use std::{fmt::Write as _, net::SocketAddr, thread::JoinHandle};
+use std::{fmt::Write as _, net::SocketAddr, thread::JoinHandle, time::Duration};
 
 use anyhow::Result;
 use lb_lab::{
@@ -145,4 +145,110 @@ pub fn pair_config(priority: u8, scheduler: &str, extra_instance: &[&str], rest:
     }
     yaml.push_str(rest);
     yaml
+}
+
+/// What happens to the MASTER (node a) while flows run through it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Nothing: the reference for stall figures.
+    Nothing,
+    /// `kill -TERM`: a clean handover.
+    Sigterm,
+    /// `lbd failover VI_1`.
+    ManualFailover,
+    /// `kill -9`: no goodbye.
+    Sigkill,
+    /// SIGTERM, then the same configuration started again: b carries the
+    /// flows meanwhile and a (preempting) takes them back.
+    Restart,
+    /// As `Restart`, with a changed configuration (a real server's weight).
+    RestartChanged,
+}
+
+impl Event {
+    pub const ALL: [Event; 6] = [
+        Event::Nothing,
+        Event::Sigterm,
+        Event::ManualFailover,
+        Event::Sigkill,
+        Event::Restart,
+        Event::RestartChanged,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Nothing => "nothing (reference)",
+            Event::Sigterm => "SIGTERM failover",
+            Event::ManualFailover => "lbd failover",
+            Event::Sigkill => "SIGKILL of the MASTER",
+            Event::Restart => "restart of the MASTER",
+            Event::RestartChanged => "restart with a changed config",
+        }
+    }
+}
+
+/// How long flows run after an event settles before they are counted.
+pub const SETTLE: Duration = Duration::from_secs(3);
+const WAIT: Duration = Duration::from_secs(15);
+
+impl HaLab {
+    /// Starts a at priority 150 and b at 100 with `scheduler` and `rest`
+    /// (top-level YAML for both) and waits until a holds both VIPs.
+    pub fn elected(scheduler: &str, rest: &str) -> Result<Self> {
+        let mut lab = Self::new()?;
+        lab.vrrp
+            .a()
+            .start(&pair_config(150, scheduler, &[], rest))?;
+        lab.vrrp
+            .b()
+            .start(&pair_config(100, scheduler, &[], rest))?;
+        lab.vrrp.wait_sole_holder(VIP, "a", WAIT)?;
+        lab.vrrp.wait_sole_holder(VIP2, "a", WAIT)?;
+        Ok(lab)
+    }
+
+    /// Makes `event` happen to node a (started with `scheduler`, `rest`)
+    /// and waits until the pair has settled: b serving after a failover, a
+    /// serving again after a restart.
+    pub fn happen(&mut self, event: Event, scheduler: &str, rest: &str) -> Result<()> {
+        match event {
+            Event::Nothing => {}
+            Event::Sigterm => {
+                let status = self.vrrp.a().stop(libc::SIGTERM)?;
+                anyhow::ensure!(status.success(), "lbd exited with {status}");
+                self.vrrp.wait_sole_holder(VIP, "b", WAIT)?;
+            }
+            Event::ManualFailover => {
+                let out = self.vrrp.a().daemon().ctl(&["failover", "VI_1"])?;
+                anyhow::ensure!(
+                    out.status.success(),
+                    "lbd failover: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                self.vrrp.wait_sole_holder(VIP, "b", WAIT)?;
+            }
+            Event::Sigkill => {
+                self.vrrp.a().stop(libc::SIGKILL)?;
+                self.vrrp.wait_sole_holder(VIP, "b", WAIT)?;
+            }
+            Event::Restart | Event::RestartChanged => {
+                let status = self.vrrp.a().stop(libc::SIGTERM)?;
+                anyhow::ensure!(status.success(), "lbd exited with {status}");
+                self.vrrp.wait_sole_holder(VIP, "b", WAIT)?;
+                let mut config = pair_config(150, scheduler, &[], rest);
+                if event == Event::RestartChanged {
+                    config = config.replacen(
+                        &format!("port: {BACKEND_PORT} }}"),
+                        &format!("port: {BACKEND_PORT}, weight: 3 }}"),
+                        1,
+                    );
+                }
+                self.vrrp.a().start(&config)?;
+                self.vrrp.wait_sole_holder(VIP, "a", WAIT)?;
+                self.vrrp.wait_sole_holder(VIP2, "a", WAIT)?;
+            }
+        }
+        std::thread::sleep(SETTLE);
+        Ok(())
+    }
 }

@@ -11,13 +11,18 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// Node a at priority 150, node b at 100, both started; a is MASTER.
 fn elected() -> VrrpLab {
+    elected_with("")
+}
+
+/// [`elected`] with `rest` appended to both nodes' configurations.
+fn elected_with(rest: &str) -> VrrpLab {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
     lab.a()
-        .start(&node_config(&[InstanceSpec::vi1(150)], ""))
+        .start(&node_config(&[InstanceSpec::vi1(150)], rest))
         .unwrap();
     lab.b()
-        .start(&node_config(&[InstanceSpec::vi1(100)], ""))
+        .start(&node_config(&[InstanceSpec::vi1(100)], rest))
         .unwrap();
     lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
     lab
@@ -75,12 +80,28 @@ fn lbd_failover_moves_the_vip_and_a_second_one_brings_it_back() {
         a.vrrp_instances[0].master,
         Some(lb_tests::vrrp_lab::node_ip(1, 0).parse().unwrap())
     );
+    // Status says why a (150) stays BACKUP behind b (100).
+    assert!(a.vrrp_instances[0].handed_over, "{:?}", a.vrrp_instances[0]);
+    let (_, table) = ctl(&lab, 0, &["status"]);
+    assert!(table.contains("BACKUP (handed over) 150"), "{table}");
+    assert!(!status(&lab, 1).vrrp_instances[0].handed_over);
 
-    // b hands back; a, the only other node, takes over.
+    // b hands back; a, the only other node, takes over, and the hold ends.
     let (ok, text) = ctl(&lab, 1, &["failover", "VI_1"]);
     assert!(ok, "{text}");
     lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
     lab.reached_through(VIP, "a", WAIT).unwrap();
+    let a = status(&lab, 0);
+    assert_eq!(a.vrrp_instances[0].state, "MASTER");
+    assert!(
+        !a.vrrp_instances[0].handed_over,
+        "elected again: the hold ended"
+    );
+    let (_, table) = ctl(&lab, 1, &["status"]);
+    assert!(
+        table.contains("BACKUP (handed over)"),
+        "b now holds: {table}"
+    );
 }
 
 #[test]
@@ -124,8 +145,10 @@ fn maintenance_gives_up_master_until_released() {
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_cleanup_removes_the_vip_a_killed_master_left() {
-    // What systemd's ExecStopPost runs after `kill -9`.
-    let mut lab = elected();
+    // What systemd's ExecStopPost runs after `kill -9`, with VIPs placed
+    // as keepalived places them (with lbd's default placement the kernel
+    // removes them with the process).
+    let mut lab = elected_with("global:\n  vip_device: interface\n");
     lab.a().stop(libc::SIGKILL).unwrap();
     assert!(lab.nodes[0].holds(VIP).unwrap(), "a crash leaves the VIP");
     let stdout = cleanup(&lab);

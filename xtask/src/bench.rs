@@ -30,7 +30,9 @@ pub(crate) enum Which {
     /// share and resident memory.
     Health,
     /// Listing a full XDP flow table (262,144 flows) as `lbd status -c`
-    /// does, against a plain walk of the same map.
+    /// does, against a plain walk of the same map; then the stalls of 300
+    /// long-lived flows through a balancer pair across failover, crash and
+    /// restart, against a round where nothing happens.
     Flows,
 }
 

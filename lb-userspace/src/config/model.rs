@@ -26,7 +26,7 @@ pub use self::{
     },
     vrrp::{
         AuthType, Authentication, InitialState, SyncGroup, TrackInterface, TrackScript,
-        TrackScriptRef, VirtualAddress, VrrpInstance,
+        TrackScriptRef, VipDevice, VirtualAddress, VrrpInstance,
     },
 };
 use super::lenient;
@@ -115,6 +115,13 @@ pub struct Global {
     /// ldirectord: `autoreload`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub autoreload: bool,
+    /// Where a MASTER puts its IPv4 virtual addresses: `owned` (a device
+    /// lbd creates per VRRP interface, `lbd-IFACE`, which vanishes with
+    /// the process, so a crashed lbd leaves nothing answering for them) or
+    /// `interface` (on the instance's interface, as keepalived does).
+    /// keepalived: none (always `interface`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vip_device: VipDevice,
 }
 
 impl Global {

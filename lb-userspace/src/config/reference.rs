@@ -63,6 +63,7 @@ pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "global.metrics_listen", ty: "address:port", default: "- (off)", equivalent: "-", meaning: "Serve Prometheus metrics at `http://ADDRESS:PORT/metrics` (`lbd run --metrics` overrides it). Read at start; changing it needs a restart." },
             Key { path: "global.drain_timeout", ty: "seconds", default: "30", equivalent: "-", meaning: "A real server a reload removes keeps its flows at weight 0 until they end or this long has passed, then it is removed." },
             Key { path: "global.autoreload", ty: "bool", default: "`false`", equivalent: "ldirectord `autoreload`", meaning: "Reload when the configuration file changes (its modification time is checked every second). A file that does not load is logged and changes nothing." },
+            Key { path: "global.vip_device", ty: "`owned` \\| `interface`", default: "`owned`", equivalent: "- (keepalived: always `interface`)", meaning: "Where a MASTER puts its IPv4 virtual addresses. `owned`: as a /32 on `lbd-IFACE`, a device lbd creates per VRRP interface and the kernel deletes when the process ends, however it ends, so a killed or crashed lbd leaves nothing answering ARP for the VIPs or resetting their flows; the kernel answers ARP for them on IFACE and lbd sends its gratuitous ARPs there. VIPs with their own `dev` or `label`, IPv6 VIPs (the kernel answers neighbour solicitations only for addresses on the receiving interface) and interfaces with `arp_ignore` 1 or more keep keepalived's placement. `interface`: on the instance's interface with their prefix, as keepalived puts them (a crashed lbd's are removed at the next start or by `lbd cleanup`)." },
         ],
     ),
     (
@@ -157,6 +158,7 @@ pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "virtual_servers[].method", ty: "`nat` \\| `dr` \\| `tun`", default: "`nat`", equivalent: "`lvs_method NAT\\|DR\\|TUN`; ldirectord `masq`/`gate`/`ipip`", meaning: "How packets reach the real servers." },
             Key { path: "virtual_servers[].persistence_timeout", ty: "seconds", default: "- (off)", equivalent: "`persistence_timeout`; ldirectord `persistent`", meaning: "Keep a client on one real server this long after its last connection." },
             Key { path: "virtual_servers[].delay_loop", ty: "seconds", default: "60", equivalent: "`delay_loop`; ldirectord `checkinterval`", meaning: "Interval between health checks." },
+            Key { path: "virtual_servers[].alpha", ty: "bool", default: "`false`", equivalent: "`alpha`", meaning: "Real servers with checks start down and take no connection until every one of their checks has passed, at start and when a reload adds them (a real server the reload keeps keeps its health). Without it they start up, as keepalived does without `alpha`." },
             Key { path: "virtual_servers[].sorry_server", ty: "mapping", default: "-", equivalent: "`sorry_server IP PORT`; ldirectord `fallback`", meaning: "Used when fewer than `quorum` real servers are up." },
             Key { path: "virtual_servers[].sorry_server.address", ty: "address", default: "required", equivalent: "`sorry_server IP`", meaning: "Its address." },
             Key { path: "virtual_servers[].sorry_server.port", ty: "1-65535", default: "the service's port", equivalent: "`sorry_server IP PORT`", meaning: "Its port." },
@@ -451,6 +453,7 @@ pub(super) mod tests {
                 metrics_listen: Some("127.0.0.1:9100".parse().expect("a socket address")),
                 drain_timeout: Some(secs(60)),
                 autoreload: true,
+                vip_device: crate::config::VipDevice::Interface,
             },
             dataplane: DataplaneKind::Xdp,
             interfaces: vec![InterfaceConfig {
@@ -521,6 +524,7 @@ pub(super) mod tests {
                 method: ForwardingMethod::Dr,
                 persistence_timeout: Some(secs(300)),
                 delay_loop: secs(5),
+                alpha: true,
                 sorry_server: Some(SorryServer {
                     address: ip(50),
                     port: Some(8080),

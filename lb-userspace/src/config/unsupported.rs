@@ -59,6 +59,7 @@ impl Config {
             metrics_listen: _,         // supported: the Prometheus listener
             drain_timeout: _,          // supported: reload drains removed real servers
             autoreload: _,             // supported: reload on file change
+            vip_device: _,             // supported: where VIPs live
         } = global;
 
         for InterfaceConfig {
@@ -100,6 +101,7 @@ fn unsupported_in_virtual_server(
         method,
         persistence_timeout,
         delay_loop: _, // paces health checks
+        alpha: _,      // supported: health checks
         sorry_server: _,
         sorry_server_inhibit,
         quorum: _,      // supported: health checks

@@ -170,6 +170,7 @@ pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
         metrics_listen,
         drain_timeout: _, // live
         autoreload: _,    // live
+        vip_device,
     } = global;
     let mut sections = Vec::new();
     let mut differs = |name: &'static str, same: bool| {
@@ -197,6 +198,7 @@ pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
         "global.metrics_listen",
         *metrics_listen == old.global.metrics_listen,
     );
+    differs("global.vip_device", *vip_device == old.global.vip_device);
     if sections.is_empty() {
         Ok(())
     } else {

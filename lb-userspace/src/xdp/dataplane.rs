@@ -10,7 +10,8 @@ use lb_common::maps::{self as m, Flow, FlowKey, Stats};
 use super::{
     XdpApplyError, XdpProgram,
     flows::{XdpFlowLister, duplicate},
-    plan::InstalledState,
+    pins::PinDir,
+    plan::{InstalledState, adopt::Snapshot},
     writer::{self, AyaMaps},
 };
 use crate::dataplane::{
@@ -25,6 +26,14 @@ pub struct XdpDataplane {
     /// Where the flow sync learns the installed ids (`sync_port`).
     pub(super) sync_ids:
         Option<tokio::sync::watch::Sender<std::sync::Arc<crate::flowsync::SyncIds>>>,
+    /// The services an earlier lbd left in the pinned maps.
+    adopted: Option<DesiredState>,
+    /// Where the maps and links are pinned: they outlive this process
+    /// (unless on a bpffs of its own mount namespace).
+    pin_dir: Option<PinDir>,
+    /// The pins were made by this process and nothing was installed yet:
+    /// a start that fails before its first apply removes them again.
+    fresh_pins: bool,
 }
 
 fn map_err(
@@ -45,7 +54,28 @@ impl XdpDataplane {
             program,
             installed: InstalledState::new(),
             sync_ids: None,
+            adopted: None,
+            pin_dir: None,
+            fresh_pins: false,
         }
+    }
+
+    /// Over a program whose maps and links are pinned in `pin_dir`, which
+    /// start empty; `fresh` when this process made the pins.
+    pub(super) fn pinned(program: XdpProgram, pins: &PinDir, fresh: bool) -> Self {
+        let mut dataplane = Self::new(program);
+        dataplane.pin_dir = Some(pins.clone());
+        dataplane.fresh_pins = fresh;
+        dataplane
+    }
+
+    /// Over a program whose pinned maps hold what `snapshot` says: planned
+    /// from as if this process had installed it.
+    pub(super) fn adopting(program: XdpProgram, snapshot: &Snapshot, pins: &PinDir) -> Self {
+        let mut dataplane = Self::pinned(program, pins, false);
+        dataplane.installed = InstalledState::adopt(snapshot);
+        dataplane.adopted = Some(dataplane.installed.as_desired());
+        dataplane
     }
 
     pub fn program(&self) -> &XdpProgram {
@@ -163,13 +193,30 @@ impl Dataplane for XdpDataplane {
 
     fn shutdown(&mut self) {
         self.program.detach_all();
+        match &self.pin_dir {
+            Some(pins) if pins.lasting() => tracing::info!(
+                pin_dir = %pins.path().display(),
+                "XDP program left attached, its maps and links pinned: the next `lbd run` adopts them and keeps the flows; `lbd cleanup` removes them"
+            ),
+            Some(pins) => tracing::warn!(
+                pin_dir = %pins.path().display(),
+                "XDP program left pinned on the bpffs this lbd mounted: if that mount was in a mount namespace of its own (`ip netns exec`), it goes with it and the program is detached; else `lbd cleanup` removes them"
+            ),
+            None => {}
+        }
+    }
+
+    fn adopted(&self) -> Option<DesiredState> {
+        self.adopted.clone()
     }
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         let mut maps = AyaMaps::new(self.program.ebpf_mut());
         let result = writer::install(&mut self.installed, &mut maps, desired);
         self.publish_sync_ids();
-        result
+        result?;
+        self.fresh_pins = false;
+        Ok(())
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
@@ -233,5 +280,13 @@ impl Dataplane for XdpDataplane {
             self.installed.settings(),
             monotonic_ns(),
         )?))
+    }
+}
+
+impl Drop for XdpDataplane {
+    fn drop(&mut self) {
+        if let (true, Some(pins)) = (self.fresh_pins, &self.pin_dir) {
+            let _ = pins.remove_all();
+        }
     }
 }

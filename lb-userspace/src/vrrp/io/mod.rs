@@ -10,6 +10,7 @@
 
 pub mod garp;
 pub mod handover;
+pub mod holder;
 pub mod link;
 pub mod notify;
 pub mod runtime;
@@ -40,6 +41,8 @@ pub enum RuntimeError {
     Vip(#[from] vip::VipError),
     #[error(transparent)]
     Link(#[from] link::LinkError),
+    #[error(transparent)]
+    Holder(#[from] holder::HolderError),
     #[error("opening an rtnetlink socket: {0}")]
     Netlink(#[source] std::io::Error),
     #[error("sync group {group}: {problem}")]

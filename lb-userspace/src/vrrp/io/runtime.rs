@@ -18,9 +18,10 @@ use tokio::{
 
 use super::{
     garp,
+    holder::Holders,
     link::{self, InterfaceInfo, POLL_INTERVAL},
     notify::{Notifier, NotifyScripts, Subject},
-    scripts::ScriptResult,
+    scripts::{ScriptResult, TrackRunner},
     setup::{Prepared, RuntimeOptions},
     socket::{Incoming, VrrpSocket},
     unit::Unit,
@@ -50,6 +51,9 @@ pub struct InstanceStatus {
     pub since: Instant,
     /// Held BACKUP by `VrrpHandle::maintenance` until released.
     pub maintenance: bool,
+    /// Handed over by `VrrpHandle::failover`; accepts any master until
+    /// elected again.
+    pub handed_over: bool,
 }
 
 /// Every instance's protocol counters (they change with every advert, so
@@ -181,6 +185,16 @@ pub(crate) struct Slot {
     pub(crate) last_send_error: Option<Instant>,
 }
 
+impl Slot {
+    /// `vip` as this node places it (on a holder device, or as written).
+    fn placed<'a>(&'a self, vip: &'a VirtualAddress) -> &'a VirtualAddress {
+        self.vips
+            .iter()
+            .find(|v| v.address.addr() == vip.address.addr())
+            .unwrap_or(vip)
+    }
+}
+
 /// What the event loop owns.
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -198,6 +212,8 @@ pub(crate) struct Runtime {
     /// Interfaces that carry VIPs, cleaned on stop.
     vip_interfaces: Vec<String>,
     links: HashMap<String, InterfaceInfo>,
+    /// The devices that hold VIPs; they vanish with the process.
+    holders: Holders,
     /// Last link state handed to the instances, per tracked interface.
     tracked: HashMap<String, bool>,
     notifier: Notifier,
@@ -222,6 +238,7 @@ impl Runtime {
         handle: Handle,
         vip_interfaces: Vec<String>,
         links: HashMap<String, InterfaceInfo>,
+        holders: Holders,
         options: &RuntimeOptions,
     ) -> Self {
         let group_states = vec![State::Init; units.len()];
@@ -237,6 +254,7 @@ impl Runtime {
             handle,
             vip_interfaces,
             links,
+            holders,
             tracked: HashMap::new(),
             notifier: Notifier::new(options.state_dir.clone(), options.notify_timeout),
             unmatched: 0,
@@ -262,6 +280,7 @@ impl Runtime {
                     master: instance.master(),
                     since: instance.last_transition(),
                     maintenance: instance.in_maintenance(),
+                    handed_over: instance.handed_over(),
                 });
             }
         }
@@ -432,6 +451,7 @@ impl Runtime {
                     tracing::debug!(instance = %slot.name, "accept mode off is not enforced");
                 }
                 for address in &addresses {
+                    let address = slot.placed(address);
                     let device = vip::device(address, &slot.interface);
                     match self.vips.add(address, device).await {
                         Ok(Added::Added | Added::AlreadyOurs) => {
@@ -447,6 +467,7 @@ impl Runtime {
             }
             Action::RemoveVips { addresses } => {
                 for address in &addresses {
+                    let address = slot.placed(address);
                     let device = vip::device(address, &slot.interface);
                     match self.vips.remove(address, device).await {
                         Ok(true) => {
@@ -486,6 +507,13 @@ impl Runtime {
                 .iter()
                 .find(|v| v.address.addr() == *address)
                 .map_or(slot.interface.as_str(), |v| vip::device(v, &slot.interface));
+            // A holder has no link layer: its VIPs are announced on the
+            // instance's interface, where the kernel answers for them.
+            let device = if self.holders.holds(device) {
+                slot.interface.as_str()
+            } else {
+                device
+            };
             by_device.entry(device).or_default().push(*address);
         }
         for (device, addresses) in by_device {
@@ -578,18 +606,34 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
             }
         }));
     }
+    // The first notify and advert carry the effective priority (keepalived
+    // users read it in their notify scripts' state files): the instances
+    // start once every track script has run once. Each run is killed at
+    // its timeout, so this wait is bounded.
+    let first_wait = scripts
+        .iter()
+        .map(TrackRunner::timeout)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(1);
+    let mut first_runs = Vec::new();
     for script in scripts {
-        helpers.push(script.spawn(script_tx.clone()));
+        let (ran_once, first_run) = oneshot::channel();
+        first_runs.push(first_run);
+        helpers.push(script.spawn(script_tx.clone(), ran_once));
     }
 
     let task = tokio::spawn(async move {
-        let now = Instant::now();
-        runtime.apply_links(now);
-        for unit in &mut runtime.units {
-            unit.start(now);
-        }
-        runtime.run_actions().await;
-        state_tx.send_replace(runtime.statuses());
+        // Waited for inside the loop, so commands (status counters, stop)
+        // are answered meanwhile.
+        let first_deadline = tokio::time::Instant::now() + first_wait;
+        let first_runs = async move {
+            for first_run in first_runs {
+                let _ = tokio::time::timeout_at(first_deadline, first_run).await;
+            }
+        };
+        tokio::pin!(first_runs);
+        let mut started = false;
 
         let mut link_poll = tokio::time::interval(POLL_INTERVAL);
         link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -603,6 +647,21 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
             };
             tokio::select! {
                 biased;
+                () = &mut first_runs, if !started => {
+                    started = true;
+                    let now = Instant::now();
+                    // A result sent just before its first-run signal.
+                    while let Ok(result) = script_results.try_recv() {
+                        for unit in &mut runtime.units {
+                            unit.track_script(&result.name, result.ok, now);
+                        }
+                    }
+                    runtime.apply_links(now);
+                    for unit in &mut runtime.units {
+                        unit.start(now);
+                    }
+                    runtime.run_actions().await;
+                }
                 command = command_rx.recv() => match command {
                     Some(Command::Failover { instance, done }) => {
                         let now = Instant::now();

@@ -9,6 +9,11 @@
 //! - the lister `lbd status -c` runs, every flow turned into an entry;
 //! - the same, serialised as the daemon sends it (JSON lines of 1,000);
 //! - the lister with a filter that matches one client (a full walk too).
+//!
+//! Then [`stalls`]: established flows through a balancer pair across a
+//! failover, a crash and restarts.
+
+mod stalls;
 
 use std::{
     io::Write as _,
@@ -183,5 +188,6 @@ fn main() -> Result<()> {
             ratio(f, floor_fast)
         );
     }
-    Ok(())
+    drop(dp);
+    stalls::run()
 }
