@@ -119,3 +119,35 @@ fn a_killed_master_under_mh_keeps_every_connection() {
     let (lab, report) = through(Event::Sigkill, "mh", "");
     assert_survived(Event::Sigkill, &report, &lab);
 }
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_restart_with_a_changed_config_under_mh_keeps_every_connection() {
+    let (lab, report) = through(Event::RestartChanged, "mh", "");
+    assert_survived(Event::RestartChanged, &report, &lab);
+}
+
+/// `wrr` needs the flows themselves on the node that takes over: flow sync
+/// over IPVS's multicast group, the same on both nodes.
+const WRR_SYNC: &str = "flow_sync:\n  interface: eth1\n  group: 224.0.0.81\n";
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_killed_master_under_wrr_with_flow_sync_keeps_every_connection() {
+    let (lab, report) = through(Event::Sigkill, "wrr", WRR_SYNC);
+    assert_survived(Event::Sigkill, &report, &lab);
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_restarted_master_under_wrr_with_flow_sync_takes_every_connection_back() {
+    let (lab, report) = through(Event::Restart, "wrr", WRR_SYNC);
+    assert_survived(Event::Restart, &report, &lab);
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_restart_with_a_changed_config_under_wrr_with_flow_sync_keeps_every_connection() {
+    let (lab, report) = through(Event::RestartChanged, "wrr", WRR_SYNC);
+    assert_survived(Event::RestartChanged, &report, &lab);
+}

@@ -14,7 +14,13 @@ use lb_tests::ha_lab::{Event, HaLab};
 
 /// The schedulers measured and the configuration each needs beyond the
 /// pair's own.
-const SCHEDULERS: [(&str, &str); 2] = [("mh", ""), ("wrr", "")];
+const SCHEDULERS: [(&str, &str); 2] = [
+    ("mh", ""),
+    (
+        "wrr",
+        "flow_sync:\n  interface: eth1\n  group: 224.0.0.81\n",
+    ),
+];
 
 fn round(event: Event, scheduler: &str, rest: &str) -> Result<FlowReport> {
     let mut lab = HaLab::elected(scheduler, rest).context("an elected pair")?;
