@@ -11,9 +11,10 @@ use lb_common::{
 
 use crate::{
     conntrack,
-    flow::{PacketFlow, TCP_FIN, TCP_RST, TCP_SYN},
+    flow::{PacketFlow, TCP_RST, TCP_SYN},
     forward::{self, Route},
     headers::IPPROTO_TCP,
+    ingress::{self, Admission},
     maps::{
         BACKEND_STATS, BACKENDS, CONNTRACK, NEW_FLOW, REALS, REVERSE, SCRATCH, SERVICE_STATS,
         SERVICES, Scratch,
@@ -129,9 +130,19 @@ fn try_to_tracked(
     packet: &Packet,
     flow: &PacketFlow,
 ) -> Result<Option<u32>, Malformed> {
+    // Every packet to a service comes here first: judge it before
+    // anything else (in this frame, not the entry function's, whose stack
+    // the ICMP path's frame leaves no room in).
+    match ingress::admit(ctx, packet, flow)? {
+        Admission::Admit | Admission::Expired => {}
+        Admission::Drop(reason) => {
+            stats::count(reason);
+            return Ok(Some(xdp_action::XDP_DROP));
+        }
+    }
     let key = &flow.key;
     let flags = flow.tcp_flags;
-    if packet.fragment || syn_fin(flow) {
+    if packet.fragment {
         return Ok(None);
     }
     let Some(entry) = CONNTRACK.get_ptr_mut(key) else {
@@ -163,12 +174,6 @@ fn try_to_tracked(
     .map(Some)
 }
 
-/// SYN and FIN together: never valid, a classic scan.
-#[inline(always)]
-fn syn_fin(flow: &PacketFlow) -> bool {
-    flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN)
-}
-
 /// Client -> VIP:port without a live entry: schedule it to a backend.
 #[inline(always)]
 fn try_to_new(
@@ -185,11 +190,6 @@ fn try_to_new(
         // Later fragments carry no ports to balance on: the whole datagram
         // goes to the kernel, which reassembles it.
         return Ok(Some(xdp_action::XDP_PASS));
-    }
-    if syn_fin(flow) {
-        // No backend should see it.
-        stats::count(Counter::BadTcpFlags);
-        return Ok(Some(xdp_action::XDP_DROP));
     }
     let mid_flow = tcp && flags & TCP_SYN == 0;
     let Some(backend_id) = crate::schedule::pick(service, flow_hash(key), mid_flow) else {

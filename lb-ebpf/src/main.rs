@@ -19,6 +19,8 @@ mod flow;
 mod forward;
 mod headers;
 mod icmp;
+mod ingress;
+mod ipv4_options;
 mod maps;
 mod nat;
 mod parse;
