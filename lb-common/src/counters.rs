@@ -76,8 +76,9 @@ pub enum Counter {
     /// TCP segments to a service whose data offset is under 5 words or
     /// past the end of the segment, dropped.
     BadTcpOffset,
-    /// Packets to a service whose TTL / hop limit expires here: answered
-    /// with Time Exceeded about the packet as the client sent it.
+    /// Packets to a service whose TTL / hop limit expires here, answered
+    /// with Time Exceeded about the packet as the client sent it; and
+    /// backend replies that would expire, left untranslated to the kernel.
     TtlExpired,
 }
 

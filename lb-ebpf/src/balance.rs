@@ -22,6 +22,7 @@ use crate::{
     nat::{self, Endpoint, Side},
     parse::{Malformed, Packet},
     stats::{self, Direction},
+    time_exceeded,
     words::set_addr16,
 };
 
@@ -134,10 +135,14 @@ fn try_to_tracked(
     // anything else (in this frame, not the entry function's, whose stack
     // the ICMP path's frame leaves no room in).
     match ingress::admit(ctx, packet, flow)? {
-        Admission::Admit | Admission::Expired => {}
+        Admission::Admit => {}
         Admission::Drop(reason) => {
             stats::count(reason);
             return Ok(Some(xdp_action::XDP_DROP));
+        }
+        Admission::Expired => {
+            stats::count(Counter::TtlExpired);
+            return Ok(Some(time_exceeded::reply(ctx, packet, &flow.key)));
         }
     }
     let key = &flow.key;
@@ -370,6 +375,13 @@ fn try_from_backend(
         (reverse.vip, reverse.vport, reverse.service)
     };
     if packet.fragment {
+        return Ok(Some(xdp_action::XDP_PASS));
+    }
+    if forward::expiring(ctx, packet)? {
+        // Untranslated, so the kernel's Time Exceeded goes back to the
+        // backend that sent it, and nothing about the backend reaches the
+        // client.
+        stats::count(Counter::TtlExpired);
         return Ok(Some(xdp_action::XDP_PASS));
     }
     let scratch = scratch()?;

@@ -27,6 +27,7 @@ mod parse;
 mod ptr;
 mod schedule;
 mod stats;
+mod time_exceeded;
 mod words;
 
 use aya_ebpf::{
