@@ -7,6 +7,7 @@ mod error;
 mod ids;
 mod loader;
 mod object;
+mod veth;
 
 pub use counters::CounterSnapshot;
 pub use dataplane::XdpDataplane;
