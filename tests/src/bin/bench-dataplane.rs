@@ -133,12 +133,39 @@ fn main() -> Result<()> {
         true,
     );
     let _ = BACKEND;
+    // The ingress policy's costliest admitted case (the option walk) and
+    // its cheapest drop.
+    let with_options = {
+        let mut ip = etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, CLIENT, VIP)?;
+        ip.options = [1u8, 1, 1, 0][..].try_into()?;
+        let mut th = etherparse::TcpHeader::new(40001, 80, 1, 64240);
+        th.ack = true;
+        th.acknowledgment_number = 1;
+        let payload = [0u8; 10];
+        ip.set_payload_len(th.header_len() + payload.len())?;
+        th.checksum = th.calc_checksum_ipv4(&ip, &payload)?;
+        let mut f = Vec::new();
+        etherparse::Ethernet2Header {
+            source: CLIENT_MAC,
+            destination: LB_CLIENT_MAC,
+            ether_type: etherparse::EtherType::IPV4,
+        }
+        .write(&mut f)?;
+        ip.write(&mut f)?;
+        th.write(&mut f)?;
+        f.extend_from_slice(&payload);
+        f
+    };
+    let mut bad_checksum = ack.clone();
+    bad_checksum[24] ^= 0x5a;
 
     let reference = time(&fx, bare, &pass, client_if)?;
     let program = fx.dp.program().program()?;
     let established = time(&fx, program, &ack, client_if)?;
     let reply_ns = time(&fx, program, &reply, backend_if)?;
     let pass_ns = time(&fx, program, &pass, client_if)?;
+    let options_ns = time(&fx, program, &with_options, client_if)?;
+    let dropped_ns = time(&fx, program, &bad_checksum, client_if)?;
     let mut arp = vec![0xffu8; 6];
     arp.extend_from_slice(&CLIENT_MAC);
     arp.extend_from_slice(&[0x08, 0x06]);
@@ -171,7 +198,7 @@ fn main() -> Result<()> {
         "XDP program cost per packet (BPF_PROG_TEST_RUN, {REPEAT} repeats, {RUNS} runs, 64-byte frames)"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>12}",
+        "{:<38} {:>9} {:>9} {:>12}",
         "path", "best ns", "median ns", "x bare (best)"
     );
     for (name, ns) in [
@@ -179,11 +206,13 @@ fn main() -> Result<()> {
         ("new flow (Maglev pick + conntrack)", new_flow),
         ("established flow (NAT + redirect)", established),
         ("reply (reverse NAT + redirect)", reply_ns),
+        ("established, 4 bytes of IPv4 options", options_ns),
+        ("policy drop (bad IPv4 checksum)", dropped_ns),
         ("pass-through (not a service)", pass_ns),
         ("ARP (parse and counters only)", arp_ns),
     ] {
         println!(
-            "{name:<34} {:>9.1} {:>9.1} {:>12.2}x",
+            "{name:<38} {:>9.1} {:>9.1} {:>12.2}x",
             ns.best,
             ns.median,
             ns.best / reference.best
