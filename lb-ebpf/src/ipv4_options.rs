@@ -60,7 +60,7 @@ const IPV4_HEADER: usize = 20;
 /// those reads inside the frame. The position is kept in [`OPTION_WALK`].
 #[inline(never)]
 pub(crate) fn check(ctx: &XdpContext, l3: usize, header_len: usize) -> Result<u32, Counter> {
-    if l3 > 22 || header_len > IPV4_HEADER + MAX_OPTIONS || header_len < IPV4_HEADER {
+    if l3 > 22 || !(IPV4_HEADER..=IPV4_HEADER + MAX_OPTIONS).contains(&header_len) {
         return Err(Counter::BadIpOptions);
     }
     let len = header_len - IPV4_HEADER;
