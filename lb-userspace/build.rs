@@ -1,5 +1,5 @@
 //! Builds `lb-ebpf` for `bpfel-unknown-none` with Debian's Rust toolchain and
-//! bpf-linker (see shared/TOOLCHAIN.md), so `lbd` can embed the object.
+//! bpf-linker (see docs/toolchain.md), so `lbd` can embed the object.
 //!
 //! The aya-template pattern, adapted: no nightly and no `build-std`. Debian's
 //! `rustc` ships a prebuilt `core` for the BPF target, and `RUSTC_BOOTSTRAP`

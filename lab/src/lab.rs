@@ -10,7 +10,7 @@
 //! The client and the backends route through the balancer, as backends do in
 //! IPVS NAT setups. Everything is deleted when the `Lab` drops.
 //!
-//! Two veth facts shape it (shared/BENCH.md): a frame an XDP program
+//! Two veth facts shape it (docs/benchmarking.md): a frame an XDP program
 //! redirects into a veth is only delivered if the receiving end runs NAPI,
 //! so every end has GRO on; and a host's own TCP/UDP on a veth leaves the
 //! checksum to "hardware" that a redirected frame never meets, so the hosts
@@ -143,7 +143,8 @@ impl Lab {
         Ok(lab)
     }
 
-    fn ethtool(ns: &Netns, args: &[&str]) -> Result<()> {
+    /// Runs `ethtool ARGS` in `ns` (offload settings of lab veths).
+    pub fn ethtool(ns: &Netns, args: &[&str]) -> Result<()> {
         crate::netns::run(ns.command("ethtool").args(args))
             .map(|_| ())
             .map_err(|e| e.context("ethtool is needed by the lab: apt-get install ethtool"))

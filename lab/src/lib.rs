@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod lab;
+pub mod long_flows;
 pub mod netns;
 pub mod privileges;
 pub mod traffic;

@@ -322,6 +322,11 @@ impl IdentityConnection {
         Ok(Self { stream })
     }
 
+    /// The client's own address and port: the flow's source.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        Ok(self.stream.local_addr()?)
+    }
+
     pub fn ask(&mut self) -> Result<String> {
         self.stream.write_all(b"who?\n")?;
         let mut answer = Vec::new();

@@ -13,6 +13,7 @@
     reason = "`_pad` fields are explicit padding, public so values can be built with struct literals"
 )]
 
+pub mod conntrack;
 pub mod counters;
 pub mod csum;
 pub mod generator;

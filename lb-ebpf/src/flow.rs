@@ -12,9 +12,7 @@ use crate::{
     words::{set_addr4, set_addr16},
 };
 
-pub(crate) const TCP_FIN: u8 = 0x01;
-pub(crate) const TCP_SYN: u8 = 0x02;
-pub(crate) const TCP_RST: u8 = 0x04;
+pub(crate) use lb_common::conntrack::{TCP_FIN, TCP_RST, TCP_SYN};
 
 /// The packet's 5-tuple as a conntrack key, plus its TCP flags (0 for UDP).
 #[derive(Clone, Copy)]

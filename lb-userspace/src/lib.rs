@@ -1,12 +1,47 @@
-//! The balancer daemon's library: configuration model, data planes, VRRP and health checking. `lbd` is a thin binary over it.
+//! The balancer daemon's library: configuration model, data planes, VRRP
+//! and health checking. `lbd` is a thin binary over it.
+//!
+//! # The pipeline
+//!
+//! ```text
+//! YAML --config--> Config --preflight--> DesiredState --+
+//!                                         (ServiceId,   |
+//!                                          RealId)      v
+//!   health::Verdict (keyed by RealId) ----> daemon::effective --> dyn Dataplane
+//!   daemon::drain::Drains (weight 0)  ---->   (pure)               |-- xdp: plan (pure)
+//!   vrrp InstanceStatus (MASTER?)     ---->                        |        + writer (maps)
+//!                                                                  '-- ipvs: netlink
+//! ```
+//!
+//! - [`config`]: the YAML model, loading with line/column diagnostics.
+//! - [`preflight`]: everything `lbd run` refuses from the configuration
+//!   alone; `lbd check`, `lbd run` and reloads share it.
+//! - [`dataplane`]: the desired state, the typed identities every module
+//!   uses (`ServiceId`, `RealId`) and the `Dataplane` trait. A leaf: it
+//!   knows neither implementation.
+//! - [`xdp`], [`ipvs`]: the two implementations; the daemon picks one in
+//!   `daemon::select`.
+//! - [`health`]: checks and keepalived's bookkeeping (sans-IO tracker),
+//!   publishing a `Verdict`.
+//! - [`vrrp`]: the protocol as sans-IO state machines and its I/O layer;
+//!   it knows nothing of virtual servers.
+//! - [`daemon`]: the loop that joins them through one pure function,
+//!   `daemon::effective` (desired -> verdict -> drains -> VRRP filter), at
+//!   start and on every change; control socket, reload, status, metrics,
+//!   the start-up claims (`daemon::lock`).
+//! - [`defaults`], [`exec`], [`error_text`]: shared paths and timeouts,
+//!   running scripts, errors as one line.
 
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
+pub mod defaults;
 pub mod error_text;
 pub mod exec;
 pub mod health;
 pub mod import;
 pub mod ipvs;
+pub mod preflight;
+pub mod top;
 pub mod vrrp;
 pub mod xdp;

@@ -1,5 +1,5 @@
 //! `lbd import-keepalived` / `import-ldirectord`: the reader's include
-//! handling on real files, and every shared sample converted to a config
+//! handling on real files, and every user sample (`tests/data/samples/keepalived`) converted to a config
 //! that `lbd check` accepts.
 
 use std::{
@@ -183,24 +183,20 @@ fn missing_file_is_a_read_error_naming_it() {
 
 // ---- conversion -------------------------------------------------------
 
-/// The shared samples; a missing folder fails the test instead of skipping it.
-fn shared_samples() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/keepalived");
+/// The user samples; a missing folder fails the test instead of skipping it.
+fn samples() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/samples/keepalived");
     assert!(
         dir.is_dir(),
-        "the shared keepalived/ldirectord samples are missing: looked in {}",
+        "the keepalived/ldirectord samples are missing: looked in {}",
         dir.display()
     );
     dir
 }
 
 fn sample(name: &str) -> PathBuf {
-    let path = shared_samples().join(name);
-    assert!(
-        path.is_file(),
-        "shared sample {} is missing",
-        path.display()
-    );
+    let path = samples().join(name);
+    assert!(path.is_file(), "sample {} is missing", path.display());
     path
 }
 
@@ -263,10 +259,10 @@ fn skipped_names(imported: &Imported) -> Vec<&str> {
 }
 
 #[test]
-fn every_shared_sample_converts_and_checks_clean() {
+fn every_sample_converts_and_checks_clean() {
     let mut seen = 0;
-    let mut entries: Vec<PathBuf> = fs::read_dir(shared_samples())
-        .expect("read the shared samples folder")
+    let mut entries: Vec<PathBuf> = fs::read_dir(samples())
+        .expect("read the samples folder")
         .map(|e| e.expect("read a directory entry").path())
         .collect();
     entries.sort();
@@ -282,10 +278,7 @@ fn every_shared_sample_converts_and_checks_clean() {
         assert_checks_clean(&imported, &path.display().to_string());
         seen += 1;
     }
-    assert!(
-        seen >= 4,
-        "expected at least 4 shared samples, found {seen}"
-    );
+    assert!(seen >= 4, "expected at least 4 samples, found {seen}");
 }
 
 #[test]

@@ -25,7 +25,7 @@ use lb_userspace::{
 const IPPROTO_VRRP: u8 = 112;
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/vrrp-pcaps")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/samples/vrrp-pcaps")
 }
 
 // ---- pcap ---------------------------------------------------------------

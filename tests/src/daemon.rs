@@ -9,6 +9,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use lb_lab::netns::Netns;
+use lb_userspace::daemon::status::StatusReport;
 
 use crate::binaries;
 
@@ -22,8 +23,9 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `lbd run --config CONFIG EXTRA...` in `ns`, logging to a file
     /// beside the config (so a chatty daemon never blocks on a full pipe),
-    /// with its control socket beside the config too (unless EXTRA names
-    /// one), so daemons of parallel tests never share one.
+    /// with its control socket and state directory beside the config too
+    /// (unless EXTRA names them), so daemons of parallel tests never share
+    /// one.
     pub fn start(ns: &Netns, config: &Path, extra: &[&str]) -> Result<Self> {
         Self::start_wrapped(ns, &[], config, extra)
     }
@@ -56,6 +58,13 @@ impl Daemon {
         if named.is_none() {
             command.arg("--socket").arg(&socket);
         }
+        // One lbd per state directory: parallel tests' daemons each get
+        // their own beside the config unless EXTRA names one.
+        if !extra.contains(&"--state-dir") {
+            command
+                .arg("--state-dir")
+                .arg(config.with_extension("state"));
+        }
         let child = command
             .env("LBD_LOG", "info")
             .stdout(Stdio::null())
@@ -79,6 +88,44 @@ impl Daemon {
             .arg(&self.socket)
             .output()
             .with_context(|| format!("while running lbd {}", args.join(" ")))
+    }
+
+    /// `lbd status --json`: what the daemon reports it has installed.
+    pub fn status(&self) -> Result<StatusReport> {
+        let out = self.ctl(&["status", "--json"])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "lbd status --json failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).context("while reading lbd status --json")
+    }
+
+    /// Polls `lbd status --json` until `ready` holds; panics with the log
+    /// after `within`, or at once if the daemon exited.
+    pub fn wait_status(
+        &mut self,
+        what: &str,
+        within: Duration,
+        ready: impl Fn(&StatusReport) -> bool,
+    ) -> StatusReport {
+        let start = Instant::now();
+        loop {
+            if let Some(exit) = self.try_wait().unwrap() {
+                panic!("lbd exited with {exit}; log:\n{}", self.log());
+            }
+            if let Ok(report) = self.status()
+                && ready(&report)
+            {
+                return report;
+            }
+            assert!(
+                start.elapsed() < within,
+                "waited {within:?} for {what}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// What the daemon logged so far.

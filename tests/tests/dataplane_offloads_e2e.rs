@@ -131,6 +131,7 @@ fn counters(s: &Setup) -> HashMap<&'static str, u64> {
 /// The mode `lbd` picks by default (`xdp_mode: auto`) makes the deployment
 /// work: every connection and every datagram is answered.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn default_offload_veths_connect_through_the_balancer_in_auto_mode() {
     let s = setup(AttachMode::Auto);
     let tcp = tcp_answers(&s, 10);

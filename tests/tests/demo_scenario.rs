@@ -17,6 +17,7 @@ use lb_tests::binaries;
 static NEVER: AtomicBool = AtomicBool::new(false);
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn the_demo_scenario_serves_the_client_through_backend_and_balancer_failures() {
     require_root("the demo scenario");
     let config = std::env::temp_dir().join(format!("lbd-demo-test-{}.yaml", std::process::id()));

@@ -95,6 +95,23 @@ fn wait_for_log(lbd: &Daemon, line: &str, within: Duration) {
     );
 }
 
+/// Waits until `lbd status` shows backend `i` of the only service at
+/// `weight`, i.e. until the data plane holds the health verdict.
+fn wait_for_weight(lbd: &mut Daemon, i: usize, weight: u32) {
+    let address = ip(i).parse::<std::net::IpAddr>().unwrap();
+    lbd.wait_status(
+        &format!("backend{} at weight {weight}", i + 1),
+        DETECTION,
+        |r| {
+            r.services.iter().any(|s| {
+                s.real_servers
+                    .iter()
+                    .any(|rs| rs.ip == address && rs.weight == weight)
+            })
+        },
+    );
+}
+
 /// Opens `count` new connections to the VIP from the client and counts
 /// which backend answered each.
 fn new_connections(setup: &Setup, count: usize) -> HashMap<String, usize> {
@@ -129,6 +146,7 @@ fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_failed_server_takes_no_new_connections_keeps_its_established_ones_and_returns() {
     require_root("the namespace lab");
     let dir = script_dir("notify");
@@ -172,6 +190,9 @@ fn a_failed_server_takes_no_new_connections_keeps_its_established_ones_and_retur
         ),
         DETECTION,
     );
+    // The health checks log the verdict before the daemon has applied it;
+    // new connections are asked for once the data plane holds it.
+    wait_for_weight(&mut setup.lbd, 0, 0);
     let seen = new_connections(&setup, 20);
     assert_eq!(
         seen.get("backend2"),
@@ -199,6 +220,7 @@ fn a_failed_server_takes_no_new_connections_keeps_its_established_ones_and_retur
         &format!("Enabling service [{}]:tcp:7000 of VS [{VIP}]:tcp:80", ip(0)),
         DETECTION,
     );
+    wait_for_weight(&mut setup.lbd, 0, 1);
     let seen = new_connections(&setup, 20);
     assert!(
         seen.get("backend1").copied().unwrap_or(0) >= 8,
@@ -231,6 +253,7 @@ fn two_backends(check: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_page_without_the_negotiate_string_is_removed() {
     require_root("the namespace lab");
     let check = format!(
@@ -263,6 +286,7 @@ fn a_page_without_the_negotiate_string_is_removed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_server_that_accepts_but_never_answers_http_is_marked_down() {
     require_root("the namespace lab");
     let check = format!("http_get: {{ urls: [{{ path: / }}], {TIMING} }}");
@@ -286,6 +310,7 @@ fn a_server_that_accepts_but_never_answers_http_is_marked_down() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_hanging_check_script_is_killed_at_its_timeout_and_counts_as_a_failure() {
     require_root("the namespace lab");
     let dir = script_dir("misc");
@@ -347,6 +372,7 @@ fn a_hanging_check_script_is_killed_at_its_timeout_and_counts_as_a_failure() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn with_every_server_down_the_sorry_server_answers() {
     require_root("the namespace lab");
     let server = |i: usize| {

@@ -48,6 +48,7 @@ fn logged_counter(log: &str, name: &str) -> Option<u64> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_counts_traffic_it_passes_and_detaches_on_sigterm() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
@@ -119,6 +120,7 @@ fn lbd_counts_traffic_it_passes_and_detaches_on_sigterm() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_stops_on_sigint_and_detaches() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
@@ -140,6 +142,7 @@ fn lbd_stops_on_sigint_and_detaches() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_killed_lbd_leaves_no_xdp_program_attached() {
     // The program is attached through a bpf_link owned by the process, so the
     // kernel detaches it when lbd dies without cleaning up.
@@ -177,6 +180,7 @@ fn start_expecting_failure(lab: &Lab, name: &str, yaml: &str, attached_if: &str)
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_names_the_interface_it_cannot_attach_to() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
@@ -190,6 +194,7 @@ fn lbd_names_the_interface_it_cannot_attach_to() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_refuses_options_it_does_not_implement_yet() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
@@ -207,6 +212,7 @@ fn lbd_refuses_options_it_does_not_implement_yet() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_refuses_ipvs_only_schedulers_under_dataplane_xdp_and_says_what_to_use() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
@@ -222,6 +228,7 @@ fn lbd_refuses_ipvs_only_schedulers_under_dataplane_xdp_and_says_what_to_use() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_with_dataplane_ipvs_says_when_the_kernel_has_no_ipvs() {
     require_root("the namespace lab");
     if std::path::Path::new("/proc/net/ip_vs").exists() {
@@ -251,6 +258,7 @@ fn link_details(lab: &Lab, interface: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_falls_back_to_generic_mode_with_a_warning() {
     // A bridge device has no native XDP support.
     require_root("the namespace lab");
@@ -306,6 +314,7 @@ fn lbd_falls_back_to_generic_mode_with_a_warning() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_fails_clearly_when_native_mode_is_required_but_unavailable() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
@@ -324,6 +333,7 @@ fn lbd_fails_clearly_when_native_mode_is_required_but_unavailable() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn lbd_balances_a_configured_virtual_server() {
     use lb_lab::{
         lab::{VIP, backend_addrs},

@@ -110,41 +110,6 @@ fn state_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn status(lbd: &Daemon) -> anyhow::Result<StatusReport> {
-    let out = lbd.ctl(&["status", "--json"])?;
-    anyhow::ensure!(
-        out.status.success(),
-        "lbd status --json failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-/// Polls `lbd status --json` until `ready` holds; panics with the log.
-fn wait_status(
-    lbd: &mut Daemon,
-    what: &str,
-    ready: impl Fn(&StatusReport) -> bool,
-) -> StatusReport {
-    let start = Instant::now();
-    loop {
-        if let Some(exit) = lbd.try_wait().unwrap() {
-            panic!("lbd exited with {exit}; log:\n{}", lbd.log());
-        }
-        if let Ok(report) = status(lbd)
-            && ready(&report)
-        {
-            return report;
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "waited {WAIT:?} for {what}; log:\n{}",
-            lbd.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn master(report: &StatusReport) -> bool {
     report
         .vrrp_instances
@@ -239,6 +204,7 @@ fn samples(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &st
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn status_and_metrics_show_services_real_servers_and_vrrp() {
     let (lab, _stop) = lab(2);
     let state = state_dir("status");
@@ -263,7 +229,7 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
     let message = String::from_utf8_lossy(&buf[..n]);
     assert!(message.contains("READY=1"), "{message}");
 
-    wait_status(&mut lbd, "MASTER with the service installed", |r| {
+    lbd.wait_status("MASTER with the service installed", WAIT, |r| {
         master(r) && service_at(r, 80).is_some()
     });
     let open = open(&lab, 80, 10);
@@ -276,7 +242,7 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
         got(i.expect("a lab backend") + 1)
     };
 
-    let report = status(&lbd).unwrap();
+    let report = lbd.status().unwrap();
     assert_eq!(report.dataplane.as_deref(), Some("XDP"));
     let s = service_at(&report, 80).unwrap();
     assert_eq!((s.protocol.as_str(), s.scheduler.as_str()), ("TCP", "rr"));
@@ -434,6 +400,7 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_file() {
     let (lab, _stop) = lab(2);
     let state = state_dir("refused");
@@ -446,7 +413,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
         &["--state-dir", state.to_str().unwrap()],
     )
     .unwrap();
-    let before = wait_status(&mut lbd, "MASTER with the service", |r| {
+    let before = lbd.wait_status("MASTER with the service", WAIT, |r| {
         master(r) && service_at(r, 80).is_some()
     });
     let mut open = open(&lab, 80, 10);
@@ -483,7 +450,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
     );
 
     ask_all(&lab, &mut open);
-    let after = status(&lbd).unwrap();
+    let after = lbd.status().unwrap();
     assert_eq!(after.services.len(), 1, "nothing was added: {after:?}");
     let vi = &after.vrrp_instances[0];
     assert_eq!((vi.state.as_str(), vi.priority), ("MASTER", 150));
@@ -509,7 +476,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
         ),
     )
     .unwrap();
-    let report = wait_status(&mut lbd, "autoreload adding port 81", |r| {
+    let report = lbd.wait_status("autoreload adding port 81", WAIT, |r| {
         service_at(r, 81).is_some()
     });
     assert_eq!(report.reloads_ok, 1);
@@ -527,6 +494,7 @@ fn a_refused_reload_changes_nothing_and_says_why_and_autoreload_applies_a_good_f
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_server() {
     let (lab, _stop) = lab(3);
     lab.add_vips().unwrap();
@@ -546,7 +514,7 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
         &["--state-dir", state.to_str().unwrap()],
     )
     .unwrap();
-    wait_status(&mut lbd, "both services", |r| r.services.len() == 2);
+    lbd.wait_status("both services", WAIT, |r| r.services.len() == 2);
 
     let mut flows = open(&lab, 80, 3000);
     let b_flows = open(&lab, 81, 10);
@@ -558,7 +526,7 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
         !on_b3.is_empty(),
         "rr put some of port 81's flows on backend3"
     );
-    let before = status(&lbd).unwrap();
+    let before = lbd.status().unwrap();
     let a_before = service_at(&before, 80).unwrap().clone();
     assert_eq!(
         a_before
@@ -626,7 +594,7 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
         "{stdout}"
     );
     // Right after the reload: backend3 drains at weight 0.
-    let drained = status(&lbd).unwrap();
+    let drained = lbd.status().unwrap();
     let b3 = service_at(&drained, 81)
         .unwrap()
         .real_servers
@@ -641,7 +609,7 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
         .unwrap()
         .expect("no connection reset or moved");
 
-    let after = status(&lbd).unwrap();
+    let after = lbd.status().unwrap();
     let a_after = service_at(&after, 80).unwrap();
     assert_eq!(
         a_after
@@ -674,7 +642,8 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
     // Closed, its flows leave conntrack (FIN: 1 s, CLOSE: 10 s) and the
     // drain ends with no flow left, long before drain_timeout (120 s).
     let start = Instant::now();
-    while status(&lbd)
+    while lbd
+        .status()
         .unwrap()
         .services
         .iter()
@@ -705,9 +674,7 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
     .unwrap();
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(lbd.pid(), libc::SIGHUP) };
-    wait_status(&mut lbd, "SIGHUP removing port 82", |r| {
-        r.services.len() == 2
-    });
+    lbd.wait_status("SIGHUP removing port 82", WAIT, |r| r.services.len() == 2);
     ask_all(&lab, &mut flows);
     drop(lbd);
     let _ = std::fs::remove_dir_all(state);
@@ -761,9 +728,23 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
     let copy = dir.join("lbd.service");
     let lbd = lb_tests::binaries::lbd();
     std::fs::write(&copy, unit.replace("/usr/sbin/lbd", lbd.to_str().unwrap())).unwrap();
+    // Its Documentation= names man pages, which systemd asks `man` for:
+    // the ones the package ships, from the built binary, on MANPATH.
+    let man = dir.join("man");
+    let made = std::process::Command::new(&lbd)
+        .arg("man")
+        .arg(man.join("pages"))
+        .status()
+        .unwrap();
+    assert!(made.success(), "lbd man writes the pages");
+    for (page, section) in [("lbd.8", "man8"), ("lbd.yaml.5", "man5")] {
+        std::fs::create_dir_all(man.join(section)).unwrap();
+        std::fs::copy(man.join("pages").join(page), man.join(section).join(page)).unwrap();
+    }
     let out = std::process::Command::new("systemd-analyze")
         .arg("verify")
         .arg(&copy)
+        .env("MANPATH", &man)
         .output()
         .expect("systemd-analyze (Debian: apt-get install systemd) verifies the unit");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -775,6 +756,7 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn the_units_capabilities_are_enough_for_xdp_vrrp_and_the_socket() {
     // The bounding set of dist/lbd.service, as root: no CAP_SYS_ADMIN.
     let (lab, _stop) = lab(1);
@@ -792,7 +774,7 @@ fn the_units_capabilities_are_enough_for_xdp_vrrp_and_the_socket() {
         &["--state-dir", state.to_str().unwrap()],
     )
     .unwrap();
-    wait_status(&mut lbd, "MASTER with the service", |r| {
+    lbd.wait_status("MASTER with the service", WAIT, |r| {
         master(r) && r.dataplane.as_deref() == Some("XDP") && service_at(r, 80).is_some()
     });
     let flows = open(&lab, 80, 3);

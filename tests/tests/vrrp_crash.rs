@@ -7,6 +7,11 @@ use std::time::{Duration, Instant};
 use lb_lab::privileges::require_root;
 use lb_tests::vrrp_lab::{InstanceSpec, VIP, VrrpLab, node_config};
 
+/// These crashes leave VIPs behind only where keepalived places them (on
+/// the interface); lbd's default device goes away with the process, which
+/// `ha_flows` and `vrrp_failover` cover.
+const KEEPALIVED_PLACEMENT: &str = "global:\n  vip_device: interface\n";
+
 const WAIT: Duration = Duration::from_secs(10);
 
 fn wait_for(lab: &VrrpLab, what: &str, mut cond: impl FnMut(&VrrpLab) -> bool) {
@@ -22,13 +27,17 @@ fn wait_for(lab: &VrrpLab, what: &str, mut cond: impl FnMut(&VrrpLab) -> bool) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn after_a_killed_master_restarts_both_never_hold_the_vip() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
-    let config_a = node_config(&[InstanceSpec::vi1(150)], "");
+    let config_a = node_config(&[InstanceSpec::vi1(150)], KEEPALIVED_PLACEMENT);
     lab.a().start(&config_a).unwrap();
     lab.b()
-        .start(&node_config(&[InstanceSpec::vi1(100)], ""))
+        .start(&node_config(
+            &[InstanceSpec::vi1(100)],
+            KEEPALIVED_PLACEMENT,
+        ))
         .unwrap();
     lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
 
@@ -69,11 +78,15 @@ fn after_a_killed_master_restarts_both_never_hold_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn restart_removes_marked_stale_vips_and_keeps_hand_added_addresses() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
     lab.a()
-        .start(&node_config(&[InstanceSpec::vi1(150)], ""))
+        .start(&node_config(
+            &[InstanceSpec::vi1(150)],
+            KEEPALIVED_PLACEMENT,
+        ))
         .unwrap();
     lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
     lab.a().stop(libc::SIGKILL).unwrap();
@@ -90,10 +103,16 @@ fn restart_removes_marked_stale_vips_and_keeps_hand_added_addresses() {
 
     // b is the better node now, so a restarts into BACKUP.
     lab.b()
-        .start(&node_config(&[InstanceSpec::vi1(200)], ""))
+        .start(&node_config(
+            &[InstanceSpec::vi1(200)],
+            KEEPALIVED_PLACEMENT,
+        ))
         .unwrap();
     lab.a()
-        .start(&node_config(&[InstanceSpec::vi1(150)], ""))
+        .start(&node_config(
+            &[InstanceSpec::vi1(150)],
+            KEEPALIVED_PLACEMENT,
+        ))
         .unwrap();
     lab.a()
         .wait_log("removed a virtual address an earlier lbd left behind", WAIT)

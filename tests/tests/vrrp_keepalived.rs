@@ -174,6 +174,7 @@ fn check_adverts(mode: Mode, packets: &[lb_tests::keepalived::Decoded]) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn keepalived_v2_multicast() {
     interop(Mode {
         version: 2,
@@ -183,6 +184,7 @@ fn keepalived_v2_multicast() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn keepalived_v2_pass_authentication() {
     interop(Mode {
         version: 2,
@@ -192,6 +194,7 @@ fn keepalived_v2_pass_authentication() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn keepalived_v2_unicast() {
     interop(Mode {
         version: 2,
@@ -201,6 +204,7 @@ fn keepalived_v2_unicast() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn keepalived_v3_multicast() {
     interop(Mode {
         version: 3,
@@ -210,6 +214,7 @@ fn keepalived_v3_multicast() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn keepalived_v3_unicast() {
     interop(Mode {
         version: 3,

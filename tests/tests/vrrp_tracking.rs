@@ -23,6 +23,7 @@ fn flag_script(lab: &VrrpLab, node: usize) -> (std::path::PathBuf, String) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_failing_track_script_moves_the_vip_and_recovery_brings_it_back() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -49,6 +50,7 @@ fn a_failing_track_script_moves_the_vip_and_recovery_brings_it_back() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_negative_weight_lowers_priority_below_the_peer() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -73,6 +75,7 @@ fn a_negative_weight_lowers_priority_below_the_peer() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_sync_group_moves_both_vips_when_one_link_fails() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -108,6 +111,7 @@ fn a_sync_group_moves_both_vips_when_one_link_fails() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_script_others_can_write_is_refused_naming_the_file_and_the_fix() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");
@@ -133,6 +137,7 @@ fn a_script_others_can_write_is_refused_naming_the_file_and_the_fix() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn notify_scripts_run_with_keepalived_arguments() {
     require_root("the VRRP lab");
     let mut lab = VrrpLab::new().expect("lab");

@@ -142,6 +142,7 @@ fn open_flow(fx: &NatFixture) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn fragmentation_needed_about_our_reply_reaches_the_backend() {
     let fx = NatFixture::new(vec![service(VIP, L4Protocol::Tcp, BACKEND1, 8080)]);
     open_flow(&fx);
@@ -170,6 +171,7 @@ fn fragmentation_needed_about_our_reply_reaches_the_backend() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn error_quoting_only_eight_bytes_of_tcp_is_translated_too() {
     // RFC 792 guarantees only 8 bytes of the quoted L4 header: the TCP
     // checksum is then not there to update.
@@ -199,6 +201,7 @@ fn error_quoting_only_eight_bytes_of_tcp_is_translated_too() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn port_unreachable_from_a_backend_reaches_the_client_as_from_the_vip() {
     let fx = NatFixture::new(vec![service(VIP, L4Protocol::Udp, BACKEND1, 5353)]);
     // The backend has no listener: it bounces client:40000 -> backend:5353.
@@ -225,6 +228,7 @@ fn port_unreachable_from_a_backend_reaches_the_client_as_from_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_packet_too_big_about_our_reply_reaches_the_backend() {
     let fx = NatFixture::new(vec![service(VIP6, L4Protocol::Tcp, BACKEND6, 8080)]);
     let mut syn = Vec::new();
@@ -258,6 +262,7 @@ fn ipv6_packet_too_big_about_our_reply_reaches_the_backend() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn echo_request_to_a_vip_is_left_to_the_kernel() {
     let fx = NatFixture::new(vec![service(VIP, L4Protocol::Tcp, BACKEND1, 8080)]);
     let mut ping = Vec::new();
@@ -270,6 +275,7 @@ fn echo_request_to_a_vip_is_left_to_the_kernel() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn error_quoting_a_foreign_packet_is_left_to_the_kernel() {
     let fx = NatFixture::new(vec![service(VIP, L4Protocol::Tcp, BACKEND1, 8080)]);
     open_flow(&fx);
@@ -286,6 +292,7 @@ fn error_quoting_a_foreign_packet_is_left_to_the_kernel() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn error_about_a_vip_flow_we_do_not_track_is_left_to_the_kernel() {
     let fx = NatFixture::new(vec![service(VIP, L4Protocol::Tcp, BACKEND1, 8080)]);
     let input = frag_needed(
@@ -304,6 +311,7 @@ fn error_about_a_vip_flow_we_do_not_track_is_left_to_the_kernel() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn error_with_a_truncated_quote_is_passed_and_counted() {
     let fx = NatFixture::new(vec![service(VIP, L4Protocol::Tcp, BACKEND1, 8080)]);
     open_flow(&fx);

@@ -170,6 +170,7 @@ fn all_dropped(fx: &NatFixture, class: &str, frames: &[(&str, Vec<u8>)], reason:
 // ---- IPv4 header ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_header_with_a_bad_checksum_is_dropped() {
     let fx = fixture();
     let mut frame = syn(&[]);
@@ -183,6 +184,7 @@ fn ipv4_header_with_a_bad_checksum_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_header_with_options_and_a_bad_checksum_is_dropped() {
     let fx = fixture();
     let mut frame = syn(&[1, 1, 1, 0]);
@@ -196,6 +198,7 @@ fn ipv4_header_with_options_and_a_bad_checksum_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn martian_ipv4_sources_are_dropped() {
     let fx = fixture();
     let frames: Vec<(&str, Vec<u8>)> = [
@@ -213,6 +216,7 @@ fn martian_ipv4_sources_are_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn martian_ipv6_sources_are_dropped() {
     let fx = fixture();
     let mut mapped = [0u8; 16];
@@ -249,6 +253,7 @@ fn tcp6_syn(src: [u8; 16], dst: [u8; 16], hops: u8) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn land_packet_from_the_vip_to_itself_is_dropped() {
     let fx = fixture();
     let frames = [
@@ -259,6 +264,7 @@ fn land_packet_from_the_vip_to_itself_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_total_length_too_short_for_the_tcp_header_is_dropped() {
     let fx = fixture();
     // The TCP header is still in the frame, but outside the IP packet:
@@ -275,6 +281,7 @@ fn ipv4_total_length_too_short_for_the_tcp_header_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn udp_length_beyond_the_datagram_or_below_its_header_is_dropped() {
     let fx = fixture();
     let udp = |udp_len: u16| {
@@ -295,6 +302,7 @@ fn udp_length_beyond_the_datagram_or_below_its_header_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_payload_length_too_short_for_the_tcp_header_is_dropped() {
     let fx = fixture();
     let mut frame = tcp6_syn(CLIENT6, VIP6, 64);
@@ -312,6 +320,7 @@ fn ipv6_payload_length_too_short_for_the_tcp_header_is_dropped() {
 // ---- IPv4 options ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn malformed_ipv4_options_are_dropped() {
     let fx = fixture();
     let frames = [
@@ -341,6 +350,7 @@ fn malformed_ipv4_options_are_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn loose_source_route_is_dropped() {
     let fx = fixture();
     let lsrr = [0x83, 7, 4, 10, 1, 0, 1, 0];
@@ -348,6 +358,7 @@ fn loose_source_route_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn strict_source_route_is_dropped() {
     let fx = fixture();
     let ssrr = [0x89, 7, 4, 10, 1, 0, 1, 0];
@@ -357,6 +368,7 @@ fn strict_source_route_is_dropped() {
 /// The kernel accepts options it does not know on input, and so do we:
 /// the guard that the option walk drops only what is malformed.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn unknown_and_well_formed_ipv4_options_are_forwarded() {
     let fx = fixture();
     let options: [&[u8]; 3] = [
@@ -378,6 +390,7 @@ fn unknown_and_well_formed_ipv4_options_are_forwarded() {
 // ---- TCP header ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn tcp_data_offset_below_five_to_a_service_is_dropped() {
     let fx = fixture();
     let mut frame = syn(&[]);
@@ -386,6 +399,7 @@ fn tcp_data_offset_below_five_to_a_service_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn tcp_data_offset_past_the_segment_end_is_dropped() {
     let fx = fixture();
     // 60 bytes of header claimed; the segment has 20 + 18.
@@ -395,6 +409,7 @@ fn tcp_data_offset_past_the_segment_end_is_dropped() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn tcp_flag_combinations_no_connection_can_have_are_dropped() {
     let fx = fixture();
     let (fin, syn, rst, psh, ack, urg) = (0x01, 0x02, 0x04, 0x08, 0x10, 0x20);
@@ -417,6 +432,7 @@ fn tcp_flag_combinations_no_connection_can_have_are_dropped() {
 /// The guard: every combination conntrack accepts still reaches the
 /// backend (with PSH, ECE and CWR, which it ignores, added).
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn tcp_flag_combinations_a_connection_has_are_forwarded() {
     let fx = fixture();
     let (fin, syn, rst, psh, ack, urg) = (0x01, 0x02, 0x04, 0x08, 0x10, 0x20);
@@ -448,6 +464,7 @@ fn tcp_flag_combinations_a_connection_has_are_forwarded() {
 /// The policy judges service traffic only: the same bad checksum to
 /// another port of the VIP is the kernel's to drop.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn bad_packets_not_for_a_service_are_left_to_the_kernel() {
     let fx = fixture();
     let mut frame = tcp4_with(

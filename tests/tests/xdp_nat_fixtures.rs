@@ -171,6 +171,7 @@ fn web() -> Vec<ServiceSpec> {
 // ---- client -> VIP ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn new_tcp_flow_is_translated_to_the_backend_and_redirected() {
     let fx = fixture(web());
     let input = tcp4(
@@ -199,6 +200,7 @@ fn new_tcp_flow_is_translated_to_the_backend_and_redirected() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn established_flow_stays_on_its_backend() {
     let services = vec![service(
         VIP,
@@ -253,6 +255,7 @@ fn established_flow_stays_on_its_backend() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn backend_reply_is_translated_back_to_the_vip() {
     let fx = fixture(web());
     let syn = tcp4(
@@ -289,6 +292,7 @@ fn backend_reply_is_translated_back_to_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn reply_without_flow_state_is_translated_back_statelessly() {
     // As after a failover: this balancer never saw the flow start.
     let fx = fixture(web());
@@ -317,6 +321,7 @@ fn reply_without_flow_state_is_translated_back_statelessly() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn backend_traffic_to_the_balancer_itself_is_not_translated() {
     // A health check's answer: from backend:8080 to the balancer's own address.
     let fx = fixture(web());
@@ -337,6 +342,7 @@ fn backend_traffic_to_the_balancer_itself_is_not_translated() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn udp_datagram_and_its_reply_are_translated() {
     let services = vec![service(
         VIP,
@@ -376,6 +382,7 @@ fn udp_datagram_and_its_reply_are_translated() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn udp_without_checksum_keeps_a_zero_checksum() {
     let services = vec![service(
         VIP,
@@ -411,6 +418,7 @@ fn udp_without_checksum_keeps_a_zero_checksum() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_tcp_flow_is_translated_both_ways() {
     let services = vec![service(
         VIP6,
@@ -445,6 +453,7 @@ fn ipv6_tcp_flow_is_translated_both_ways() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_udp_datagram_is_translated() {
     let services = vec![service(
         VIP6,
@@ -470,6 +479,7 @@ fn ipv6_udp_datagram_is_translated() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_options_are_carried_and_checksums_stay_right() {
     let fx = fixture(web());
     let with_options =
@@ -506,6 +516,7 @@ fn ipv4_options_are_carried_and_checksums_stay_right() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn unresolved_backend_neighbour_is_left_to_the_kernel_translated() {
     // The kernel resolves ARP and forwards; the program must not drop it.
     let services = vec![service(
@@ -544,6 +555,7 @@ fn unresolved_backend_neighbour_is_left_to_the_kernel_translated() {
 // ---- what is not ours, or not acceptable ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn vip_on_an_unconfigured_port_is_passed_untouched() {
     let fx = fixture(web());
     let input = tcp4(
@@ -559,6 +571,7 @@ fn vip_on_an_unconfigured_port_is_passed_untouched() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn udp_to_a_tcp_service_port_is_passed_untouched() {
     let fx = fixture(web());
     let input = udp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64);
@@ -571,6 +584,7 @@ fn udp_to_a_tcp_service_port_is_passed_untouched() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn syn_fin_to_a_service_is_dropped_and_counted() {
     let fx = fixture(web());
     let input = tcp4(
@@ -587,6 +601,7 @@ fn syn_fin_to_a_service_is_dropped_and_counted() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn rst_for_an_unknown_flow_is_forwarded_without_creating_state() {
     let fx = fixture(web());
     let input = tcp4(
@@ -615,6 +630,7 @@ fn rst_for_an_unknown_flow_is_forwarded_without_creating_state() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn fragment_to_a_vip_is_left_to_the_kernel() {
     let fx = fixture(web());
     let mut input = udp4((CLIENT_MAC, LB_CLIENT_MAC), CLIENT, VIP, (40000, 80), 64);
@@ -632,6 +648,7 @@ fn fragment_to_a_vip_is_left_to_the_kernel() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn service_without_backends_passes_and_counts() {
     let fx = fixture(vec![service(
         VIP,
@@ -652,6 +669,7 @@ fn service_without_backends_passes_and_counts() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn sorry_server_takes_new_flows_only_while_no_backend_has_weight() {
     let mut spec = service(VIP, 80, L4Protocol::Tcp, vec![backend(BACKEND1, 8080, 0)]);
     spec.sorry = Some(backend(BACKEND2, 80, 1));
@@ -723,6 +741,7 @@ fn sorry_server_takes_new_flows_only_while_no_backend_has_weight() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
     let mut spec = service(
         VIP,
@@ -758,6 +777,7 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn removed_backend_flows_are_rescheduled() {
     let mut spec = service(
         VIP,
@@ -783,6 +803,7 @@ fn removed_backend_flows_are_rescheduled() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn mid_flow_packet_without_state_goes_where_maglev_points() {
     // Two balancers with the same config agree without sharing state: the
     // fixture's own choice for a SYN equals its choice for a stateless ACK.
@@ -821,6 +842,7 @@ fn mid_flow_packet_without_state_goes_where_maglev_points() {
 /// nothing, not even flows it tracks; when the VIP comes back its flows
 /// continue on their backends.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_service_given_up_forwards_nothing_and_its_flows_resume_when_it_returns() {
     let spec = service(
         VIP,

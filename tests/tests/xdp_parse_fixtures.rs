@@ -162,26 +162,31 @@ fn ipv6_fragment(offset_units: u16, more: bool, l4: &[u8]) -> Vec<u8> {
 // ---- header combinations ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_tcp_is_parsed_and_passed() {
     passes_and_counts("ipv4_tcp", &ipv4_tcp(), &[Counter::Ipv4, Counter::Tcp]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_udp_is_parsed_and_passed() {
     passes_and_counts("ipv4_udp", &ipv4_udp(), &[Counter::Ipv4, Counter::Udp]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_tcp_is_parsed_and_passed() {
     passes_and_counts("ipv6_tcp", &ipv6_tcp(), &[Counter::Ipv6, Counter::Tcp]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_udp_is_parsed_and_passed() {
     passes_and_counts("ipv6_udp", &ipv6_udp(), &[Counter::Ipv6, Counter::Udp]);
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn vlan_tagged_ipv4_tcp_is_parsed() {
     let frame = write(|f| {
         eth()
@@ -199,6 +204,7 @@ fn vlan_tagged_ipv4_tcp_is_parsed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn vlan_tagged_ipv6_udp_is_parsed() {
     let frame = write(|f| {
         eth()
@@ -216,6 +222,7 @@ fn vlan_tagged_ipv6_udp_is_parsed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn double_tagged_qinq_ipv4_udp_is_parsed() {
     let frame = write(|f| {
         eth()
@@ -233,6 +240,7 @@ fn double_tagged_qinq_ipv4_udp_is_parsed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_icmp_is_counted_as_icmp() {
     let frame = write(|f| {
         eth()
@@ -245,6 +253,7 @@ fn ipv4_icmp_is_counted_as_icmp() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_icmpv6_is_counted_as_icmp() {
     let frame = write(|f| {
         eth()
@@ -257,6 +266,7 @@ fn ipv6_icmpv6_is_counted_as_icmp() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn vrrp_advert_is_passed_to_the_kernel() {
     // IP protocol 112: the daemon's VRRP socket must still receive it.
     let vrrp = [0x21, 51, 100, 1, 0, 1, 0, 0, 10, 0, 0, 100, 0, 0, 0, 0];
@@ -265,6 +275,7 @@ fn vrrp_advert_is_passed_to_the_kernel() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn arp_is_passed_as_non_ip() {
     let mut frame = ethernet_header(0x0806);
     frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
@@ -276,6 +287,7 @@ fn arp_is_passed_as_non_ip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn unknown_ethertype_is_passed_as_non_ip() {
     let mut frame = ethernet_header(0x88b5);
     frame.extend_from_slice(PAYLOAD);
@@ -283,6 +295,7 @@ fn unknown_ethertype_is_passed_as_non_ip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_with_options_finds_tcp_after_them() {
     // IHL 6: a 4-byte option (NOP NOP NOP EOL) sits between IP and TCP.
     let l4 = l4_of_ipv4(&ipv4_tcp());
@@ -292,6 +305,7 @@ fn ipv4_with_options_finds_tcp_after_them() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_with_maximum_options_finds_udp() {
     // IHL 15: 40 bytes of options, the most IPv4 allows.
     let l4 = l4_of_ipv4(&ipv4_udp());
@@ -301,6 +315,7 @@ fn ipv4_with_maximum_options_finds_udp() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ethernet_padding_after_a_short_ipv4_packet_is_not_malformed() {
     let mut frame = write(|f| {
         eth()
@@ -316,6 +331,7 @@ fn ethernet_padding_after_a_short_ipv4_packet_is_not_malformed() {
 // ---- fragments ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn first_ipv4_fragment_is_counted_with_its_l4_header() {
     let l4 = l4_of_ipv4(&ipv4_udp());
     let frame = ipv4_custom(IpNumber::UDP, &[], true, 0, &l4);
@@ -327,6 +343,7 @@ fn first_ipv4_fragment_is_counted_with_its_l4_header() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn later_ipv4_fragment_has_no_l4_header_to_parse() {
     // Offset 185 x 8 bytes: what follows the IP header is payload, not UDP.
     let frame = ipv4_custom(IpNumber::UDP, &[], false, 185, &[0xab; 3]);
@@ -338,6 +355,7 @@ fn later_ipv4_fragment_has_no_l4_header_to_parse() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn first_ipv6_fragment_is_counted_with_its_l4_header() {
     let l4 = ipv6_udp()[14 + 40..].to_vec();
     let frame = ipv6_fragment(0, true, &l4);
@@ -349,6 +367,7 @@ fn first_ipv6_fragment_is_counted_with_its_l4_header() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn later_ipv6_fragment_has_no_l4_header_to_parse() {
     let frame = ipv6_fragment(100, false, &[0xab; 3]);
     passes_and_counts(
@@ -361,6 +380,7 @@ fn later_ipv6_fragment_has_no_l4_header_to_parse() {
 // ---- malformed input: counted, and still passed to the kernel ----
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn runt_frames_are_refused_by_the_kernel_before_the_program_runs() {
     // BPF_PROG_TEST_RUN, like a NIC, never hands XDP less than an Ethernet
     // header: empty and 13-byte frames are rejected with EINVAL.
@@ -383,6 +403,7 @@ fn runt_frames_are_refused_by_the_kernel_before_the_program_runs() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn truncated_vlan_tag_is_malformed() {
     let mut frame = ethernet_header(0x8100);
     frame.extend_from_slice(&[0, 42]); // TCI, but no inner ethertype
@@ -390,6 +411,7 @@ fn truncated_vlan_tag_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn truncated_ipv4_header_is_malformed() {
     let mut frame = ipv4_tcp();
     frame.truncate(14 + 12);
@@ -397,6 +419,7 @@ fn truncated_ipv4_header_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn truncated_ipv6_header_is_malformed() {
     let mut frame = ipv6_udp();
     frame.truncate(14 + 39);
@@ -413,6 +436,7 @@ fn cut_ipv4_l4(mut frame: Vec<u8>, l4_len: usize) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn truncated_tcp_header_is_malformed() {
     let frame = cut_ipv4_l4(ipv4_tcp(), 12);
     passes_and_counts(
@@ -423,6 +447,7 @@ fn truncated_tcp_header_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn truncated_udp_header_is_malformed() {
     let frame = cut_ipv4_l4(ipv4_udp(), 6);
     passes_and_counts(
@@ -433,6 +458,7 @@ fn truncated_udp_header_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn truncated_ipv6_tcp_header_is_malformed() {
     let mut frame = ipv6_tcp();
     frame.truncate(14 + 40 + 10);
@@ -445,6 +471,7 @@ fn truncated_ipv6_tcp_header_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_ihl_below_five_is_malformed() {
     let mut frame = ipv4_tcp();
     frame[14] = 0x44; // version 4, IHL 4 (16 bytes): shorter than the fixed header
@@ -452,6 +479,7 @@ fn ipv4_ihl_below_five_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_ihl_beyond_the_frame_is_malformed() {
     let mut frame = cut_ipv4_l4(ipv4_udp(), 8);
     frame[14] = 0x4f; // IHL 15 = 60 bytes, but only 28 bytes of IP follow
@@ -459,6 +487,7 @@ fn ipv4_ihl_beyond_the_frame_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_total_length_beyond_the_frame_is_malformed() {
     let mut frame = ipv4_udp();
     let claimed = (frame.len() - 14 + 1) as u16;
@@ -467,6 +496,7 @@ fn ipv4_total_length_beyond_the_frame_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv4_total_length_shorter_than_its_header_is_malformed() {
     let mut frame = ipv4_udp();
     frame[16..18].copy_from_slice(&19u16.to_be_bytes());
@@ -474,6 +504,7 @@ fn ipv4_total_length_shorter_than_its_header_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn ipv6_payload_length_beyond_the_frame_is_malformed() {
     let mut frame = ipv6_udp();
     let claimed = (frame.len() - 14 - 40 + 1) as u16;
@@ -486,6 +517,7 @@ fn ipv6_payload_length_beyond_the_frame_is_malformed() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn wrong_ip_version_nibble_is_malformed() {
     let mut frame = ipv4_udp();
     frame[14] = 0x65; // says IPv6 inside an IPv4 ethertype
@@ -495,6 +527,7 @@ fn wrong_ip_version_nibble_is_malformed() {
 /// Outside a service the kernel judges the segment; to a service the
 /// ingress policy drops it (`xdp_ingress_fixtures`).
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn tcp_data_offset_below_five_not_for_a_service_is_left_to_the_kernel() {
     let mut frame = ipv4_tcp();
     frame[14 + 20 + 12] = 0x40; // data offset 4 words = 16 bytes < 20

@@ -146,6 +146,7 @@ fn quotes_no(frame: &[u8], addr: &[u8], what: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn syn_with_ttl_1_gets_time_exceeded_from_the_vip_quoting_the_vip() {
     let fx = fixture();
     let input = syn4(1);
@@ -162,6 +163,7 @@ fn syn_with_ttl_1_gets_time_exceeded_from_the_vip_quoting_the_vip() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn syn_with_ttl_0_gets_time_exceeded_too() {
     let fx = fixture();
     let input = syn4(0);
@@ -171,6 +173,7 @@ fn syn_with_ttl_0_gets_time_exceeded_too() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn udp_with_ttl_1_and_ip_options_is_quoted_with_its_options() {
     let fx = fixture();
     let mut ip = Ipv4Header::new(
@@ -201,6 +204,7 @@ fn udp_with_ttl_1_and_ip_options_is_quoted_with_its_options() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn tcp6_with_hop_limit_1_gets_time_exceeded_from_the_vip() {
     let fx = fixture();
     let input = syn6(1);
@@ -213,6 +217,7 @@ fn tcp6_with_hop_limit_1_gets_time_exceeded_from_the_vip() {
 /// The neighbour of the expiring case: TTL 2 still reaches the backend
 /// with TTL 1, as through any router.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn syn_with_ttl_2_is_forwarded_with_ttl_1() {
     let fx = fixture();
     let mut expected = Vec::new();
@@ -235,6 +240,7 @@ fn syn_with_ttl_2_is_forwarded_with_ttl_1() {
 /// backend sent it: the kernel's Time Exceeded goes back to the backend,
 /// and nothing carrying the backend's address is sent towards the client.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn backend_reply_with_ttl_1_is_left_to_the_kernel_untranslated() {
     let fx = fixture();
     let mut reply = Vec::new();
@@ -252,6 +258,7 @@ fn backend_reply_with_ttl_1_is_left_to_the_kernel_untranslated() {
 /// An expiring packet that fails the ingress policy is dropped, not
 /// answered: the policy comes first.
 #[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn expiring_packet_with_a_bad_checksum_is_dropped_without_an_answer() {
     let fx = fixture();
     let mut input = udp4(1);

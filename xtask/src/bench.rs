@@ -29,6 +29,11 @@ pub(crate) enum Which {
     /// 1,000 real servers checked every second with HTTP_GET: lbd's CPU
     /// share and resident memory.
     Health,
+    /// Listing a full XDP flow table (262,144 flows) as `lbd status -c`
+    /// does, against a plain walk of the same map; then the stalls of 300
+    /// long-lived flows through a balancer pair across failover, crash and
+    /// restart, against a round where nothing happens.
+    Flows,
 }
 
 pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
@@ -38,6 +43,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
         Which::Pps => "bench-pps",
         Which::Failover => "bench-failover",
         Which::Health => "bench-health",
+        Which::Flows => "bench-flows",
     };
     // The failover and health benches run real daemons: build lbd as it would ship.
     step("build lbd (release)", || {

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod cmd;
+mod dist;
 mod run;
 mod setup;
 mod test;
@@ -23,6 +24,8 @@ enum Command {
     Setup,
     /// Build `lbd` with the XDP program embedded.
     Build(build::BuildArgs),
+    /// Build the Debian package, target/dist/lbd_VERSION_ARCH.deb.
+    Dist,
     /// Run the whole suite: format, lints, unit, fixture and namespace tests.
     Test(test::TestArgs),
     /// Run the balancer in a lab of network namespaces.
@@ -38,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Setup => setup::setup(),
         Command::Build(args) => build::build(&args).map(|_| ()),
+        Command::Dist => dist::dist().map(|_| ()),
         Command::Test(args) => test::test(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::bench(&args),

@@ -1,6 +1,6 @@
 //! `cargo xtask setup`: installs only what is missing, one timed step each.
 //!
-//! The recipe is shared/TOOLCHAIN.md's: Debian's Rust (which ships a prebuilt
+//! The recipe is docs/toolchain.md's: Debian's Rust (which ships a prebuilt
 //! `core` for the BPF target) plus bpf-linker built against LLVM 22.
 
 use std::{path::PathBuf, process::Command};
@@ -36,6 +36,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "GRO and checksum offload settings of the labs' veth interfaces",
     ),
     (
+        "tmux",
+        "a terminal for the `lbd top` test (tests/tests/lbd_top.rs)",
+    ),
+    (
         "keepalived",
         "the real VRRP peer of the interop tests (tests/tests/vrrp_keepalived.rs)",
     ),
@@ -51,6 +55,23 @@ const PACKAGES: &[(&str, &str)] = &[
         "ipvsadm",
         "checks what the IPVS data plane programmed, in the lab VM",
     ),
+    (
+        "dpkg-dev",
+        "dpkg-shlibdeps, for the package's dependencies (cargo xtask dist)",
+    ),
+    (
+        "init-system-helpers",
+        "deb-systemd-helper, which the package's maintainer scripts use",
+    ),
+    (
+        "systemd",
+        "systemd-analyze verify, which checks the packaged unit",
+    ),
+    (
+        "ansible-core",
+        "ansible-playbook, which plays the Ansible role in tests/tests/ansible_role.rs",
+    ),
+    ("python3-apt", "what the Ansible role's apt tasks need"),
 ];
 
 /// bookworm's qemu-system-x86 7.2 would remove the preinstalled qemu-utils

@@ -8,8 +8,12 @@ use anyhow::{Context, Result, bail};
 use crate::{
     build::{self, BuildArgs},
     cmd::{self, step},
-    setup, vm,
+    dist, setup, vm,
 };
+
+/// The feature that runs the tests needing root (tests/Cargo.toml); plain
+/// `cargo test` leaves it off so it passes as a normal user.
+const PRIVILEGED: &str = "lb-tests/privileged";
 
 #[derive(clap::Args)]
 pub(crate) struct TestArgs {
@@ -38,11 +42,15 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     step("clippy (lb-ebpf for bpfel-unknown-none)", clippy_bpf)?;
     // The end-to-end tests start the real `lbd` binary.
     build::build(&BuildArgs { release: false })?;
+    // tests/tests/deb_package.rs installs the package (a release build).
+    dist::dist()?;
     // Not wrapped in `step`: the runner's own summary line stays the last
     // thing printed.
     eprintln!("[xtask] tests (unit, XDP fixtures, network namespaces) ...");
     let mut nextest = cmd::cargo();
     nextest.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    // Without it the tests that need root are reported as ignored.
+    nextest.args(["--features", PRIVILEGED]);
     if let Some(filter) = &args.filter {
         nextest.arg(filter);
     }
@@ -60,6 +68,7 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
 fn vm_tests(filter: Option<&str>) -> Result<()> {
     let out = cmd::cargo()
         .args(["test", "-p", "lb-tests", "--test", "ipvs_vm", "--no-run"])
+        .args(["--features", PRIVILEGED])
         .args(["--message-format", "json"])
         .stderr(std::process::Stdio::inherit())
         .output()

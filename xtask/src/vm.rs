@@ -1,6 +1,6 @@
 //! `cargo xtask vm`: boots the lab VM (Debian's packaged kernel, which has
 //! IPVS, under qemu) and runs one script or binary inside; see
-//! shared/LABVM.md for what was found to work and why.
+//! docs/lab-vm.md for what was found to work and why.
 //!
 //! - Kernel: the package `linux-image-amd64` depends on, downloaded with
 //!   `apt-get download` and unpacked (`dpkg -x`) into a cache directory; no

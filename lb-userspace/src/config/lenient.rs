@@ -263,11 +263,19 @@ mod tests {
             messages,
             [
                 (
-                    Pos { line: 1, column: 5 },
+                    Pos {
+                        file: 0,
+                        line: 1,
+                        column: 5
+                    },
                     "k 300 is out of range 1-255".to_owned()
                 ),
                 (
-                    Pos { line: 2, column: 7 },
+                    Pos {
+                        file: 0,
+                        line: 2,
+                        column: 7
+                    },
                     "k -1 is not a duration: write a number of seconds, 0 or more".to_owned()
                 ),
             ]

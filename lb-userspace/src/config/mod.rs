@@ -7,12 +7,14 @@
 //! name the key, line and column they are about.
 
 mod diagnostic;
+mod include;
 mod ip_prefix;
 mod lenient;
 mod model;
 mod path;
-#[cfg(test)]
 mod reference;
+mod reference_man;
+mod reference_schema;
 mod spans;
 mod unsupported;
 mod validate;
@@ -24,7 +26,10 @@ pub use diagnostic::{ConfigError, Diagnostic, Severity};
 pub use ip_prefix::{IpPrefix, IpPrefixError};
 pub use model::*;
 pub use path::{KeyPath, Segment};
+pub use reference_man::man_page as reference_man_page;
+pub use reference_schema::schema_json as reference_json_schema;
 pub use unsupported::UnsupportedKey;
+pub(crate) use validate::AH_REFUSED;
 
 use spans::{Node, Pos};
 
@@ -33,8 +38,8 @@ use spans::{Node, Pos};
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
-    /// The file name diagnostics use.
-    origin: String,
+    /// The file names diagnostics use: the main file, then those it includes.
+    files: Vec<String>,
     /// Positions, for diagnostics found after loading (`unsupported`).
     tree: Option<Node>,
 }
@@ -46,9 +51,27 @@ impl Loaded {
             .map(|t| t.pos_of(path))
             .unwrap_or_default()
     }
+
+    /// The name of the file a position is in.
+    fn file(&self, pos: Pos) -> &str {
+        &self.files[pos.file]
+    }
+
+    /// An error about the key at `path`, found after loading, with the
+    /// place (file, line, column) the loader's own diagnostics would give.
+    pub fn error_at(&self, path: &KeyPath, message: String) -> Diagnostic {
+        let pos = self.pos(path);
+        Diagnostic {
+            file: self.file(pos).to_owned(),
+            line: pos.line,
+            column: pos.column,
+            severity: Severity::Error,
+            message,
+        }
+    }
 }
 
-/// Reads, parses and validates a config file.
+/// Reads, parses and validates a config file and the files it includes.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
     let text = fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
@@ -57,58 +80,112 @@ pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
     load_str(&text, &path.display().to_string())
 }
 
-/// Parses and validates config text; `origin` names it in diagnostics.
+/// Parses and validates config text; `origin` names it in diagnostics and
+/// is where its `include:` patterns are relative to (read from disk).
 /// On failure the error lists every problem found (and the warnings).
 pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
-    let tree = Node::parse(text);
-    let options = serde_saphyr::options! { with_snippet: false };
-    let (parsed, deferred) =
-        lenient::collect(|| serde_saphyr::from_str_with_options::<Config>(text, options));
-
-    let diagnostic = |pos: Pos, severity, message| Diagnostic {
-        file: origin.to_owned(),
-        line: pos.line,
-        column: pos.column,
-        severity,
-        message,
+    let main = include::Source {
+        name: origin.to_owned(),
+        text: text.to_owned(),
     };
-    // Values out of range were recorded while serde went on reading.
-    let mut diagnostics: Vec<Diagnostic> = deferred
-        .iter()
-        .map(|d| {
-            let key = tree
-                .as_ref()
-                .and_then(|t| t.value_at(d.pos))
-                .and_then(|path| path.last_key().map(str::to_owned));
-            diagnostic(d.pos, Severity::Error, d.problem.message(key.as_deref()))
-        })
-        .collect();
+    let (sources, problems) = include::gather(main, Node::parse(text).as_ref());
+    load_sources(&sources, problems)
+}
 
-    let config = match parsed {
-        Ok(config) => Some(config),
-        Err(err) => {
-            let (pos, message) = yaml_error::describe(&err, tree.as_ref());
-            diagnostics.push(diagnostic(pos, Severity::Error, message));
-            None
+/// Loads the main file (`sources[0]`) and the files it includes, merged.
+fn load_sources(
+    sources: &[include::Source],
+    mut diagnostics: Vec<Diagnostic>,
+) -> Result<Loaded, ConfigError> {
+    let files: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
+    let mut merged: Option<Config> = None;
+    let mut merged_tree: Option<Node> = None;
+    let mut poisoned = HashSet::new();
+    let mut complete = true;
+    for (i, source) in sources.iter().enumerate() {
+        let (config, tree) = load_one(source, i, &mut diagnostics, &mut poisoned);
+        match (i, config) {
+            (0, Some(config)) => merged = Some(config),
+            (_, Some(config)) => {
+                if let Some(main) = &mut merged {
+                    include::merge(main, config);
+                }
+            }
+            (_, None) => complete = false,
         }
-    };
+        match (&mut merged_tree, tree) {
+            (None, Some(tree)) if i == 0 => merged_tree = Some(tree),
+            (Some(main), Some(tree)) => include::merge_tree(main, tree),
+            _ => {}
+        }
+    }
+    let config = merged.filter(|_| complete);
     if let Some(config) = &config {
-        let poisoned: HashSet<Pos> = deferred.iter().map(|d| d.pos).collect();
-        diagnostics.extend(validate::Checker::new(origin, tree.as_ref(), &poisoned).run(config));
+        diagnostics
+            .extend(validate::Checker::new(&files, merged_tree.as_ref(), &poisoned).run(config));
     }
     // File order reads best; the sort is stable, so one place's problems
     // keep the order the checks found them in.
-    diagnostics.sort_by_key(|d| (d.line, d.column));
+    let index = |name: &str| files.iter().position(|f| f == name).unwrap_or(0);
+    diagnostics.sort_by_key(|d| (index(&d.file), d.line, d.column));
 
     match config {
         Some(config) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Loaded {
             config,
             warnings: diagnostics,
-            origin: origin.to_owned(),
-            tree,
+            files,
+            tree: merged_tree,
         }),
         _ => Err(ConfigError::Invalid { diagnostics }),
     }
+}
+
+/// Reads one file into a `Config` (`None` if serde could not) and its
+/// position tree marked as file number `file`; its problems go to
+/// `diagnostics`, the places of values already reported to `poisoned`.
+fn load_one(
+    source: &include::Source,
+    file: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+    poisoned: &mut HashSet<Pos>,
+) -> (Option<Config>, Option<Node>) {
+    let text = &source.text;
+    let mut tree = Node::parse(text);
+    let options = serde_saphyr::options! { with_snippet: false };
+    let (parsed, deferred) =
+        lenient::collect(|| serde_saphyr::from_str_with_options::<Config>(text, options));
+
+    let diagnostic = |pos: Pos, message| Diagnostic {
+        file: source.name.clone(),
+        line: pos.line,
+        column: pos.column,
+        severity: Severity::Error,
+        message,
+    };
+    // Values out of range were recorded while serde went on reading.
+    for d in &deferred {
+        let key = tree
+            .as_ref()
+            .and_then(|t| t.value_at(d.pos))
+            .and_then(|path| path.last_key().map(str::to_owned));
+        diagnostics.push(diagnostic(d.pos, d.problem.message(key.as_deref())));
+        poisoned.insert(Pos { file, ..d.pos });
+    }
+    let config = match parsed {
+        Ok(config) => Some(config),
+        Err(err) => {
+            let (pos, message) = yaml_error::describe(&err, tree.as_ref());
+            diagnostics.push(diagnostic(pos, message));
+            None
+        }
+    };
+    if let Some(tree) = &mut tree {
+        if file > 0 {
+            diagnostics.extend(include::main_only_keys(tree, &source.name));
+        }
+        tree.set_file(file);
+    }
+    (config, tree)
 }
 
 /// The config as YAML that `load_str` reads back to an equal `Config`.

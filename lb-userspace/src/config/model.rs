@@ -24,7 +24,7 @@ pub use self::{
     },
     vrrp::{
         AuthType, Authentication, InitialState, SyncGroup, TrackInterface, TrackScript,
-        TrackScriptRef, VirtualAddress, VrrpInstance,
+        TrackScriptRef, VipDevice, VirtualAddress, VrrpInstance,
     },
 };
 use super::lenient;
@@ -34,6 +34,15 @@ use defaults::is_default;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct Config {
+    /// Files merged into this one (glob patterns relative to this file's
+    /// folder, e.g. `conf.d/*.yaml`); they hold only lists. keepalived:
+    /// `include`.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::include::one_or_more"
+    )]
+    pub include: Vec<String>,
     /// Settings for the whole daemon. keepalived: `global_defs`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub global: Global,
@@ -100,6 +109,13 @@ pub struct Global {
     /// ldirectord: `autoreload`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub autoreload: bool,
+    /// Where a MASTER puts its IPv4 virtual addresses: `owned` (a device
+    /// lbd creates per VRRP interface, `lbd-IFACE`, which vanishes with
+    /// the process, so a crashed lbd leaves nothing answering for them) or
+    /// `interface` (on the instance's interface, as keepalived does).
+    /// keepalived: none (always `interface`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub vip_device: VipDevice,
 }
 
 impl Global {

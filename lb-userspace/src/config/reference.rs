@@ -4,25 +4,26 @@
 //! what the table renders (`LBD_BLESS=1` rewrites it).
 
 /// One key of the reference.
-struct Key {
+pub(super) struct Key {
     /// Path with `[]` for list items, e.g. `vrrp_instances[].priority`.
-    path: &'static str,
-    ty: &'static str,
+    pub(super) path: &'static str,
+    pub(super) ty: &'static str,
     /// `required`, `-` (unset), or the value.
-    default: &'static str,
+    pub(super) default: &'static str,
     /// The keepalived / ldirectord directive, or `-`.
-    equivalent: &'static str,
-    meaning: &'static str,
+    pub(super) equivalent: &'static str,
+    pub(super) meaning: &'static str,
 }
 
 /// Sections of the reference: a heading, a note, and the keys under it.
 /// One key per line reads as a table; rustfmt would spread each over seven.
 #[rustfmt::skip]
-const SECTIONS: &[(&str, &str, &[Key])] = &[
+pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
     (
         "Top level",
         "Every section may be left out.",
         &[
+            Key { path: "include", ty: "pattern or list of patterns", default: "-", equivalent: "`include`", meaning: "Files merged into this one: glob patterns relative to this file's folder, e.g. `conf.d/*.yaml`, read in the order written, each pattern's matches in name order. An included file holds only the lists `interfaces`, `vrrp_instances`, `sync_groups`, `track_scripts` and `virtual_servers`; their items follow the main file's. Diagnostics name the file they are in. `global.autoreload` watches the main file only: after changing an included file, `lbd reload`." },
             Key { path: "global", ty: "mapping", default: "-", equivalent: "`global_defs`", meaning: "Daemon-wide settings." },
             Key { path: "dataplane", ty: "`auto` \\| `xdp` \\| `ipvs`", default: "`auto`", equivalent: "- (keepalived always uses IPVS)", meaning: "Which data plane forwards packets. `auto`: XDP, falling back to IPVS (and logging why) when XDP cannot load or attach, when no `interfaces` are listed, or when a virtual server uses `sh`, `lc` or `wlc`. `xdp` or `ipvs`: that one, or `lbd run` fails saying why. lbd changes only the IPVS services it created (recorded in `--state-dir`), removes them when it stops, and at start removes those a crash of its own left behind." },
             Key { path: "interfaces", ty: "list", default: "`[]`", equivalent: "-", meaning: "Interfaces the XDP program attaches to." },
@@ -47,6 +48,7 @@ const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "global.metrics_listen", ty: "address:port", default: "- (off)", equivalent: "-", meaning: "Serve Prometheus metrics at `http://ADDRESS:PORT/metrics` (`lbd run --metrics` overrides it). Read at start; changing it needs a restart." },
             Key { path: "global.drain_timeout", ty: "seconds", default: "30", equivalent: "-", meaning: "A real server a reload removes keeps its flows at weight 0 until they end or this long has passed, then it is removed." },
             Key { path: "global.autoreload", ty: "bool", default: "`false`", equivalent: "ldirectord `autoreload`", meaning: "Reload when the configuration file changes (its modification time is checked every second). A file that does not load is logged and changes nothing." },
+            Key { path: "global.vip_device", ty: "`owned` \\| `interface`", default: "`owned`", equivalent: "- (keepalived: always `interface`)", meaning: "Where a MASTER puts its IPv4 virtual addresses. `owned`: as a /32 on `lbd-IFACE`, a device lbd creates per VRRP interface and the kernel deletes when the process ends, however it ends, so a killed or crashed lbd leaves nothing answering ARP for the VIPs or resetting their flows; the kernel answers ARP for them on IFACE and lbd sends its gratuitous ARPs there. VIPs with their own `dev` or `label`, IPv6 VIPs (the kernel answers neighbour solicitations only for addresses on the receiving interface) and interfaces with `arp_ignore` 1 or more keep keepalived's placement. `interface`: on the instance's interface with their prefix, as keepalived puts them (a crashed lbd's are removed at the next start or by `lbd cleanup`)." },
         ],
     ),
     (
@@ -83,7 +85,7 @@ const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "vrrp_instances[].virtual_ipaddresses_excluded[].label", ty: "string", default: "-", equivalent: "`label`", meaning: "As in `virtual_ipaddresses`." },
             Key { path: "vrrp_instances[].unicast_src_ip", ty: "address", default: "the interface's address", equivalent: "`unicast_src_ip`", meaning: "Source address of unicast adverts." },
             Key { path: "vrrp_instances[].unicast_peers", ty: "list of addresses", default: "`[]` (multicast)", equivalent: "`unicast_peer { }`", meaning: "Advertise to these peers by unicast instead of multicast (clouds often block multicast)." },
-            Key { path: "vrrp_instances[].preempt", ty: "bool", default: "`true`", equivalent: "`nopreempt` is `preempt: false`", meaning: "A higher-priority backup takes over from a lower-priority master. `false` needs `state: backup`." },
+            Key { path: "vrrp_instances[].preempt", ty: "bool", default: "`true`", equivalent: "`nopreempt` is `preempt: false`", meaning: "A higher-priority backup takes over from a lower-priority master. With `state: master` it is dropped (the node preempts), as keepalived does; keep `state: backup` with it." },
             Key { path: "vrrp_instances[].preempt_delay", ty: "seconds, 0-1000", default: "0", equivalent: "`preempt_delay`", meaning: "Wait this long after start-up before preempting." },
             Key { path: "vrrp_instances[].accept", ty: "bool", default: "`true`", equivalent: "`accept` / `no_accept`", meaning: "Accept packets to the virtual addresses when not their owner (priority < 255)." },
             Key { path: "vrrp_instances[].garp_master_delay", ty: "seconds", default: "5", equivalent: "`garp_master_delay`", meaning: "Delay before the second burst of gratuitous ARPs after becoming master." },
@@ -219,6 +221,8 @@ const SECTIONS: &[(&str, &str, &[Key])] = &[
     ),
 ];
 
+/// The Markdown page's head; the man page has its own.
+#[cfg(test)]
 const INTRO: &str = "\
 # lbd configuration reference
 
@@ -232,22 +236,39 @@ Every key of `lbd.yaml`, with its type, default, meaning and the keepalived
 [`examples/minimal.yaml`](../examples/minimal.yaml). `lbd check -c FILE`
 validates a file and lists every problem with its line and column.
 
-General rules:
+Editors: [`lbd.schema.json`](lbd.schema.json) (installed by the package as
+`/usr/share/lbd/lbd.schema.json`) is a JSON Schema of this file, rendered
+from the same table as this page. With yaml-language-server (VS Code's YAML
+extension, Neovim, Helix, ...) this first line in `lbd.yaml` turns on key
+completion, these descriptions on hover, and type and range checks while
+typing; `lbd check` remains the authority:
 
-- Unknown keys are errors (a typo is never silently ignored).
-- Durations are seconds, whole or fractional (`5`, `0.5`).
-- Lists keep their order; items that have a `name` are referred to by it.
-- A key left out takes its default; `lbd import-keepalived` writes only
-  keys that differ from the defaults.
-- `lbd run` refuses keys it does not implement yet with
-  `not supported yet: KEY` rather than ignoring them.
+    # yaml-language-server: $schema=/usr/share/lbd/lbd.schema.json
 ";
 
-/// The whole reference as Markdown.
+/// Rules that hold for every key, in both renderings (Markdown line breaks
+/// and indentation become single spaces in the man page).
+pub(super) const RULES: &[&str] = &[
+    "Unknown keys are errors (a typo is never silently ignored).",
+    "Durations are seconds, whole or fractional (`5`, `0.5`).",
+    "Lists keep their order; items that have a `name` are referred to by it.",
+    "A key left out takes its default; `lbd import-keepalived` writes only\n  \
+     keys that differ from the defaults.",
+    "`lbd run` refuses keys it does not implement yet with\n  \
+     `not supported yet: KEY` rather than ignoring them.",
+];
+
+/// The whole reference as Markdown (the test that keeps the file in step
+/// renders it).
+#[cfg(test)]
 pub(crate) fn render() -> String {
     use std::fmt::Write as _;
 
     let mut out = String::from(INTRO);
+    out.push_str("\nGeneral rules:\n\n");
+    for rule in RULES {
+        let _ = writeln!(out, "- {rule}");
+    }
     for (heading, note, keys) in SECTIONS {
         // Writing to a String cannot fail.
         let _ = write!(out, "\n## {heading}\n\n");
@@ -268,7 +289,7 @@ pub(crate) fn render() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::{
         collections::BTreeSet,
         net::{IpAddr, Ipv4Addr},
@@ -402,6 +423,7 @@ mod tests {
             delay_loop: tcp.delay_loop,
         };
         Config {
+            include: vec!["conf.d/*.yaml".into()],
             global: crate::config::Global {
                 router_id: Some("lb1".into()),
                 script_user: Some("lbd".into()),
@@ -415,6 +437,7 @@ mod tests {
                 metrics_listen: Some("127.0.0.1:9100".parse().expect("a socket address")),
                 drain_timeout: Some(secs(60)),
                 autoreload: true,
+                vip_device: crate::config::VipDevice::Interface,
             },
             dataplane: DataplaneKind::Xdp,
             interfaces: vec![InterfaceConfig {

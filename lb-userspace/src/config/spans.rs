@@ -9,9 +9,11 @@ use serde_saphyr::Spanned;
 
 use super::path::{KeyPath, Segment};
 
-/// A 1-based line and column.
+/// A 1-based line and column, in file number `file` of the configuration
+/// (0: the main file; then the files it includes, in order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Pos {
+    pub(crate) file: usize,
     pub(crate) line: usize,
     pub(crate) column: usize,
 }
@@ -19,6 +21,7 @@ pub(crate) struct Pos {
 impl From<serde_saphyr::Location> for Pos {
     fn from(loc: serde_saphyr::Location) -> Self {
         Self {
+            file: 0,
             line: usize::try_from(loc.line()).unwrap_or(usize::MAX),
             column: usize::try_from(loc.column()).unwrap_or(usize::MAX),
         }
@@ -53,7 +56,22 @@ impl Node {
         serde_saphyr::from_str::<Node>(text).ok()
     }
 
-    fn entry(&self, key: &str) -> Option<&Entry> {
+    /// Marks every position as being in file number `file`.
+    pub(crate) fn set_file(&mut self, file: usize) {
+        self.pos.file = file;
+        match &mut self.kind {
+            Kind::Scalar(_) => {}
+            Kind::Seq(items) => items.iter_mut().for_each(|item| item.set_file(file)),
+            Kind::Map(entries) => {
+                for entry in entries {
+                    entry.key_pos.file = file;
+                    entry.value.set_file(file);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn entry(&self, key: &str) -> Option<&Entry> {
         match &self.kind {
             Kind::Map(entries) => entries.iter().find(|e| e.key == key),
             _ => None,
@@ -276,20 +294,31 @@ virtual_servers:
         let tree = Node::parse(TEXT).expect("valid YAML");
         let path = tree
             .value_at(Pos {
+                file: 0,
                 line: 3,
                 column: 24,
             })
             .expect("the VRID value");
         assert_eq!(path.to_string(), "vrrp_instances[VI_1].virtual_router_id");
         let path = tree
-            .key_at(Pos { line: 9, column: 9 })
+            .key_at(Pos {
+                file: 0,
+                line: 9,
+                column: 9,
+            })
             .expect("the weight key");
         assert_eq!(
             path.to_string(),
             "virtual_servers[10.0.0.1:80].real_servers[10.0.1.1].weight"
         );
         // A list item mapping starts where its first key does; the item wins.
-        let item = tree.value_at(Pos { line: 2, column: 5 }).expect("the item");
+        let item = tree
+            .value_at(Pos {
+                file: 0,
+                line: 2,
+                column: 5,
+            })
+            .expect("the item");
         assert_eq!(item.to_string(), "vrrp_instances[VI_1]");
     }
 
@@ -300,13 +329,18 @@ virtual_servers:
         assert_eq!(
             tree.pos_of(&instance.key("virtual_router_id")),
             Pos {
+                file: 0,
                 line: 3,
                 column: 24
             }
         );
         assert_eq!(
             tree.pos_of(&instance.key("priority")),
-            Pos { line: 2, column: 5 }
+            Pos {
+                file: 0,
+                line: 2,
+                column: 5
+            }
         );
     }
 }

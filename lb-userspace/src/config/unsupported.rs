@@ -7,7 +7,7 @@
 use std::fmt;
 
 use super::{
-    Config, Diagnostic, KeyPath, Loaded, Severity,
+    Config, Diagnostic, KeyPath, Loaded,
     model::{
         Check, ForwardingMethod, Global, InterfaceConfig, NegotiateService, Protocol, RealServer,
         Scheduler, VirtualServer,
@@ -34,6 +34,7 @@ impl Config {
         // Destructured in full so a new field does not compile until it
         // is sorted into supported or not.
         let Config {
+            include: _, // supported: merged while loading
             global,
             // Supported: auto, xdp, ipvs. Whether XDP can run a scheduler is
             // `dataplane::select`'s error, which names the alternatives.
@@ -57,6 +58,7 @@ impl Config {
             metrics_listen: _,         // supported: the Prometheus listener
             drain_timeout: _,          // supported: reload drains removed real servers
             autoreload: _,             // supported: reload on file change
+            vip_device: _,             // supported: where VIPs live
         } = global;
 
         for InterfaceConfig {
@@ -166,16 +168,7 @@ impl Loaded {
         self.config
             .unsupported()
             .into_iter()
-            .map(|key| {
-                let pos = self.pos(&key.path);
-                Diagnostic {
-                    file: self.origin.clone(),
-                    line: pos.line,
-                    column: pos.column,
-                    severity: Severity::Error,
-                    message: key.to_string(),
-                }
-            })
+            .map(|key| self.error_at(&key.path, key.to_string()))
             .collect()
     }
 }

@@ -18,10 +18,15 @@ use super::{
 /// keepalived's limit for `preempt_delay` (vrrp_parser.c).
 const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
 /// RFC 3768 5.3.2 (v2 auth data): 8 octets of password.
+/// Why `auth_type: ah` is refused; `vrrp::params` says the same.
+pub(crate) const AH_REFUSED: &str = "auth_type ah is not supported (IPsec AH was dropped from \
+    VRRP by RFC 3768, and keepalived's AH variant does not interoperate with other peers); \
+    use `auth_type: pass`, or remove `authentication` for none";
 const AUTH_PASS_MAX: usize = 8;
 
 pub(crate) struct Checker<'a> {
-    file: &'a str,
+    /// The main file and those it includes; a `Pos` indexes them.
+    files: &'a [String],
     tree: Option<&'a Node>,
     /// Values already reported as out of range: their placeholders must
     /// not cause a second, confusing error (two bad VRIDs are no duplicate).
@@ -30,9 +35,13 @@ pub(crate) struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    pub(crate) fn new(file: &'a str, tree: Option<&'a Node>, poisoned: &'a HashSet<Pos>) -> Self {
+    pub(crate) fn new(
+        files: &'a [String],
+        tree: Option<&'a Node>,
+        poisoned: &'a HashSet<Pos>,
+    ) -> Self {
         Self {
-            file,
+            files,
             tree,
             poisoned,
             out: Vec::new(),
@@ -65,7 +74,7 @@ impl<'a> Checker<'a> {
     fn report(&mut self, severity: Severity, path: &KeyPath, message: String) {
         let pos = self.pos(path);
         self.out.push(Diagnostic {
-            file: self.file.to_owned(),
+            file: self.files[pos.file].clone(),
             line: pos.line,
             column: pos.column,
             severity,
@@ -81,11 +90,14 @@ impl<'a> Checker<'a> {
         self.report(Severity::Warning, path, message);
     }
 
-    /// "line 7" of a path, to point at the other half of a conflict.
+    /// "line 7" of a path, to point at the other half of a conflict; with
+    /// included files, "conf.d/web.yaml:7", since the halves may be in two.
     fn line_of(&self, path: &KeyPath) -> String {
-        match self.pos(path).line {
-            0 => String::new(),
-            line => format!(" (line {line})"),
+        let pos = self.pos(path);
+        match (pos.line, self.files.len()) {
+            (0, _) => String::new(),
+            (line, 1) => format!(" (line {line})"),
+            (line, _) => format!(" ({}:{line})", self.files[pos.file]),
         }
     }
 
@@ -190,6 +202,9 @@ impl<'a> Checker<'a> {
                     ),
                 );
             }
+            if auth.auth_type == super::model::AuthType::Ah && instance.version != 3 {
+                self.error(&auth_path.key("auth_type"), AH_REFUSED.to_owned());
+            }
             if auth.auth_pass.is_empty() {
                 self.error(
                     &auth_path.key("auth_pass"),
@@ -209,8 +224,9 @@ impl<'a> Checker<'a> {
         if !instance.preempt && instance.state == super::model::InitialState::Master {
             self.warning(
                 &path.key("state"),
-                "`preempt: false` needs `state: backup`: a node that starts as master \
-                 takes the addresses at start-up whatever the priorities; set `state: backup`"
+                "`preempt: false` is dropped with `state: master`: this node preempts \
+                 (takes MASTER from a lower-priority peer), as keepalived clears `nopreempt` \
+                 for an initial state of MASTER; set `state: backup` to keep `preempt: false`"
                     .to_owned(),
             );
         }

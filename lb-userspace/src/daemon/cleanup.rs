@@ -6,7 +6,7 @@
 //! its state directory. XDP needs nothing: the program's link dies with
 //! the process.
 
-use std::{collections::BTreeSet, path::Path};
+use std::path::Path;
 
 use crate::{
     config::{Config, IpPrefix},
@@ -19,17 +19,7 @@ use crate::{
 
 /// Removes lbd's marked addresses; returns (interface, address) removed.
 pub async fn remove_vips(config: &Config) -> Result<Vec<(String, IpPrefix)>, RuntimeError> {
-    let mut interfaces = BTreeSet::new();
-    for instance in &config.vrrp_instances {
-        interfaces.insert(instance.interface.clone());
-        for v in instance
-            .virtual_ipaddresses
-            .iter()
-            .chain(&instance.virtual_ipaddresses_excluded)
-        {
-            interfaces.insert(vip::device(v, &instance.interface).to_owned());
-        }
-    }
+    let interfaces = vip::managed_interfaces(config);
     if interfaces.is_empty() {
         return Ok(Vec::new());
     }

@@ -25,8 +25,7 @@ use tokio::{
 
 use super::protocol::{Request, Response};
 
-/// Where `lbd run` listens and the other commands connect by default.
-pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";
+pub use crate::defaults::CONTROL_SOCKET as DEFAULT_SOCKET;
 /// A request line longer than this is refused (they are tiny).
 const MAX_REQUEST: usize = 64 * 1024;
 /// A client that sends nothing for this long is dropped.
@@ -78,7 +77,21 @@ pub enum ControlError {
 #[derive(Debug)]
 pub struct ControlRequest {
     pub request: Request,
-    pub reply: oneshot::Sender<Response>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// The daemon's answer: one response, or a stream of them that another
+/// task produces (a flow listing), written to the client as they come.
+#[derive(Debug)]
+pub enum Reply {
+    Once(Response),
+    Stream(mpsc::Receiver<Response>),
+}
+
+impl From<Response> for Reply {
+    fn from(response: Response) -> Self {
+        Reply::Once(response)
+    }
 }
 
 /// Binds the socket at `path` with its permissions. A socket file nobody
@@ -103,10 +116,7 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlErr
         let _ = std::fs::remove_file(path);
     }
     let gid = group
-        .map(|g| {
-            crate::vrrp::io::exec::lookup_group(g)
-                .ok_or_else(|| ControlError::NoGroup(g.to_owned()))
-        })
+        .map(|g| crate::exec::lookup_group(g).ok_or_else(|| ControlError::NoGroup(g.to_owned())))
         .transpose()?;
     let listener = UnixListener::bind(path).map_err(|source| ControlError::Bind {
         path: path.to_owned(),
@@ -154,42 +164,86 @@ async fn serve_client(
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
     let mut line = String::new();
     let read = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line)).await;
-    let response = match read {
+    let reply = match read {
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
-            Ok(request) => ask(requests, request).await,
-            Err(err) => Response::Error {
+            Ok(request) => ask_reply(requests, request).await,
+            Err(err) => Reply::Once(Response::Error {
                 message: format!("bad request: {err}"),
-            },
+            }),
         },
         Ok(Err(err)) => return Err(err),
         Err(_) => return Ok(()),
     };
-    let mut text = serde_json::to_string(&response).map_err(std::io::Error::other)?;
-    text.push('\n');
-    write.write_all(text.as_bytes()).await?;
+    match reply {
+        Reply::Once(response) => write_line(&mut write, &response).await?,
+        // A client that stops reading is dropped after CLIENT_TIMEOUT; the
+        // producer sees the stream closed and stops walking.
+        Reply::Stream(mut lines) => {
+            while let Some(response) = lines.recv().await {
+                tokio::time::timeout(CLIENT_TIMEOUT, write_line(&mut write, &response))
+                    .await
+                    .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+            }
+        }
+    }
     write.shutdown().await
 }
 
+async fn write_line(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    response: &Response,
+) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(response).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await
+}
+
 /// Hands a request to the daemon's loop and waits for its answer.
-pub async fn ask(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Response {
+pub async fn ask_reply(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Reply {
+    let stopping = || {
+        Reply::Once(Response::Error {
+            message: "lbd is stopping".into(),
+        })
+    };
     let (reply, answer) = oneshot::channel();
     if requests
         .send(ControlRequest { request, reply })
         .await
         .is_err()
     {
-        return Response::Error {
-            message: "lbd is stopping".into(),
-        };
+        return stopping();
     }
-    answer.await.unwrap_or_else(|_| Response::Error {
-        message: "lbd is stopping".into(),
-    })
+    answer.await.unwrap_or_else(|_| stopping())
+}
+
+/// Hands a request with a one-line answer to the daemon's loop.
+pub async fn ask(requests: &mpsc::Sender<ControlRequest>, request: Request) -> Response {
+    match ask_reply(requests, request).await {
+        Reply::Once(response) => response,
+        Reply::Stream(_) => Response::Error {
+            message: "this request is answered as a stream".into(),
+        },
+    }
 }
 
 /// The client side: sends `request` to the daemon at `path` and returns
 /// its answer (blocking; the CLI has no runtime).
 pub fn request(path: &Path, request: &Request) -> Result<Response, ControlError> {
+    let mut answer = None;
+    request_stream(path, request, &mut |response| {
+        answer = Some(response);
+        false
+    })?;
+    answer.ok_or_else(|| ControlError::Answer("lbd closed the connection without answering".into()))
+}
+
+/// Like [`request`], for an answer of several lines: `each` gets every
+/// line as it arrives and returns whether to read on.
+pub fn request_stream(
+    path: &Path,
+    request: &Request,
+    each: &mut dyn FnMut(Response) -> bool,
+) -> Result<(), ControlError> {
     let mut stream =
         std::os::unix::net::UnixStream::connect(path).map_err(|source| ControlError::Connect {
             path: path.to_owned(),
@@ -206,11 +260,15 @@ pub fn request(path: &Path, request: &Request) -> Result<Response, ControlError>
     stream
         .shutdown(std::net::Shutdown::Write)
         .map_err(exchange)?;
-    let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(exchange)?;
-    serde_json::from_str(answer.trim()).map_err(|e| ControlError::Answer(format!("{e}: {answer}")))
+    for answer in BufReader::new(stream).lines() {
+        let answer = answer.map_err(exchange)?;
+        let response = serde_json::from_str(answer.trim())
+            .map_err(|e| ControlError::Answer(format!("{e}: {answer}")))?;
+        if !each(response) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -218,6 +276,23 @@ mod tests {
     use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 
     use super::*;
+
+    /// The name and id of this process's effective group.
+    fn own_group() -> (String, u32) {
+        // SAFETY: getegid has no preconditions.
+        let gid = unsafe { libc::getegid() };
+        let groups = std::fs::read_to_string("/etc/group").expect("/etc/group is readable");
+        let name = groups
+            .lines()
+            .find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                let id = fields.nth(1)?.parse::<u32>().ok()?;
+                (id == gid).then(|| name.to_owned())
+            })
+            .unwrap_or_else(|| panic!("gid {gid} has no name in /etc/group"));
+        (name, gid)
+    }
 
     fn temp_socket(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("lbd-control-{}-{name}", std::process::id()));
@@ -245,9 +320,9 @@ mod tests {
         tokio::spawn(async move {
             while let Some(r) = rx.recv().await {
                 let ControlRequest { request, reply } = r;
-                let _ = reply.send(Response::Done {
+                let _ = reply.send(Reply::Once(Response::Done {
                     message: format!("{request:?}"),
-                });
+                }));
             }
         });
         let client_path = path.clone();
@@ -272,11 +347,13 @@ mod tests {
         drop(bind(&path, None).unwrap());
         // The file stays behind with nobody listening, as after a crash.
         assert!(path.exists());
-        // Group `root` (gid 0): one every Linux has (the tests run as root).
-        let _listener = bind(&path, Some("root")).unwrap();
+        // This process's own group: any user may give a socket to it, so
+        // the test runs as root and as a normal user alike.
+        let (group, gid) = own_group();
+        let _listener = bind(&path, Some(&group)).unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o777, 0o660, "the group may connect");
-        assert_eq!(meta.gid(), 0);
+        assert_eq!(meta.gid(), gid);
         assert!(matches!(
             bind(&temp_socket("nogroup"), Some("no-such-group-lbd")),
             Err(ControlError::NoGroup(_))

@@ -4,12 +4,11 @@
 
 use std::time::Instant;
 
-use super::health::RealKey;
-use crate::dataplane::{BackendSpec, DesiredState, ServiceStatus};
+use crate::dataplane::{BackendSpec, DesiredState, RealId, ServiceSpec, ServiceStatus};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Draining {
-    key: RealKey,
+    id: RealId,
     until: Instant,
 }
 
@@ -19,21 +18,17 @@ pub struct Drains {
     reals: Vec<Draining>,
 }
 
-fn real_keys(desired: &DesiredState) -> Vec<RealKey> {
+fn real_ids(desired: &DesiredState) -> Vec<RealId> {
     desired
         .services
         .iter()
-        .flat_map(|s| {
-            s.backends
-                .iter()
-                .map(move |b| (s.protocol, s.vip, s.port, b.addr, b.port))
-        })
+        .flat_map(ServiceSpec::reals)
         .collect()
 }
 
 impl Drains {
-    pub fn contains(&self, key: &RealKey) -> bool {
-        self.reals.iter().any(|d| d.key == *key)
+    pub fn contains(&self, id: &RealId) -> bool {
+        self.reals.iter().any(|d| d.id == *id)
     }
 
     pub fn len(&self) -> usize {
@@ -49,39 +44,26 @@ impl Drains {
     /// start draining until `until`; those `new` lists again stop draining.
     /// A removed service goes at once, with its flows.
     pub fn reload(&mut self, old: &DesiredState, new: &DesiredState, until: Instant) {
-        let kept = real_keys(new);
-        self.reals.retain(|d| !kept.contains(&d.key));
-        for key in real_keys(old) {
-            let (protocol, vip, port, ..) = key;
-            let service_stays = new
-                .services
-                .iter()
-                .any(|s| (s.protocol, s.vip, s.port) == (protocol, vip, port));
-            if service_stays && !kept.contains(&key) && !self.contains(&key) {
-                self.reals.push(Draining { key, until });
+        let kept = real_ids(new);
+        let stays = |id: &RealId| new.services.iter().any(|s| s.id() == id.service);
+        self.reals.retain(|d| !kept.contains(&d.id));
+        for id in real_ids(old) {
+            if stays(&id) && !kept.contains(&id) && !self.contains(&id) {
+                self.reals.push(Draining { id, until });
             }
         }
         // A service removed while one of its servers drained: gone too.
-        self.reals.retain(|d| {
-            new.services
-                .iter()
-                .any(|s| (s.protocol, s.vip, s.port) == (d.key.0, d.key.1, d.key.2))
-        });
+        self.reals.retain(|d| stays(&d.id));
     }
 
     /// `desired` with every draining real server added at weight 0.
     pub fn overlay(&self, desired: &DesiredState) -> DesiredState {
         let mut out = desired.clone();
         for d in &self.reals {
-            let (protocol, vip, port, addr, rport) = d.key;
-            if let Some(s) = out
-                .services
-                .iter_mut()
-                .find(|s| (s.protocol, s.vip, s.port) == (protocol, vip, port))
-            {
+            if let Some(s) = out.services.iter_mut().find(|s| s.id() == d.id.service) {
                 s.backends.push(BackendSpec {
-                    addr,
-                    port: rport,
+                    addr: d.id.addr,
+                    port: d.id.port,
                     weight: 0,
                 });
             }
@@ -91,22 +73,21 @@ impl Drains {
 
     /// Ends the drains whose connections reached 0 (or whose service is not
     /// installed now: no flows to keep) or whose time is up; returns them.
-    pub fn expire(&mut self, status: &[ServiceStatus], now: Instant) -> Vec<RealKey> {
+    pub fn expire(&mut self, status: &[ServiceStatus], now: Instant) -> Vec<RealId> {
         let mut done = Vec::new();
         self.reals.retain(|d| {
-            let (protocol, vip, port, addr, rport) = d.key;
             let connections = status
                 .iter()
-                .find(|s| (s.protocol, s.vip, s.port) == (protocol, vip, port))
+                .find(|s| s.id() == d.id.service)
                 .and_then(|s| {
                     s.backends
                         .iter()
-                        .find(|b| (b.addr, b.port) == (addr, rport))
+                        .find(|b| (b.addr, b.port) == (d.id.addr, d.id.port))
                 })
                 .map_or(0, |b| b.active_connections + b.inactive_connections);
             let finished = connections == 0 || now >= d.until;
             if finished {
-                done.push(d.key);
+                done.push(d.id);
             }
             !finished
         });
@@ -224,13 +205,7 @@ mod tests {
         let old = state(vec![service(80, &[2, 3]), service(443, &[2])]);
         let new = state(vec![service(80, &[2])]);
         drains.reload(&old, &new, t0);
-        assert!(drains.contains(&(
-            L4Protocol::Tcp,
-            "10.0.0.1".parse().unwrap(),
-            80,
-            "10.0.1.3".parse().unwrap(),
-            80
-        )));
+        assert!(drains.contains(&new.services[0].id().real("10.0.1.3".parse().unwrap(), 80)));
         assert_eq!(drains.overlay(&new).services.len(), 1, "port 443 is gone");
         // Listed again: back at its configured weight, no longer draining.
         drains.reload(&drains.overlay(&new), &old, t0);

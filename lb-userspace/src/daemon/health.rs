@@ -4,11 +4,11 @@
 //! module fills the board (e.g. from its checkers' results) and status and
 //! metrics pick it up through [`HealthBoard::view`].
 
-use std::{collections::HashMap, net::IpAddr};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataplane::L4Protocol;
+use crate::dataplane::RealId;
 
 /// One real server's health as last checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,32 +18,29 @@ pub struct HealthView {
     pub last_result: Option<String>,
 }
 
-/// A real server of a service: (protocol, VIP, port, real IP, real port).
-pub type RealKey = (L4Protocol, IpAddr, u16, IpAddr, u16);
-
 /// Health per real server; empty while no checks run.
 #[derive(Clone, Debug, Default)]
 pub struct HealthBoard {
-    reals: HashMap<RealKey, HealthView>,
+    reals: HashMap<RealId, HealthView>,
 }
 
 impl HealthBoard {
     /// Records a real server's health (for the health-check module).
-    pub fn set(&mut self, key: RealKey, view: HealthView) {
+    pub fn set(&mut self, key: RealId, view: HealthView) {
         self.reals.insert(key, view);
     }
 
     /// Forgets a real server (removed from the configuration).
-    pub fn remove(&mut self, key: &RealKey) {
+    pub fn remove(&mut self, key: &RealId) {
         self.reals.remove(key);
     }
 
     /// Keeps only the real servers `keep` accepts (after a reload).
-    pub fn retain(&mut self, mut keep: impl FnMut(&RealKey) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&RealId) -> bool) {
         self.reals.retain(|key, _| keep(key));
     }
 
-    pub fn view(&self, key: &RealKey) -> Option<HealthView> {
+    pub fn view(&self, key: &RealId) -> Option<HealthView> {
         self.reals.get(key).cloned()
     }
 }

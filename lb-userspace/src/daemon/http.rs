@@ -75,6 +75,11 @@ async fn serve(
                 "text/plain; charset=utf-8",
                 format!("{message}\n"),
             ),
+            Response::Flows { .. } | Response::FlowsEnd(_) => (
+                "500 Internal Server Error",
+                "text/plain; charset=utf-8",
+                "lbd answered a status request with flows\n".to_owned(),
+            ),
         },
         ("GET", "/") => (
             "200 OK",

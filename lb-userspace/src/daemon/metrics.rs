@@ -234,6 +234,7 @@ pub fn encode_report(report: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::rates::RateView;
     use crate::daemon::{
         health::HealthView,
         status::{InstanceView, RealServerView, ServiceView, VrrpCountersView},
@@ -264,6 +265,7 @@ mod tests {
                 address: "10.0.0.1:80".into(),
                 scheduler: "rr".into(),
                 stats,
+                rates: RateView::default(),
                 real_servers: vec![RealServerView {
                     ip: "10.0.1.2".parse().unwrap(),
                     port: 8080,
@@ -272,6 +274,7 @@ mod tests {
                     active_connections: 4,
                     inactive_connections: 1,
                     stats,
+                    rates: RateView::default(),
                     draining: false,
                     health: Some(HealthView {
                         up: true,

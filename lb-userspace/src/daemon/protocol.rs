@@ -2,15 +2,23 @@
 //! daemon answers with one JSON [`Response`] line and closes. JSON keeps it
 //! debuggable with `socat` and lets `lbd status --json` pass the daemon's
 //! answer through unchanged.
+//!
+//! The one exception is [`Request::Connections`]: a flow table can hold
+//! hundreds of thousands of flows, so the answer is a stream of
+//! [`Response::Flows`] lines of at most a thousand flows each, ended by
+//! one [`Response::FlowsEnd`] (or an [`Response::Error`]).
 
 use serde::{Deserialize, Serialize};
 
 use super::status::StatusReport;
+use crate::dataplane::{FlowEntry, FlowQuery, FlowScan};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]
 pub enum Request {
     Status,
+    /// The tracked flows that match (`ipvsadm -Lnc`), streamed.
+    Connections(FlowQuery),
     /// Re-read the configuration file.
     Reload,
     /// Manual failover of a MASTER instance.
@@ -28,6 +36,12 @@ pub enum Request {
 #[serde(tag = "response", rename_all = "snake_case")]
 pub enum Response {
     Status(Box<StatusReport>),
+    /// Some of the flows a [`Request::Connections`] asked for.
+    Flows {
+        flows: Vec<FlowEntry>,
+    },
+    /// The end of a flow listing: what the walk saw.
+    FlowsEnd(FlowScan),
     /// Done; the text says what happened.
     Done {
         message: String,
@@ -47,6 +61,13 @@ mod tests {
         let cases = [
             (Request::Status, r#"{"request":"status"}"#),
             (Request::Reload, r#"{"request":"reload"}"#),
+            (
+                Request::Connections(FlowQuery {
+                    client: Some("10.0.0.2".parse().unwrap()),
+                    ..FlowQuery::default()
+                }),
+                r#"{"request":"connections","protocol":null,"service":null,"real_server":null,"client":{"ip":"10.0.0.2","port":null}}"#,
+            ),
             (
                 Request::Failover {
                     instance: "VI_1".into(),

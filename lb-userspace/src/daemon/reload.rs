@@ -10,9 +10,136 @@
 //! mastership; lbd instead refuses the whole reload, changes nothing and
 //! says which sections need `systemctl restart lbd`.
 
+use std::path::{Path, PathBuf};
+
 use thiserror::Error;
 
-use crate::config::{Config, Global};
+use crate::{
+    config::{self, Config, ConfigError, Diagnostic, Global},
+    dataplane::{Capabilities, DesiredState},
+    error_text::error_chain,
+    health::{self, HealthSnapshot},
+    preflight,
+};
+
+/// Why a reload is refused. Whatever it is, nothing changed.
+#[derive(Debug, Error)]
+pub enum ReloadError {
+    #[error("{} does not load:\n{}", path.display(), lines(diagnostics))]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error("cannot read the configuration")]
+    Read(#[source] ConfigError),
+    /// What `lbd check` (and `lbd run`) would refuse too.
+    #[error("{}", preflight::render(.0))]
+    Refused(Vec<Diagnostic>),
+    #[error(transparent)]
+    NeedsRestart(#[from] NeedsRestart),
+    #[error("virtual_servers added to a node that runs no data plane: restart lbd to apply")]
+    NoDataplane,
+    #[error(
+        "virtual server {service}: scheduler {scheduler} is not implemented by the {dataplane} \
+         data plane that runs"
+    )]
+    Capability {
+        service: String,
+        scheduler: &'static str,
+        dataplane: &'static str,
+    },
+}
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// A new configuration checked and turned into what the daemon applies.
+#[derive(Debug)]
+pub struct Prepared {
+    pub config: Config,
+    pub desired: DesiredState,
+    /// New health checks when the virtual servers changed (carrying the
+    /// health of unchanged real servers over), else `None`: keep running.
+    pub checks: Option<health::Prepared>,
+    /// The file's warnings, for the log.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The running data plane, as a reload must respect it.
+#[derive(Clone, Copy, Debug)]
+pub struct Running<'a> {
+    pub config: &'a Config,
+    /// `None`: this lbd runs no data plane (a VRRP-only node).
+    pub dataplane: Option<(&'static str, Capabilities)>,
+    pub health: &'a HealthSnapshot,
+}
+
+/// Everything a reload checks before anything changes, in one place:
+/// loading, what `lbd check` refuses (`preflight`), what needs a restart,
+/// what the running data plane can do, and the health checks' setup.
+pub fn prepare(path: &Path, running: Running<'_>) -> Result<Prepared, ReloadError> {
+    let loaded = match config::load_file(path) {
+        Ok(loaded) => loaded,
+        Err(ConfigError::Invalid { diagnostics }) => {
+            return Err(ReloadError::Invalid {
+                path: path.to_owned(),
+                diagnostics,
+            });
+        }
+        Err(err) => return Err(ReloadError::Read(err)),
+    };
+    let refusals = preflight::refusals(&loaded);
+    if !refusals.is_empty() {
+        return Err(ReloadError::Refused(refusals));
+    }
+    let warnings = loaded.warnings;
+    let new = loaded.config;
+    check(running.config, &new)?;
+    let desired = DesiredState::from_config(&new)
+        .expect("preflight refuses a config without a forwarding state");
+    match running.dataplane {
+        None if !desired.services.is_empty() => return Err(ReloadError::NoDataplane),
+        None => {}
+        Some((name, capabilities)) => {
+            if let Some(s) = desired
+                .services
+                .iter()
+                .find(|s| !capabilities.schedules(s.scheduler))
+            {
+                return Err(ReloadError::Capability {
+                    service: s.label(),
+                    scheduler: s.scheduler.name(),
+                    dataplane: name,
+                });
+            }
+        }
+    }
+    // Unchanged real servers keep their health: new checks only for a
+    // changed `virtual_servers`, starting from the old results.
+    let checks = if new.virtual_servers == running.config.virtual_servers {
+        None
+    } else {
+        let mut prepared = health::prepare(&new).map_err(|e| {
+            ReloadError::Refused(vec![Diagnostic {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                severity: config::Severity::Error,
+                message: format!("health checks: {}", error_chain(&e)),
+            }])
+        })?;
+        prepared.tracker.carry_over(running.health);
+        Some(prepared)
+    };
+    Ok(Prepared {
+        config: new,
+        desired,
+        checks,
+        warnings,
+    })
+}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("{} changed: restart lbd to apply (the reload changed nothing)", .sections.join(", "))]
@@ -24,6 +151,7 @@ pub struct NeedsRestart {
 pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
     // Destructured in full so a new key must be sorted into live or restart.
     let Config {
+        include: _, // what they held is merged into the lists below
         global,
         dataplane,
         interfaces,
@@ -41,6 +169,7 @@ pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
         metrics_listen,
         drain_timeout: _, // live
         autoreload: _,    // live
+        vip_device,
     } = global;
     let mut sections = Vec::new();
     let mut differs = |name: &'static str, same: bool| {
@@ -67,6 +196,7 @@ pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
         "global.metrics_listen",
         *metrics_listen == old.global.metrics_listen,
     );
+    differs("global.vip_device", *vip_device == old.global.vip_device);
     if sections.is_empty() {
         Ok(())
     } else {

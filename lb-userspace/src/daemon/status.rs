@@ -10,14 +10,13 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{drain::Drains, health::HealthBoard, health::HealthView};
+use super::{drain::Drains, health::HealthBoard, health::HealthView, rates::RateView};
 use crate::{
     dataplane::{ServiceStatus, TrafficStats, socket_label},
     vrrp::{
         Counters, State,
         io::{InstanceStatus, RuntimeCounters},
     },
-    xdp::CounterSnapshot,
 };
 
 /// The whole report.
@@ -38,6 +37,10 @@ pub struct StatusReport {
     pub vrrp_unmatched: u64,
     /// The XDP program's counters by name (empty with IPVS).
     pub xdp_counters: BTreeMap<String, u64>,
+    /// The window the `rates` are averaged over, in milliseconds; `None`
+    /// until the daemon has two counter samples.
+    #[serde(default)]
+    pub rate_window_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,9 @@ pub struct ServiceView {
     pub address: String,
     pub scheduler: String,
     pub stats: StatsView,
+    /// Per second over the report's `rate_window_ms`.
+    #[serde(default)]
+    pub rates: RateView,
     pub real_servers: Vec<RealServerView>,
 }
 
@@ -63,6 +69,8 @@ pub struct RealServerView {
     pub active_connections: u64,
     pub inactive_connections: u64,
     pub stats: StatsView,
+    #[serde(default)]
+    pub rates: RateView,
     /// Removed by a reload; kept at weight 0 until its flows end.
     pub draining: bool,
     /// `None` while no health check runs for it.
@@ -161,11 +169,12 @@ pub fn services(
             address: socket_label(s.vip, s.port),
             scheduler: s.scheduler.name().to_owned(),
             stats: s.stats.into(),
+            rates: RateView::default(),
             real_servers: s
                 .backends
                 .iter()
                 .map(|b| {
-                    let key = (s.protocol, s.vip, s.port, b.addr, b.port);
+                    let key = s.id().real(b.addr, b.port);
                     RealServerView {
                         ip: b.addr,
                         port: b.port,
@@ -174,6 +183,7 @@ pub fn services(
                         active_connections: b.active_connections,
                         inactive_connections: b.inactive_connections,
                         stats: b.stats.into(),
+                        rates: RateView::default(),
                         draining: drains.contains(&key),
                         health: health.view(&key),
                     }
@@ -208,13 +218,5 @@ pub fn instances(states: &[InstanceStatus], counters: &RuntimeCounters) -> Vec<I
                 counters,
             }
         })
-        .collect()
-}
-
-/// The XDP counters by name.
-pub fn xdp_counters(snapshot: &CounterSnapshot) -> BTreeMap<String, u64> {
-    snapshot
-        .iter()
-        .map(|(c, v)| (c.name().to_owned(), v))
         .collect()
 }

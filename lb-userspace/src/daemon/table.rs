@@ -104,6 +104,7 @@ pub(crate) fn render_at(report: &StatusReport, now: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::rates::RateView;
     use crate::daemon::{
         health::HealthView,
         status::{InstanceView, RealServerView, ServiceView, StatsView, VrrpCountersView},
@@ -129,6 +130,7 @@ mod tests {
                 address: "10.0.0.1:80".into(),
                 scheduler: "rr".into(),
                 stats,
+                rates: RateView::default(),
                 real_servers: vec![
                     RealServerView {
                         ip: "10.0.1.2".parse().unwrap(),
@@ -138,6 +140,7 @@ mod tests {
                         active_connections: 3,
                         inactive_connections: 1,
                         stats,
+                        rates: RateView::default(),
                         draining: false,
                         health: Some(HealthView {
                             up: true,
@@ -152,6 +155,7 @@ mod tests {
                         active_connections: 0,
                         inactive_connections: 2,
                         stats: StatsView::default(),
+                        rates: RateView::default(),
                         draining: true,
                         health: None,
                     },

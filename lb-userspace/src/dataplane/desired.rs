@@ -3,9 +3,11 @@
 
 use std::{fmt, net::IpAddr, time::Duration};
 
-use crate::config::{Config, ForwardingMethod, Protocol, Scheduler};
+use serde::{Deserialize, Serialize};
 
-use super::DesiredStateError;
+use crate::config::{Config, ForwardingMethod, Scheduler};
+
+use super::{DesiredStateError, RealId, ServiceId};
 
 /// Everything the data plane should forward.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,7 +35,7 @@ impl Default for Timeouts {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum L4Protocol {
     Tcp,
     Udp,
@@ -121,7 +123,25 @@ pub struct ServiceSpec {
 impl ServiceSpec {
     /// `TCP 10.0.0.1:80`, as ipvsadm writes it.
     pub fn label(&self) -> String {
-        format!("{} {}", self.protocol, socket(self.vip, self.port))
+        self.id().to_string()
+    }
+
+    pub const fn id(&self) -> ServiceId {
+        ServiceId {
+            protocol: self.protocol,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+
+    /// The id of `backend` as a real server of this service.
+    pub const fn real(&self, backend: &BackendSpec) -> RealId {
+        self.id().real(backend.addr, backend.port)
+    }
+
+    /// Every real server's id, in order.
+    pub fn reals(&self) -> impl Iterator<Item = RealId> + '_ {
+        self.backends.iter().map(|b| self.real(b))
     }
 }
 
@@ -159,12 +179,8 @@ impl DesiredState {
         let mut services = Vec::new();
         for vs in &config.virtual_servers {
             let label = socket(vs.address, vs.port);
-            let protocol = match vs.protocol {
-                Protocol::Tcp => L4Protocol::Tcp,
-                Protocol::Udp => L4Protocol::Udp,
-                Protocol::Sctp => {
-                    return Err(DesiredStateError::Protocol { service: label });
-                }
+            let Some(id) = ServiceId::of(vs) else {
+                return Err(DesiredStateError::Protocol { service: label });
             };
             if vs.method != ForwardingMethod::Nat {
                 return Err(DesiredStateError::Method { service: label });
@@ -186,10 +202,13 @@ impl DesiredState {
             let backends = vs
                 .real_servers
                 .iter()
-                .map(|rs| BackendSpec {
-                    addr: rs.address,
-                    port: rs.port.unwrap_or(vs.port),
-                    weight: rs.weight,
+                .map(|rs| {
+                    let real = id.configured_real(rs);
+                    BackendSpec {
+                        addr: real.addr,
+                        port: real.port,
+                        weight: rs.weight,
+                    }
                 })
                 .collect();
             let sorry = vs.sorry_server.as_ref().map(|s| BackendSpec {
@@ -198,9 +217,9 @@ impl DesiredState {
                 weight: 1,
             });
             services.push(ServiceSpec {
-                vip: vs.address,
-                port: vs.port,
-                protocol,
+                vip: id.vip,
+                port: id.port,
+                protocol: id.protocol,
                 scheduler,
                 backends,
                 sorry,

@@ -16,34 +16,20 @@ pub enum DesiredStateError {
     Protocol { service: String },
 }
 
-/// A failure to program or read the data plane.
+/// A failure to program or read the data plane: each implementation's
+/// own error (`xdp::XdpApplyError`, `ipvs::IpvsError`), carried whole so
+/// its sources stay readable.
 #[derive(Debug, Error)]
-pub enum DataplaneError {
-    #[error("too many {what}: the XDP data plane holds at most {max}")]
-    Capacity { what: &'static str, max: u32 },
-    #[error("{service}: backend {backend} is {backend_family} but the service is {service_family}")]
-    FamilyMismatch {
-        service: String,
-        backend: String,
-        service_family: &'static str,
-        backend_family: &'static str,
-    },
-    #[error(
-        "virtual server {service}: scheduler {scheduler} is not implemented by the XDP data plane (it does rr, wrr and mh); use one of those, or `dataplane: ipvs`"
-    )]
-    XdpScheduler {
-        service: String,
-        scheduler: &'static str,
-    },
-    #[error(transparent)]
-    Ipvs(#[from] crate::ipvs::IpvsError),
-    #[error("the XDP object has no map named {0}")]
-    MissingMap(&'static str),
-    #[error("{operation} on map {map} failed")]
-    Map {
-        map: &'static str,
-        operation: &'static str,
-        #[source]
-        source: Box<aya::maps::MapError>,
-    },
+#[error(transparent)]
+pub struct DataplaneError(Box<dyn std::error::Error + Send + Sync>);
+
+impl DataplaneError {
+    pub fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(err))
+    }
+
+    /// The implementation's error, for a caller that knows which it is.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref()
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::{L4Protocol, SchedulerKind};
+use super::{L4Protocol, SchedulerKind, ServiceId};
 
 /// Packet, byte and connection counters since the data plane started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,4 +34,42 @@ pub struct ServiceStatus {
     pub scheduler: SchedulerKind,
     pub backends: Vec<BackendStatus>,
     pub stats: TrafficStats,
+}
+
+impl ServiceStatus {
+    pub const fn id(&self) -> ServiceId {
+        ServiceId {
+            protocol: self.protocol,
+            vip: self.vip,
+            port: self.port,
+        }
+    }
+}
+
+/// A service's counters without connection counts, which cost a walk of
+/// the flow table: what the rate sampler reads every second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceTraffic {
+    pub vip: IpAddr,
+    pub port: u16,
+    pub protocol: L4Protocol,
+    pub stats: TrafficStats,
+    /// (address, port, counters) per backend.
+    pub backends: Vec<(IpAddr, u16, TrafficStats)>,
+}
+
+impl From<&ServiceStatus> for ServiceTraffic {
+    fn from(s: &ServiceStatus) -> Self {
+        Self {
+            vip: s.vip,
+            port: s.port,
+            protocol: s.protocol,
+            stats: s.stats,
+            backends: s
+                .backends
+                .iter()
+                .map(|b| (b.addr, b.port, b.stats))
+                .collect(),
+        }
+    }
 }

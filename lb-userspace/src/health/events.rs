@@ -4,28 +4,28 @@
 
 use std::fmt;
 
-use super::{ServerId, ServiceId};
+use super::{ServerIndex, ServiceIndex};
 
 /// A change of a real server or a virtual server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// A real server's checks all pass again: it takes new flows.
     ServerUp {
-        id: ServerId,
+        id: ServerIndex,
         rs: String,
         vs: String,
         inhibit: bool,
     },
     /// A check failed: the server takes no new flows.
     ServerDown {
-        id: ServerId,
+        id: ServerIndex,
         rs: String,
         vs: String,
         inhibit: bool,
     },
     /// `misc_dynamic` changed the server's weight.
     WeightChanged {
-        id: ServerId,
+        id: ServerIndex,
         rs: String,
         vs: String,
         from: u32,
@@ -33,7 +33,7 @@ pub enum Event {
         alive: bool,
     },
     QuorumGained {
-        service: ServiceId,
+        service: ServiceIndex,
         vs: String,
         quorum: u32,
         hysteresis: u32,
@@ -43,7 +43,7 @@ pub enum Event {
         sorry: Option<String>,
     },
     QuorumLost {
-        service: ServiceId,
+        service: ServiceIndex,
         vs: String,
         quorum: u32,
         hysteresis: u32,

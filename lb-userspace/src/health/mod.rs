@@ -44,18 +44,19 @@ pub fn endpoint_label(addr: IpAddr, protocol: Protocol, port: u16) -> String {
 
 /// Which real server: indexes into `virtual_servers` and its `real_servers`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ServerId {
+pub struct ServerIndex {
     pub service: usize,
     pub server: usize,
 }
 
-/// Which virtual server: an index into `virtual_servers`.
-pub type ServiceId = usize;
+/// Which virtual server: an index into `virtual_servers` (the checks' own
+/// bookkeeping; what leaves this module is keyed by `dataplane::RealId`).
+pub type ServiceIndex = usize;
 
 /// Which check of which real server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CheckId {
-    pub server: ServerId,
+    pub server: ServerIndex,
     pub check: usize,
 }
 

@@ -17,7 +17,7 @@ use super::{
     tracker::{Report, Tracker},
     verdict::Verdict,
 };
-use crate::{exec::Command, vrrp::io::notify::NOTIFY_TIMEOUT};
+use crate::{defaults::NOTIFY_TIMEOUT, exec::Command};
 
 /// The running checks; dropping it stops them.
 pub struct HealthHandle {

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 use regex::bytes::Regex;
 
 use super::{
-    CheckId, ServerId, endpoint_label,
+    CheckId, ServerIndex, endpoint_label,
     probe::{Probe, ProbeKind, UrlExpect, tls::TlsSettings},
     schedule::RetrySchedule,
     tracker::Tracker,
@@ -25,7 +25,7 @@ use crate::{
 pub enum HealthError {
     #[error(transparent)]
     Exec(#[from] ExecError),
-    #[error("{server}: negotiate `receive` is not a valid regular expression: {source}")]
+    #[error("{server}: negotiate `receive` is not a valid regular expression")]
     Pattern {
         server: String,
         #[source]
@@ -116,7 +116,7 @@ pub fn prepare(config: &Config) -> Result<Prepared, HealthError> {
             });
             for (check, spec) in rs.checks.iter().enumerate() {
                 let id = CheckId {
-                    server: ServerId { service, server },
+                    server: ServerIndex { service, server },
                     check,
                 };
                 checks.push(prepare_check(id, vs, rs, &rs_label, spec, &default_user)?);

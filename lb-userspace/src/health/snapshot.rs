@@ -2,6 +2,8 @@
 //! runtime keeps one in a `tokio::sync::watch`, so readers borrow the
 //! current state without asking the checkers.
 
+use crate::dataplane::RealId;
+
 /// Every virtual server's health, in configuration order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HealthSnapshot {
@@ -20,6 +22,10 @@ pub struct ServiceHealth {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerHealth {
+    /// Which real server (`None` only in a service no data plane forwards).
+    pub id: Option<RealId>,
+    /// How many checks it has; 0: never checked, always up.
+    pub checks: usize,
     /// `[10.0.0.2]:tcp:80`.
     pub real_server: String,
     /// Every check passes (after `retry`).

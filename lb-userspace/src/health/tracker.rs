@@ -10,12 +10,15 @@
 //!   pool and the sorry server serves.
 
 use super::{
-    CheckId, ServerId, ServiceId, endpoint_label,
+    CheckId, ServerIndex, ServiceIndex, endpoint_label,
     events::Event,
     snapshot::{HealthSnapshot, ServerHealth, ServiceHealth},
     verdict::{Membership, Verdict},
 };
-use crate::config::Config;
+use crate::{
+    config::Config,
+    dataplane::{RealId, ServiceId as DataplaneServiceId},
+};
 
 /// One check run's result, as the runtime reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +52,8 @@ struct ServiceState {
 
 #[derive(Clone, Debug)]
 struct ServerState {
+    /// `None` only in a virtual server no data plane forwards (SCTP).
+    id: Option<RealId>,
     label: String,
     weight: u32,
     dynamic_weight: Option<u32>,
@@ -112,6 +117,7 @@ impl Tracker {
                     .real_servers
                     .iter()
                     .map(|rs| ServerState {
+                        id: DataplaneServiceId::of(vs).map(|id| id.configured_real(rs)),
                         label: endpoint_label(rs.address, vs.protocol, rs.port.unwrap_or(vs.port)),
                         weight: rs.weight,
                         dynamic_weight: None,
@@ -131,6 +137,8 @@ impl Tracker {
                         .servers
                         .iter()
                         .map(|rs| ServerHealth {
+                            id: rs.id,
+                            checks: rs.checks_up.len(),
                             real_server: rs.label.clone(),
                             up: true,
                             effective_weight: Some(rs.weight),
@@ -197,7 +205,7 @@ impl Tracker {
     /// One check run.
     pub fn record(&mut self, report: &Report) -> Vec<Event> {
         let mut events = Vec::new();
-        let ServerId { service, server } = report.check.server;
+        let ServerIndex { service, server } = report.check.server;
         let Some(state) = self
             .services
             .get_mut(service)
@@ -253,7 +261,7 @@ impl Tracker {
     }
 
     /// keepalived's update_quorum_state.
-    fn update_quorum(&mut self, index: ServiceId, init: bool, events: &mut Vec<Event>) {
+    fn update_quorum(&mut self, index: ServiceIndex, init: bool, events: &mut Vec<Event>) {
         let service = &mut self.services[index];
         let weight_sum = service.live_weight();
         let hysteresis = i64::from(service.hysteresis);
@@ -294,7 +302,7 @@ impl Tracker {
         self.refresh_memberships(index);
     }
 
-    fn refresh_memberships(&mut self, index: ServiceId) {
+    fn refresh_memberships(&mut self, index: ServiceIndex) {
         let service = &self.services[index];
         let health = &mut self.snapshot.services[index];
         health.quorum_up = service.quorum_up;
@@ -308,7 +316,7 @@ impl Tracker {
     }
 
     fn update_snapshot(&mut self, report: &Report) {
-        let ServerId { service, server } = report.check.server;
+        let ServerIndex { service, server } = report.check.server;
         let Some(health) = self
             .snapshot
             .services
@@ -343,10 +351,14 @@ impl Tracker {
     /// Which real servers take new flows, and at what weight.
     pub fn verdict(&self) -> Verdict {
         Verdict {
-            services: self
+            reals: self
                 .services
                 .iter()
-                .map(|s| s.servers.iter().map(|rs| s.membership(rs)).collect())
+                .flat_map(|s| {
+                    s.servers
+                        .iter()
+                        .filter_map(move |rs| Some((rs.id?, s.membership(rs))))
+                })
                 .collect(),
         }
     }
@@ -363,10 +375,20 @@ mod tests {
             .config
     }
 
+    /// Service `service`'s memberships in the verdict, in server order.
+    fn members(t: &Tracker, service: usize) -> Vec<Membership> {
+        let verdict = t.verdict();
+        t.services[service]
+            .servers
+            .iter()
+            .map(|rs| verdict.reals[&rs.id.expect("TCP or UDP")])
+            .collect()
+    }
+
     fn report(server: usize, ok: bool, up: bool) -> Report {
         Report {
             check: CheckId {
-                server: ServerId { service: 0, server },
+                server: ServerIndex { service: 0, server },
                 check: 0,
             },
             ok,
@@ -396,7 +418,7 @@ virtual_servers:
         after.carry_over(before.snapshot());
         after.start();
         assert_eq!(
-            after.verdict().services[0],
+            members(&after, 0),
             [
                 Membership::Removed,
                 Membership::Weight(2),
@@ -431,10 +453,7 @@ virtual_servers:
                 .starts_with("Lost quorum 1-0=1 > 0 for VS [10.0.0.100]:tcp:80"),
             "{events:?}"
         );
-        assert_eq!(
-            t.verdict().services[0],
-            [Membership::Removed, Membership::Weight(0)]
-        );
+        assert_eq!(members(&t, 0), [Membership::Removed, Membership::Weight(0)]);
         let snap = &t.snapshot().services[0];
         assert!(!snap.quorum_up);
         assert_eq!(snap.servers[1].effective_weight, Some(0));
@@ -454,7 +473,7 @@ virtual_servers:
             "Gained quorum 1+0=1 <= 2 for VS [10.0.0.100]:tcp:80"
         );
         assert_eq!(
-            t.verdict().services[0],
+            members(&t, 0),
             [Membership::Removed, Membership::Weight(2)],
             "recovery restores the configured weight"
         );
@@ -479,7 +498,7 @@ virtual_servers:
         t.start();
         let second = |ok| Report {
             check: CheckId {
-                server: ServerId {
+                server: ServerIndex {
                     service: 0,
                     server: 0,
                 },
@@ -495,7 +514,7 @@ virtual_servers:
         );
         assert_eq!(t.record(&second(true)).len(), 1, "up once both pass");
         assert_eq!(
-            t.verdict().services[0],
+            members(&t, 0),
             [Membership::Weight(1), Membership::Weight(1)],
             "a server without checks is always up"
         );
@@ -551,7 +570,7 @@ virtual_servers:
              Removing alive servers from the pool for VS [10.0.0.100]:tcp:80"
         );
         assert_eq!(
-            t.verdict().services[0],
+            members(&t, 0),
             [
                 Membership::Weight(0),
                 Membership::Removed,
@@ -578,7 +597,7 @@ virtual_servers:
              Removing sorry server [10.0.0.9]:tcp:80 from VS [10.0.0.100]:tcp:80; \
              Adding alive servers to the pool for VS [10.0.0.100]:tcp:80"
         );
-        assert_eq!(t.verdict().services[0], [Membership::Weight(1); 4]);
+        assert_eq!(members(&t, 0), [Membership::Weight(1); 4]);
     }
 
     #[test]
@@ -591,7 +610,7 @@ virtual_servers:
                 .starts_with("Starting with quorum down 5-0=5 > 4"),
             "{events:?}"
         );
-        assert_eq!(t.verdict().services[0][1], Membership::Removed);
+        assert_eq!(members(&t, 0)[1], Membership::Removed);
     }
 
     #[test]
@@ -600,7 +619,7 @@ virtual_servers:
         config.virtual_servers[0].sorry_server = None;
         let mut t = Tracker::from_config(&config);
         assert!(t.start().is_empty(), "keepalived says nothing then");
-        assert_eq!(t.verdict().services[0], [Membership::Weight(1); 4]);
+        assert_eq!(members(&t, 0), [Membership::Weight(1); 4]);
         let events = t.record(&report(0, false, false));
         assert_eq!(
             events.len(),
@@ -621,6 +640,6 @@ virtual_servers:
             events[0].to_string(),
             "Changing weight from 1 to 7 for active service [10.0.0.2]:tcp:80 of VS [10.0.0.100]:tcp:80"
         );
-        assert_eq!(t.verdict().services[0][0], Membership::Weight(7));
+        assert_eq!(members(&t, 0)[0], Membership::Weight(7));
     }
 }

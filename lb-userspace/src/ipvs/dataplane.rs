@@ -13,16 +13,19 @@ use std::{
 
 use tracing::{info, warn};
 
+use crate::error_text::error_chain;
+
 use super::{
-    IpvsError, ServiceKey,
+    IpvsError,
+    conn_table::{CONN_TABLE, IpvsFlowLister},
     message::{Attr, IpvsMessage, attr, cmd},
     owned::OwnedRecord,
     service::{Destination, KernelDest, KernelService},
     socket::{IpvsSocket, is_not_found},
 };
 use crate::dataplane::{
-    BackendStatus, Dataplane, DataplaneError, DesiredState, SchedulerKind, ServiceSpec,
-    ServiceStatus, Timeouts, socket_label,
+    BackendStatus, Capabilities, Dataplane, DataplaneError, DesiredState, FlowLister,
+    SchedulerKind, ServiceId, ServiceSpec, ServiceStatus, Timeouts, socket_label,
 };
 
 /// Where the IPVS data plane keeps its ownership record.
@@ -34,7 +37,7 @@ pub struct IpvsOptions {
 impl Default for IpvsOptions {
     fn default() -> Self {
         Self {
-            run_dir: PathBuf::from(crate::vrrp::io::notify::DEFAULT_STATE_DIR),
+            run_dir: PathBuf::from(crate::defaults::STATE_DIR),
         }
     }
 }
@@ -48,15 +51,7 @@ pub struct IpvsDataplane {
     /// What was last written with `IPVS_CMD_SET_CONFIG`.
     timeouts: Option<Timeouts>,
     /// Services in the order the desired state lists them, for status.
-    order: Vec<ServiceKey>,
-}
-
-fn key_of(spec: &ServiceSpec) -> ServiceKey {
-    ServiceKey {
-        protocol: spec.protocol,
-        addr: spec.vip,
-        port: spec.port,
-    }
+    order: Vec<ServiceId>,
 }
 
 fn family_name(addr: std::net::IpAddr) -> &'static str {
@@ -103,7 +98,7 @@ fn list_services(socket: &mut IpvsSocket) -> Result<Vec<KernelService>, IpvsErro
         .collect())
 }
 
-fn list_dests(socket: &mut IpvsSocket, key: &ServiceKey) -> Result<Vec<KernelDest>, IpvsError> {
+fn list_dests(socket: &mut IpvsSocket, key: &ServiceId) -> Result<Vec<KernelDest>, IpvsError> {
     let replies = socket.dump(IpvsMessage {
         cmd: cmd::GET_DEST,
         attrs: vec![key.attr()],
@@ -112,7 +107,7 @@ fn list_dests(socket: &mut IpvsSocket, key: &ServiceKey) -> Result<Vec<KernelDes
         .iter()
         .filter_map(|m| m.attrs.iter().find(|a| a.kind == attr::DEST))
         .filter_map(|a| a.children().ok())
-        .filter_map(|attrs| KernelDest::parse(&attrs, key.addr))
+        .filter_map(|attrs| KernelDest::parse(&attrs, key.vip))
         .collect())
 }
 
@@ -131,7 +126,7 @@ impl IpvsDataplane {
         };
         let leftovers = this.owned.keys();
         if !leftovers.is_empty() {
-            let present: HashSet<ServiceKey> =
+            let present: HashSet<ServiceId> =
                 this.services()?.into_iter().filter_map(|s| s.key).collect();
             for key in leftovers {
                 if present.contains(&key) {
@@ -149,7 +144,7 @@ impl IpvsDataplane {
         list_services(self.socket.get_mut())
     }
 
-    fn dests(&mut self, key: &ServiceKey) -> Result<Vec<KernelDest>, IpvsError> {
+    fn dests(&mut self, key: &ServiceId) -> Result<Vec<KernelDest>, IpvsError> {
         list_dests(self.socket.get_mut(), key)
     }
 
@@ -160,7 +155,7 @@ impl IpvsDataplane {
             .map(drop)
     }
 
-    fn delete_service(&mut self, key: &ServiceKey) -> Result<(), IpvsError> {
+    fn delete_service(&mut self, key: &ServiceId) -> Result<(), IpvsError> {
         match self.send(cmd::DEL_SERVICE, vec![key.attr()]) {
             Err(IpvsError::Kernel { source, .. }) if is_not_found(&source) => {}
             other => other?,
@@ -170,7 +165,7 @@ impl IpvsDataplane {
 
     /// Makes one service's real servers match `spec`: additions first, then
     /// weight changes, then removals, so the set is never empty in between.
-    fn sync_dests(&mut self, key: &ServiceKey, spec: &ServiceSpec) -> Result<(), IpvsError> {
+    fn sync_dests(&mut self, key: &ServiceId, spec: &ServiceSpec) -> Result<(), IpvsError> {
         let wanted = destinations(spec);
         let current = self.dests(key)?;
         let find = |d: &Destination| {
@@ -221,10 +216,10 @@ impl IpvsDataplane {
     fn check(
         &self,
         desired: &DesiredState,
-        present: &BTreeMap<ServiceKey, KernelService>,
+        present: &BTreeMap<ServiceId, KernelService>,
     ) -> Result<(), IpvsError> {
         for spec in &desired.services {
-            let key = key_of(spec);
+            let key = ServiceSpec::id(spec);
             if present.contains_key(&key) && !self.owned.contains(&key) {
                 return Err(IpvsError::Foreign {
                     service: key.to_string(),
@@ -245,14 +240,14 @@ impl IpvsDataplane {
     }
 
     fn apply_ipvs(&mut self, desired: &DesiredState) -> Result<(), IpvsError> {
-        let present: BTreeMap<ServiceKey, KernelService> = self
+        let present: BTreeMap<ServiceId, KernelService> = self
             .services()?
             .into_iter()
             .filter_map(|s| Some((s.key?, s)))
             .collect();
         self.check(desired, &present)?;
         self.set_timeouts(desired.timeouts)?;
-        let wanted: Vec<ServiceKey> = desired.services.iter().map(key_of).collect();
+        let wanted: Vec<ServiceId> = desired.services.iter().map(ServiceSpec::id).collect();
         for key in self.owned.keys() {
             if !wanted.contains(&key) {
                 self.delete_service(&key)?;
@@ -260,7 +255,7 @@ impl IpvsDataplane {
             }
         }
         for spec in &desired.services {
-            let key = key_of(spec);
+            let key = ServiceSpec::id(spec);
             let scheduler = spec.scheduler.name();
             match present.get(&key) {
                 None => {
@@ -292,13 +287,38 @@ impl IpvsDataplane {
 }
 
 impl Dataplane for IpvsDataplane {
+    fn name(&self) -> &'static str {
+        "IPVS"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            schedulers: &SchedulerKind::ALL,
+        }
+    }
+
+    /// IPVS keeps no per-reason counters of its own.
+    fn counters(&self) -> Result<BTreeMap<String, u64>, DataplaneError> {
+        Ok(BTreeMap::new())
+    }
+
+    fn flow_lister(&self) -> Result<Box<dyn FlowLister>, DataplaneError> {
+        Ok(Box::new(IpvsFlowLister::new(CONN_TABLE)))
+    }
+
+    fn shutdown(&mut self) {
+        if let Err(e) = self.remove_all() {
+            warn!(error = %error_chain(&e), "removing lbd's IPVS services failed");
+        }
+    }
+
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         Ok(self.apply_ipvs(desired)?)
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
         let socket = &mut *self.socket.borrow_mut();
-        let present: BTreeMap<ServiceKey, KernelService> = list_services(socket)?
+        let present: BTreeMap<ServiceId, KernelService> = list_services(socket)?
             .into_iter()
             .filter_map(|s| Some((s.key?, s)))
             .collect();
@@ -325,7 +345,7 @@ impl Dataplane for IpvsDataplane {
                 })
                 .collect();
             out.push(ServiceStatus {
-                vip: key.addr,
+                vip: key.vip,
                 port: key.port,
                 protocol: key.protocol,
                 scheduler,

@@ -5,6 +5,12 @@ use thiserror::Error;
 /// What can go wrong driving IPVS.
 #[derive(Debug, Error)]
 pub enum IpvsError {
+    #[error("reading the flow table {path}")]
+    FlowTable {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "this kernel has no IPVS (CONFIG_IP_VS): the IPVS generic netlink family is missing even after `modprobe ip_vs`"
     )]
@@ -39,4 +45,10 @@ pub enum IpvsError {
         #[source]
         source: io::Error,
     },
+}
+
+impl From<IpvsError> for crate::dataplane::DataplaneError {
+    fn from(err: IpvsError) -> Self {
+        Self::new(err)
+    }
 }

@@ -2,6 +2,7 @@
 //! generic netlink family (what ipvsadm and keepalived use), for hosts where
 //! XDP cannot run.
 
+pub mod conn_table;
 mod dataplane;
 mod error;
 mod message;
@@ -11,4 +12,3 @@ mod socket;
 
 pub use dataplane::{IpvsDataplane, IpvsOptions};
 pub use error::IpvsError;
-pub use service::ServiceKey;

@@ -22,11 +22,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{IpvsError, ServiceKey};
+use super::IpvsError;
+use crate::dataplane::ServiceId;
 
 pub(crate) struct OwnedRecord {
     path: PathBuf,
-    services: BTreeSet<ServiceKey>,
+    services: BTreeSet<ServiceId>,
 }
 
 impl OwnedRecord {
@@ -53,22 +54,22 @@ impl OwnedRecord {
         &self.path
     }
 
-    pub(crate) fn contains(&self, key: &ServiceKey) -> bool {
+    pub(crate) fn contains(&self, key: &ServiceId) -> bool {
         self.services.contains(key)
     }
 
-    pub(crate) fn keys(&self) -> Vec<ServiceKey> {
+    pub(crate) fn keys(&self) -> Vec<ServiceId> {
         self.services.iter().copied().collect()
     }
 
-    pub(crate) fn insert(&mut self, key: ServiceKey) -> Result<(), IpvsError> {
+    pub(crate) fn insert(&mut self, key: ServiceId) -> Result<(), IpvsError> {
         if self.services.insert(key) {
             self.save()?;
         }
         Ok(())
     }
 
-    pub(crate) fn remove(&mut self, key: &ServiceKey) -> Result<(), IpvsError> {
+    pub(crate) fn remove(&mut self, key: &ServiceId) -> Result<(), IpvsError> {
         if self.services.remove(key) {
             self.save()?;
         }
@@ -120,8 +121,8 @@ mod tests {
     #[test]
     fn the_record_survives_a_restart_and_empties_to_nothing() {
         let dir = std::env::temp_dir().join(format!("lbd-owned-{}", std::process::id()));
-        let key: ServiceKey = "TCP 10.0.0.1:80".parse().unwrap();
-        let v6: ServiceKey = "UDP [fd00::1]:53".parse().unwrap();
+        let key: ServiceId = "TCP 10.0.0.1:80".parse().unwrap();
+        let v6: ServiceId = "UDP [fd00::1]:53".parse().unwrap();
         let mut record = OwnedRecord::open(&dir).unwrap();
         record.insert(key).unwrap();
         record.insert(v6).unwrap();

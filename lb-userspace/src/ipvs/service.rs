@@ -1,13 +1,9 @@
 //! IPVS virtual services and destinations (real servers) as typed values,
 //! built into and read from the family's nested attributes.
 
-use std::{
-    fmt,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    str::FromStr,
-};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::dataplane::{L4Protocol, TrafficStats, socket_label};
+use crate::dataplane::{L4Protocol, ServiceId, TrafficStats};
 
 use super::message::{
     Attr, attr, dest, find, get_be16, get_string, get_u16, get_u32, get_u64, stats, svc,
@@ -17,46 +13,6 @@ const AF_INET: u16 = libc::AF_INET as u16;
 const AF_INET6: u16 = libc::AF_INET6 as u16;
 /// `IP_VS_CONN_F_MASQ`: NAT, the only method lbd configures.
 const FWD_MASQ: u32 = 0;
-
-/// What identifies a virtual service in the kernel's table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServiceKey {
-    pub protocol: L4Protocol,
-    pub addr: IpAddr,
-    pub port: u16,
-}
-
-impl fmt::Display for ServiceKey {
-    /// `TCP 10.0.0.1:80`, as ipvsadm writes it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            self.protocol,
-            socket_label(self.addr, self.port)
-        )
-    }
-}
-
-impl FromStr for ServiceKey {
-    type Err = ();
-
-    /// Reads back what `Display` wrote.
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (proto, sock) = s.trim().split_once(' ').ok_or(())?;
-        let protocol = match proto {
-            "TCP" => L4Protocol::Tcp,
-            "UDP" => L4Protocol::Udp,
-            _ => return Err(()),
-        };
-        let sock = SocketAddr::from_str(sock.trim()).map_err(|_| ())?;
-        Ok(Self {
-            protocol,
-            addr: sock.ip(),
-            port: sock.port(),
-        })
-    }
-}
 
 fn af(addr: IpAddr) -> u16 {
     if addr.is_ipv4() { AF_INET } else { AF_INET6 }
@@ -82,13 +38,14 @@ fn parse_addr(family: u16, bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-impl ServiceKey {
+/// A virtual service as IPVS names it (`-t|-u VIP:PORT`): lbd's `ServiceId`.
+impl ServiceId {
     /// The attributes naming this service, nested in `IPVS_CMD_ATTR_SERVICE`.
     pub(crate) fn attrs(&self) -> Vec<Attr> {
         vec![
-            Attr::u16(svc::AF, af(self.addr)),
+            Attr::u16(svc::AF, af(self.vip)),
             Attr::u16(svc::PROTOCOL, u16::from(self.protocol.number())),
-            Attr::bytes(svc::ADDR, inet_addr(self.addr)),
+            Attr::bytes(svc::ADDR, inet_addr(self.vip)),
             Attr::be16(svc::PORT, self.port),
         ]
     }
@@ -105,7 +62,7 @@ impl ServiceKey {
         flags.extend_from_slice(&0u32.to_ne_bytes());
         flags.extend_from_slice(&u32::MAX.to_ne_bytes());
         // Unused without persistence; ipvsadm's defaults (/32, /128).
-        let netmask = if self.addr.is_ipv4() { u32::MAX } else { 128 };
+        let netmask = if self.vip.is_ipv4() { u32::MAX } else { 128 };
         attrs.extend([
             Attr::string(svc::SCHED_NAME, scheduler),
             Attr::bytes(svc::FLAGS, flags),
@@ -120,7 +77,7 @@ impl ServiceKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct KernelService {
     /// `None` for firewall-mark services, which lbd never creates.
-    pub(crate) key: Option<ServiceKey>,
+    pub(crate) key: Option<ServiceId>,
     pub(crate) scheduler: String,
     pub(crate) stats: TrafficStats,
 }
@@ -137,9 +94,9 @@ impl KernelService {
         let fwmark = get_u32(attrs, svc::FWMARK).unwrap_or(0);
         let addr = find(attrs, svc::ADDR).and_then(|a| parse_addr(family, a.value()));
         let key = match (protocol, addr, get_be16(attrs, svc::PORT)) {
-            (Some(protocol), Some(addr), Some(port)) if fwmark == 0 => Some(ServiceKey {
+            (Some(protocol), Some(addr), Some(port)) if fwmark == 0 => Some(ServiceId {
                 protocol,
-                addr,
+                vip: addr,
                 port,
             }),
             _ => None,
@@ -229,16 +186,16 @@ mod tests {
     #[test]
     fn service_keys_read_back_what_they_write() {
         for text in ["TCP 10.0.0.1:80", "UDP [fd00::1]:53"] {
-            let key: ServiceKey = text.parse().unwrap();
+            let key: ServiceId = text.parse().unwrap();
             assert_eq!(key.to_string(), text);
         }
-        assert!("SCTP 10.0.0.1:80".parse::<ServiceKey>().is_err());
-        assert!("TCP nonsense".parse::<ServiceKey>().is_err());
+        assert!("SCTP 10.0.0.1:80".parse::<ServiceId>().is_err());
+        assert!("TCP nonsense".parse::<ServiceId>().is_err());
     }
 
     #[test]
     fn a_service_parses_from_its_own_attributes() {
-        let key: ServiceKey = "UDP [fd00::1]:53".parse().unwrap();
+        let key: ServiceId = "UDP [fd00::1]:53".parse().unwrap();
         let attr = key.full_attr("wlc");
         let parsed = KernelService::parse(&attr.children().unwrap());
         assert_eq!(parsed.key, Some(key));

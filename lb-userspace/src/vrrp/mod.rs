@@ -13,6 +13,7 @@
 //! - [`counters`]: per-instance counters and the rate-limited drop log.
 //! - [`io`]: the sockets, netlink, scripts and the tokio task around them
 //!   (the only part that does I/O).
+//! - `sim` (tests only): several routers on a virtual LAN in virtual time.
 
 pub mod checksum;
 pub mod counters;
@@ -22,6 +23,8 @@ mod ipv4;
 pub mod packet;
 pub mod params;
 pub mod receive;
+#[cfg(test)]
+mod sim;
 mod sync_group;
 #[cfg(test)]
 pub(crate) mod testing;

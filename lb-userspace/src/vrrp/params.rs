@@ -79,10 +79,7 @@ pub struct TrackedInterface {
 /// Why a configured instance cannot run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
-    #[error(
-        "vrrp instance {instance}: auth_type ah is not supported; use pass or none \
-         (IPsec AH was dropped from VRRP by RFC 3768)"
-    )]
+    #[error("vrrp instance {instance}: {}", crate::config::AH_REFUSED)]
     AhUnsupported { instance: String },
     #[error(
         "vrrp instance {instance}: auth_pass is empty; set a password or remove authentication"
@@ -390,18 +387,26 @@ vrrp_instances:
 
     #[test]
     fn ah_is_refused_with_a_clear_error() {
+        // Loading refuses AH already (config::validate); the parameters
+        // refuse it too, with the same words, for configs built in code.
         let yaml = BASIC.replace("auth_type: pass", "auth_type: ah");
-        let err = params(&yaml).unwrap_err();
+        let err = config::load_str(&yaml, "test.yaml").expect_err("loading refuses ah");
+        assert!(err.to_string().contains(config::AH_REFUSED), "{err}");
+        let mut config = load(BASIC);
+        config.vrrp_instances[0]
+            .authentication
+            .as_mut()
+            .expect("BASIC has authentication")
+            .auth_type = AuthType::Ah;
+        let err = InstanceParams::from_config(&config.vrrp_instances[0], &config.track_scripts)
+            .unwrap_err();
         assert_eq!(
             err,
             ParamsError::AhUnsupported {
                 instance: "VI_1".into()
             }
         );
-        assert!(
-            err.to_string()
-                .contains("auth_type ah is not supported; use pass or none")
-        );
+        assert!(err.to_string().ends_with(config::AH_REFUSED), "{err}");
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub enum XdpError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    #[error(
+        "setting net.ipv4.conf.{interface}.accept_local to 1 failed (translated replies to clients \
+         not resolved yet would be dropped as martians)"
+    )]
+    AcceptLocal {
+        interface: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
     #[error("reading map {map} failed")]
@@ -37,4 +46,33 @@ pub enum XdpError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
+}
+
+/// Why the XDP data plane could not read its maps (applying a state
+/// fails with the planner's `PlanError` or the writer's `MapWriteError`).
+#[derive(Debug, Error)]
+pub enum XdpApplyError {
+    #[error("the XDP object has no map named {0}")]
+    MissingMap(&'static str),
+    #[error("{operation} on map {map} failed")]
+    Map {
+        map: &'static str,
+        operation: &'static str,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
+    #[error("opening a second handle on map {map}")]
+    Duplicate {
+        map: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Program(#[from] XdpError),
+}
+
+impl From<XdpApplyError> for crate::dataplane::DataplaneError {
+    fn from(err: XdpApplyError) -> Self {
+        Self::new(err)
+    }
 }

@@ -3,7 +3,7 @@
 /// Hands out ids below `max`, reusing freed ones. Each id carries a
 /// generation, bumped on every reuse, so state pinned to an earlier user of
 /// the id (a conntrack entry) can tell it is stale.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct IdPool {
     max: u32,
     next: u32,
@@ -27,7 +27,10 @@ impl IdPool {
             Some(id) => id,
             None if self.next < self.max => {
                 self.next += 1;
-                self.generations.push(0);
+                // A generation may already be kept (`keep_generations`).
+                if self.generations.len() < self.next as usize {
+                    self.generations.push(0);
+                }
                 self.next - 1
             }
             None => return None,
@@ -42,9 +45,24 @@ impl IdPool {
         self.free.push(id);
     }
 
-    /// How many more ids can be allocated.
-    pub(crate) fn available(&self) -> u32 {
-        self.max - self.next + self.free.len() as u32
+    /// Takes over the generations `other` (a copy of this pool that went
+    /// on allocating) reached, keeping this pool's free ids: an id handed out
+    /// there and given back here gets a generation never seen before.
+    pub(crate) fn keep_generations(&mut self, other: &IdPool) {
+        for (i, &g) in other.generations.iter().enumerate() {
+            match self.generations.get_mut(i) {
+                // Generations wrap; the later one is the one ahead.
+                Some(mine) if g.wrapping_sub(*mine) as i32 > 0 => *mine = g,
+                Some(_) => {}
+                None => self.generations.push(g),
+            }
+        }
+    }
+
+    /// Whether `id` is handed out.
+    #[cfg(test)]
+    pub(crate) fn in_use(&self, id: u32) -> bool {
+        id < self.next && !self.free.contains(&id)
     }
 }
 
@@ -63,5 +81,24 @@ mod tests {
         let (c, gc) = pool.allocate().unwrap();
         assert_eq!(c, a, "the freed id is reused");
         assert_ne!(gc, ga, "with a different generation");
+    }
+
+    #[test]
+    fn kept_generations_are_never_handed_out_again() {
+        let mut pool = IdPool::new(4);
+        let (a, _) = pool.allocate().unwrap();
+        let mut attempt = pool.clone();
+        attempt.release(a);
+        let (a2, ga2) = attempt.allocate().unwrap();
+        let (b, gb) = attempt.allocate().unwrap();
+        assert_eq!(a2, a);
+        pool.keep_generations(&attempt);
+        pool.release(a);
+        let (again, g) = pool.allocate().unwrap();
+        assert_eq!(again, a);
+        assert_ne!(g, ga2, "id {a} reused with the attempt's generation");
+        let (b2, g) = pool.allocate().unwrap();
+        assert_eq!(b2, b);
+        assert_ne!(g, gb, "new id {b} reused with the attempt's generation");
     }
 }

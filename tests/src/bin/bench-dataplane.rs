@@ -4,7 +4,7 @@
 //! established flow, reply, pass-through), next to a bare `XDP_PASS`
 //! program measured in the same run, inside a namespace whose FIB answers
 //! every lookup. Prints the median of several runs and the ratios; absolute
-//! nanoseconds vary with the machine, ratios much less (shared/BENCH.md).
+//! nanoseconds vary with the machine, ratios much less (docs/benchmarking.md).
 
 use std::time::Duration;
 

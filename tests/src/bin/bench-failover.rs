@@ -15,11 +15,11 @@
 //!   whole process group: parent and VRRP child), nothing else. No advert
 //!   says goodbye, so b waits Master_Down_Interval.
 //!
-//! What counts as an answer. After a plain SIGKILL both daemons leave the
-//! VIP on a's interface (keepalived always has; lbd's XDP program goes with
-//! its process, the address stays), and the client's ARP entry still
-//! points at a until b's gratuitous ARP. a's *kernel* therefore keeps
-//! answering the probe, but a user's traffic to the VIP is not served
+//! What counts as an answer. After a plain SIGKILL keepalived leaves the
+//! VIP on a's interface (lbd's default `vip_device: owned` does not: the
+//! kernel removes the VIP with the process), and the client's ARP entry
+//! still points at a until b's gratuitous ARP. keepalived's a *kernel*
+//! therefore keeps answering the probe, but a user's traffic to the VIP is not served
 //! there: lbd's forwarding died with the process, and the service a VIP
 //! stands for is the balancer's, not a's local socket. So an answer from a
 //! after the signal does not count. The outage is the time from the last

@@ -2,7 +2,7 @@
 //! plane and through the kernel's own nftables DNAT, same topology, same
 //! generator, same invocation.
 //!
-//! Method (shared/BENCH.md): on veth the receiver's processing runs on the
+//! Method (docs/benchmarking.md): on veth the receiver's processing runs on the
 //! sender's CPU, so raw packet rates measure generator + forwarding
 //! together. The fair figure is CPU time per delivered packet (the sending
 //! thread's, which the kernel charges with the receive work done in its
@@ -251,7 +251,7 @@ fn measure(mode: Mode) -> Result<Sample> {
     // The sink drops every frame as it arrives, at XDP: the cheapest end
     // for both data planes, so the ratio is not diluted by the sink's own
     // IP stack. XDP on the sink's veth end also gives it the NAPI that
-    // redirected frames need (shared/BENCH.md); it counts them as received.
+    // redirected frames need (docs/benchmarking.md); it counts them as received.
     let _sink = attach_drop(&t.sink, "eth0")?;
     // Held until the measurement ends: dropping detaches.
     let mut dataplane = None;

@@ -1,9 +1,14 @@
 //! `lbd check`: validate a configuration like `keepalived -t`, listing
-//! every problem rather than stopping at the first.
+//! every problem rather than stopping at the first: the file's own
+//! errors, then everything `lbd run` would refuse (`preflight`), in the
+//! same words.
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context;
-use lb_userspace::config::{self, ConfigError, Diagnostic, Loaded};
+use lb_userspace::{
+    config::{self, ConfigError, Diagnostic, Loaded},
+    preflight,
+};
 
 #[derive(clap::Args)]
 pub(crate) struct CheckArgs {
@@ -15,25 +20,36 @@ pub(crate) struct CheckArgs {
 pub(crate) fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     match config::load_file(&args.config) {
         Ok(loaded) => {
-            print_all(&loaded.warnings);
-            println!("{}", summary(&loaded));
-            Ok(ExitCode::SUCCESS)
+            // What `lbd run` would refuse, through the same code.
+            let refusals = preflight::refusals(&loaded);
+            if refusals.is_empty() {
+                print_all(&loaded.warnings);
+                println!("{}", summary(&loaded));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut all = loaded.warnings;
+            all.extend(refusals);
+            all.sort_by_key(|d| (d.line, d.column));
+            Ok(failed(&all))
         }
-        Err(ConfigError::Invalid { diagnostics }) => {
-            print_all(&diagnostics);
-            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-            let warnings = diagnostics.len() - errors;
-            eprintln!(
-                "{}, {}",
-                plural(errors, "error"),
-                plural(warnings, "warning")
-            );
-            Ok(ExitCode::FAILURE)
-        }
+        Err(ConfigError::Invalid { diagnostics }) => Ok(failed(&diagnostics)),
         Err(err @ ConfigError::Io { .. }) => {
             Err(err).with_context(|| format!("while checking {}", args.config.display()))
         }
     }
+}
+
+/// Prints every diagnostic and the counts; the exit status of a refusal.
+fn failed(diagnostics: &[Diagnostic]) -> ExitCode {
+    print_all(diagnostics);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    eprintln!(
+        "{}, {}",
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    );
+    ExitCode::FAILURE
 }
 
 fn print_all(diagnostics: &[Diagnostic]) {

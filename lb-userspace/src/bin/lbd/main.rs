@@ -4,6 +4,7 @@ mod check;
 mod cleanup;
 mod ctl;
 mod import;
+mod man;
 mod run;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -40,6 +41,15 @@ enum Command {
     },
     /// Show the running daemon's services (like `ipvsadm -Ln`) and VRRP instances.
     Status(ctl::StatusArgs),
+    /// A live view of the running daemon: services, real servers (health,
+    /// weight, connections, rates) and VRRP instances; `q` quits.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        #[command(flatten)]
+        socket: ctl::SocketArg,
+    },
     /// Make the running daemon re-read its configuration (as SIGHUP does);
     /// exits non-zero with the reason when the new file is refused.
     Reload(ctl::SocketArg),
@@ -65,6 +75,9 @@ enum Command {
     Cleanup(cleanup::CleanupArgs),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Write the man pages (lbd(8), lbd-SUBCOMMAND(8), lbd.yaml(5)) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +89,7 @@ fn main() -> ExitCode {
         Command::ImportKeepalived { file } => import::import_keepalived(&file),
         Command::ImportLdirectord { file } => import::import_ldirectord(&file),
         Command::Status(args) => ctl::status(&args),
+        Command::Top { interval, socket } => ctl::top(&socket, interval),
         Command::Reload(socket) => ctl::send(&socket, &Request::Reload),
         Command::Failover { instance, socket } => {
             ctl::send(&socket, &Request::Failover { instance })
@@ -96,6 +110,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "lbd", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Man { dir } => man::write_all(Cli::command(), &dir),
     };
     match result {
         Ok(code) => code,

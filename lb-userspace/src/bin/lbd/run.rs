@@ -1,5 +1,7 @@
-//! `lbd run`: load the configuration, remove the virtual addresses a crash
-//! left behind, open the data plane (`dataplane::select`: XDP attached to
+//! `lbd run`: load the configuration, refuse what cannot run (the checks
+//! `lbd check` makes), claim the state directory and interfaces (one lbd
+//! at a time, `daemon::lock`), remove the virtual addresses a crash left
+//! behind, open the data plane (`dataplane::select`: XDP attached to
 //! the configured interfaces, or IPVS), run
 //! the VRRP instances, then hand over to the daemon's loop
 //! (`lb_userspace::daemon::serve`: control socket, reloads, metrics,
@@ -9,20 +11,23 @@
 //! The data plane follows the health checks and VRRP: the checks decide
 //! which real servers are in a service and at what weight
 //! (`health::Verdict`), and a service whose VIP an instance carries is
-//! installed only while that instance is MASTER (`vrrp::io::serving`).
+//! installed only while that instance is MASTER (`daemon::effective`).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
     config,
-    daemon::{self, DEFAULT_SOCKET, ServeOptions},
-    dataplane::{Dataplane, DesiredState, select},
+    daemon::{
+        self, DEFAULT_SOCKET, ServeOptions, drain::Drains, effective::effective, lock::Claims,
+        select,
+    },
+    dataplane::DesiredState,
+    defaults::STATE_DIR as DEFAULT_STATE_DIR,
     health,
     ipvs::IpvsOptions,
-    vrrp::io::{
-        self as vrrp_io, Prepared, RuntimeOptions, notify::DEFAULT_STATE_DIR, serving::serving,
-    },
+    preflight,
+    vrrp::io::{self as vrrp_io, Prepared, RuntimeOptions},
 };
 use tracing::{info, warn};
 
@@ -54,25 +59,17 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
-    // Refuse rather than silently ignore what this build cannot do yet.
-    let unsupported = loaded.unsupported();
-    if !unsupported.is_empty() {
-        let list: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
-        bail!(
-            "the configuration uses options this lbd does not implement yet:\n{}",
-            list.join("\n")
-        );
+    // Refuse rather than half-run, with what `lbd check` says, before
+    // anything on the host is touched.
+    let refusals = preflight::refusals(&loaded);
+    if !refusals.is_empty() {
+        bail!("{}", preflight::render(&refusals));
     }
     let config = loaded.config;
-    if config.interfaces.is_empty()
-        && config.vrrp_instances.is_empty()
-        && config.virtual_servers.is_empty()
-    {
-        bail!(
-            "{}: no interfaces to attach to: list them under `interfaces:`",
-            args.config.display()
-        );
-    }
+    // One lbd per state directory and per managed interface: a second
+    // start stops here, having changed nothing. Held until we return.
+    let _claims =
+        Claims::acquire(&config, &args.state_dir).context("refusing to start a second lbd")?;
     let desired = DesiredState::from_config(&config)?;
     // Bad regexes, unsafe scripts and unreadable CA files fail here.
     let health = health::prepare(&config).context("while preparing the health checks")?;
@@ -111,7 +108,12 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     let initial = vrrp
         .as_ref()
         .map_or_else(Vec::new, Prepared::initial_states);
-    let installed = serving(&health.initial_verdict().apply(&desired), &initial);
+    let installed = effective(
+        &desired,
+        &health.initial_verdict(),
+        &Drains::default(),
+        &initial,
+    );
     if let Some(dataplane) = &mut dataplane {
         dataplane
             .apply(&installed)

@@ -200,6 +200,17 @@ pub enum AuthType {
     Ah,
 }
 
+/// Where a MASTER's IPv4 virtual addresses live (`global.vip_device`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VipDevice {
+    /// On `lbd-IFACE`, a tun device that vanishes with the process.
+    #[default]
+    Owned,
+    /// On the instance's interface, as keepalived does.
+    Interface,
+}
+
 /// A virtual address with keepalived's optional attributes. Written short
 /// as just `ADDR[/LEN]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,15 +7,14 @@
 //! - [`runtime`]: the event loop and [`VrrpHandle`].
 //! - [`socket`], [`vip`], [`garp`], [`link`]: the kernel interfaces.
 //! - [`exec`], [`scripts`], [`notify`]: the commands the daemon runs.
-//! - [`serving`]: which services the data plane forwards, by VRRP state.
 
 pub mod garp;
 pub mod handover;
+pub mod holder;
 pub mod link;
 pub mod notify;
 pub mod runtime;
 pub mod scripts;
-pub mod serving;
 pub mod setup;
 pub mod socket;
 mod unit;
@@ -42,6 +41,8 @@ pub enum RuntimeError {
     Vip(#[from] vip::VipError),
     #[error(transparent)]
     Link(#[from] link::LinkError),
+    #[error(transparent)]
+    Holder(#[from] holder::HolderError),
     #[error("opening an rtnetlink socket: {0}")]
     Netlink(#[source] std::io::Error),
     #[error("sync group {group}: {problem}")]

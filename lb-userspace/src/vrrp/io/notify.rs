@@ -22,9 +22,7 @@ use crate::{
     vrrp::State,
 };
 
-pub const DEFAULT_STATE_DIR: &str = "/run/lbd";
-/// keepalived lets notify scripts run forever; a hung one here is killed.
-pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+pub use crate::defaults::{NOTIFY_TIMEOUT, STATE_DIR as DEFAULT_STATE_DIR};
 
 /// The state names scripts and files use (keepalived's).
 pub fn state_name(state: State) -> &'static str {

@@ -18,6 +18,7 @@ use tokio::{
 
 use super::{
     garp,
+    holder::Holders,
     link::{self, InterfaceInfo, POLL_INTERVAL},
     notify::{Notifier, NotifyScripts, Subject},
     scripts::ScriptResult,
@@ -181,6 +182,16 @@ pub(crate) struct Slot {
     pub(crate) last_send_error: Option<Instant>,
 }
 
+impl Slot {
+    /// `vip` as this node places it (on a holder device, or as written).
+    fn placed<'a>(&'a self, vip: &'a VirtualAddress) -> &'a VirtualAddress {
+        self.vips
+            .iter()
+            .find(|v| v.address.addr() == vip.address.addr())
+            .unwrap_or(vip)
+    }
+}
+
 /// What the event loop owns.
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -198,6 +209,8 @@ pub(crate) struct Runtime {
     /// Interfaces that carry VIPs, cleaned on stop.
     vip_interfaces: Vec<String>,
     links: HashMap<String, InterfaceInfo>,
+    /// The devices that hold VIPs; they vanish with the process.
+    holders: Holders,
     /// Last link state handed to the instances, per tracked interface.
     tracked: HashMap<String, bool>,
     notifier: Notifier,
@@ -222,6 +235,7 @@ impl Runtime {
         handle: Handle,
         vip_interfaces: Vec<String>,
         links: HashMap<String, InterfaceInfo>,
+        holders: Holders,
         options: &RuntimeOptions,
     ) -> Self {
         let group_states = vec![State::Init; units.len()];
@@ -237,6 +251,7 @@ impl Runtime {
             handle,
             vip_interfaces,
             links,
+            holders,
             tracked: HashMap::new(),
             notifier: Notifier::new(options.state_dir.clone(), options.notify_timeout),
             unmatched: 0,
@@ -432,6 +447,7 @@ impl Runtime {
                     tracing::debug!(instance = %slot.name, "accept mode off is not enforced");
                 }
                 for address in &addresses {
+                    let address = slot.placed(address);
                     let device = vip::device(address, &slot.interface);
                     match self.vips.add(address, device).await {
                         Ok(Added::Added | Added::AlreadyOurs) => {
@@ -447,6 +463,7 @@ impl Runtime {
             }
             Action::RemoveVips { addresses } => {
                 for address in &addresses {
+                    let address = slot.placed(address);
                     let device = vip::device(address, &slot.interface);
                     match self.vips.remove(address, device).await {
                         Ok(true) => {
@@ -486,6 +503,13 @@ impl Runtime {
                 .iter()
                 .find(|v| v.address.addr() == *address)
                 .map_or(slot.interface.as_str(), |v| vip::device(v, &slot.interface));
+            // A holder has no link layer: its VIPs are announced on the
+            // instance's interface, where the kernel answers for them.
+            let device = if self.holders.holds(device) {
+                slot.interface.as_str()
+            } else {
+                device
+            };
             by_device.entry(device).or_default().push(*address);
         }
         for (device, addresses) in by_device {

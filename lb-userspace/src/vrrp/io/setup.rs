@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use super::{
     RuntimeError,
     exec::RunAs,
+    holder::Holders,
     link,
     notify::{DEFAULT_STATE_DIR, NOTIFY_TIMEOUT, NotifyScripts},
     runtime::{Runtime, Slot},
@@ -25,7 +26,7 @@ use super::{
     vip::{self, Vips},
 };
 use crate::{
-    config::Config,
+    config::{Config, KeyPath},
     vrrp::{Family, Instance, InstanceParams, SyncGroup},
 };
 
@@ -70,34 +71,69 @@ impl Prepared {
     }
 }
 
-/// Builds everything from `config`; must run inside a tokio runtime.
-pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepared, RuntimeError> {
-    let default_user = RunAs::default_for(config.global.script_user.as_deref())?;
+/// Every reason the VRRP part of `config` cannot run that is known without
+/// the network: parameters (AH, intervals, ...), scripts (missing, unsafe,
+/// unknown users), sync groups, VRIDs shared on a link. Each with the key
+/// it is about. `lbd check` reports them all; [`prepare`] stops at the
+/// first, through the same functions.
+pub fn check(config: &Config) -> Vec<(KeyPath, RuntimeError)> {
+    let mut problems = Vec::new();
+    let root = KeyPath::root();
+    let default_user = match RunAs::default_for(config.global.script_user.as_deref()) {
+        Ok(user) => user,
+        Err(err) => {
+            problems.push((root.key("global").key("script_user"), err.into()));
+            RunAs::root()
+        }
+    };
     let mut params = Vec::new();
-    for instance in &config.vrrp_instances {
-        params.push(InstanceParams::from_config(
-            instance,
-            &config.track_scripts,
-        )?);
-    }
-
-    // Only the scripts some instance tracks run (keepalived does the same).
-    let tracked: BTreeSet<&str> = params
-        .iter()
-        .flat_map(|p| p.track_scripts.iter().map(|s| s.name.as_str()))
-        .collect();
-    let mut scripts = Vec::new();
-    for script in &config.track_scripts {
-        if tracked.contains(script.name.as_str()) {
-            scripts.push(TrackRunner::prepare(script, &default_user)?);
+    for (i, instance) in config.vrrp_instances.iter().enumerate() {
+        let path = root.key("vrrp_instances").item(i, &instance.name);
+        match InstanceParams::from_config(instance, &config.track_scripts) {
+            Ok(p) => params.push(p),
+            Err(err) => problems.push((path.clone(), err.into())),
+        }
+        if let Err(err) = NotifyScripts::for_instance(instance, &default_user) {
+            problems.push((path, err.into()));
         }
     }
+    let tracked = tracked_scripts(&params);
+    for (i, script) in config.track_scripts.iter().enumerate() {
+        if tracked.contains(script.name.as_str())
+            && let Err(err) = TrackRunner::prepare(script, &default_user)
+        {
+            problems.push((root.key("track_scripts").item(i, &script.name), err.into()));
+        }
+    }
+    for (g, group) in config.sync_groups.iter().enumerate() {
+        if let Err(err) = NotifyScripts::for_group(group, &default_user) {
+            problems.push((root.key("sync_groups").item(g, &group.name), err.into()));
+        }
+    }
+    if let Err(err) = group_membership(config) {
+        problems.push((root.key("sync_groups"), err));
+    }
+    if let Some(err) = shared_vrid(&params) {
+        problems.push((root.key("vrrp_instances"), err));
+    }
+    problems
+}
 
-    // Sync groups own their members; the rest run alone.
+/// Only the scripts some instance tracks run (keepalived does the same).
+fn tracked_scripts(params: &[InstanceParams]) -> BTreeSet<&str> {
+    params
+        .iter()
+        .flat_map(|p| p.track_scripts.iter().map(|s| s.name.as_str()))
+        .collect()
+}
+
+/// Which sync group each instance belongs to, by group index; an unknown
+/// member or an instance in two groups is an error.
+fn group_membership(config: &Config) -> Result<HashMap<&str, usize>, RuntimeError> {
     let mut group_of: HashMap<&str, usize> = HashMap::new();
     for (g, group) in config.sync_groups.iter().enumerate() {
         for member in &group.group {
-            if !params.iter().any(|p| &p.name == member) {
+            if !config.vrrp_instances.iter().any(|i| &i.name == member) {
                 return Err(RuntimeError::SyncGroup {
                     group: group.name.clone(),
                     problem: format!("member {member} is not a vrrp instance"),
@@ -114,6 +150,48 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
             }
         }
     }
+    Ok(group_of)
+}
+
+/// Two instances with one VRID on one link and family: the receiver could
+/// not tell their adverts apart.
+fn shared_vrid(params: &[InstanceParams]) -> Option<RuntimeError> {
+    let mut seen: HashMap<(&str, Family, u8), &str> = HashMap::new();
+    for p in params {
+        if let Some(first) = seen.insert((&p.interface, p.family, p.vrid), &p.name) {
+            return Some(RuntimeError::DuplicateVrid {
+                interface: p.interface.clone(),
+                vrid: p.vrid,
+                first: first.to_owned(),
+                second: p.name.clone(),
+            });
+        }
+    }
+    None
+}
+
+/// Builds everything from `config`; must run inside a tokio runtime. The
+/// caller holds `daemon::lock`'s claims.
+pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepared, RuntimeError> {
+    // The same functions as `check` (which `lbd run` called already),
+    // stopping at the first problem.
+    let default_user = RunAs::default_for(config.global.script_user.as_deref())?;
+    let mut params = Vec::new();
+    for instance in &config.vrrp_instances {
+        params.push(InstanceParams::from_config(
+            instance,
+            &config.track_scripts,
+        )?);
+    }
+    let tracked = tracked_scripts(&params);
+    let mut scripts = Vec::new();
+    for script in &config.track_scripts {
+        if tracked.contains(script.name.as_str()) {
+            scripts.push(TrackRunner::prepare(script, &default_user)?);
+        }
+    }
+    // Sync groups own their members; the rest run alone.
+    let group_of = group_membership(config)?;
 
     let (connection, handle, _) = rtnetlink::new_connection().map_err(RuntimeError::Netlink)?;
     let connection = tokio::spawn(connection);
@@ -121,19 +199,16 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
 
     // A crash leaves marked addresses behind: remove them all, and only
     // them, before any instance starts (a BACKUP never holds a VIP).
-    let mut interfaces: BTreeSet<String> = BTreeSet::new();
-    for p in &params {
-        interfaces.insert(p.interface.clone());
-        for v in &p.vips {
-            interfaces.insert(vip::device(v, &p.interface).to_owned());
-        }
-    }
+    // The caller holds `daemon::lock`'s claims on these interfaces, so
+    // whoever marked them is gone.
+    let interfaces = vip::managed_interfaces(config);
     for interface in &interfaces {
         for stale in vips.remove_marked(interface).await? {
             tracing::warn!(%interface, address = %stale, "removed a virtual address an earlier lbd left behind");
         }
     }
 
+    let mut holders = Holders::default();
     // One socket per interface and family; the VRID picks the instance.
     let mut sockets: Vec<Arc<VrrpSocket>> = Vec::new();
     let mut socket_of: HashMap<(String, Family), usize> = HashMap::new();
@@ -167,13 +242,14 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
             .iter()
             .find(|c| c.name == p.name)
             .expect("params come from these instances");
+        let vips = holders.place(config.global.vip_device, &p.interface, &p.vips)?;
         slots.push(Slot {
             name: p.name.clone(),
             unit: 0,
             member: 0,
             socket,
             interface: p.interface.clone(),
-            vips: p.vips.clone(),
+            vips,
             wants_source: p.source_address.is_none(),
             family: p.family,
             notify: NotifyScripts::for_instance(config_instance, &default_user)?,
@@ -227,6 +303,7 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
         handle,
         interfaces.into_iter().collect(),
         interfaces_now,
+        holders,
         options,
     );
     Ok(Prepared {

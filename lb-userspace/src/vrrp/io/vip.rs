@@ -8,7 +8,7 @@
 //! Addresses without the mark (an operator's, another daemon's) are never
 //! removed, even when they equal a VIP.
 
-use std::{io, net::IpAddr};
+use std::{collections::BTreeSet, io, net::IpAddr};
 
 use futures_util::TryStreamExt as _;
 use rtnetlink::{
@@ -20,7 +20,7 @@ use rtnetlink::{
 };
 
 use super::socket::interface_index;
-use crate::config::{IpPrefix, VirtualAddress};
+use crate::config::{Config, IpPrefix, VirtualAddress};
 
 /// `IFA_PROTO` of every address lbd adds: ASCII `l`.
 pub const ADDRESS_PROTOCOL: u8 = 0x6c;
@@ -80,6 +80,24 @@ pub struct Vips {
 /// The interface a virtual address goes on: its `dev`, else the instance's.
 pub fn device<'a>(vip: &'a VirtualAddress, instance_interface: &'a str) -> &'a str {
     vip.dev.as_deref().unwrap_or(instance_interface)
+}
+
+/// Every interface whose addresses lbd manages for `config`'s instances:
+/// each instance's interface and each of its addresses' `dev`s. The crash
+/// cleanup looks at these, and `daemon::lock` claims them.
+pub fn managed_interfaces(config: &Config) -> BTreeSet<String> {
+    let mut interfaces = BTreeSet::new();
+    for instance in &config.vrrp_instances {
+        interfaces.insert(instance.interface.clone());
+        for v in instance
+            .virtual_ipaddresses
+            .iter()
+            .chain(&instance.virtual_ipaddresses_excluded)
+        {
+            interfaces.insert(device(v, &instance.interface).to_owned());
+        }
+    }
+    interfaces
 }
 
 impl Vips {

@@ -1,4 +1,5 @@
-//! Choosing the data plane from `dataplane:` in the configuration.
+//! Choosing the data plane from `dataplane:` in the configuration: the one
+//! place that knows both implementations (`dataplane/` knows neither).
 //!
 //! - `xdp`: load and attach the XDP program (native, then generic mode per
 //!   interface's `xdp_mode`), or fail saying why.
@@ -15,9 +16,9 @@ use crate::error_text::error_chain;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use super::{Dataplane, DataplaneError, DesiredState, ServiceStatus};
 use crate::{
     config::{Config, DataplaneKind, XdpMode},
+    dataplane::{Dataplane, DesiredState},
     ipvs::{IpvsDataplane, IpvsError, IpvsOptions},
     xdp::{AttachMode, XdpDataplane, XdpError, XdpProgram},
 };
@@ -42,59 +43,25 @@ pub enum SelectError {
     Neither { xdp: String, ipvs: String },
 }
 
-/// The data plane that runs.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one value per daemon, never moved in a hot path"
-)]
-pub enum ActiveDataplane {
-    Xdp(XdpDataplane),
-    Ipvs(IpvsDataplane),
-}
+/// The data plane that runs, known to the daemon only by its trait.
+pub type ActiveDataplane = Box<dyn Dataplane>;
 
-impl ActiveDataplane {
-    pub const fn name(&self) -> &'static str {
-        match self {
-            ActiveDataplane::Xdp(_) => "XDP",
-            ActiveDataplane::Ipvs(_) => "IPVS",
-        }
+/// What the configured data plane needs that can be known without the
+/// kernel (`lbd check` reports it; [`open`] checks it first).
+pub fn check(config: &Config, desired: &DesiredState) -> Result<(), SelectError> {
+    if config.dataplane != DataplaneKind::Xdp {
+        return Ok(());
     }
-
-    /// The XDP data plane, for its packet counters.
-    pub fn xdp(&self) -> Option<&XdpDataplane> {
-        match self {
-            ActiveDataplane::Xdp(x) => Some(x),
-            ActiveDataplane::Ipvs(_) => None,
-        }
+    if let Some(s) = desired.services.iter().find(|s| !s.scheduler.xdp_capable()) {
+        return Err(SelectError::XdpScheduler {
+            service: s.label(),
+            scheduler: s.scheduler.name(),
+        });
     }
-
-    /// Stops forwarding: detaches XDP, or removes lbd's IPVS services.
-    pub fn shutdown(&mut self) {
-        match self {
-            ActiveDataplane::Xdp(x) => x.program_mut().detach_all(),
-            ActiveDataplane::Ipvs(i) => {
-                if let Err(e) = i.remove_all() {
-                    warn!(error = %error_chain(&e), "removing lbd's IPVS services failed");
-                }
-            }
-        }
+    if config.interfaces.is_empty() {
+        return Err(SelectError::NoInterfaces);
     }
-}
-
-impl Dataplane for ActiveDataplane {
-    fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
-        match self {
-            ActiveDataplane::Xdp(x) => x.apply(desired),
-            ActiveDataplane::Ipvs(i) => i.apply(desired),
-        }
-    }
-
-    fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
-        match self {
-            ActiveDataplane::Xdp(x) => x.status(),
-            ActiveDataplane::Ipvs(i) => i.status(),
-        }
-    }
+    Ok(())
 }
 
 /// Opens the data plane `config.dataplane` asks for, logging which one runs
@@ -104,25 +71,17 @@ pub fn open(
     desired: &DesiredState,
     ipvs: &IpvsOptions,
 ) -> Result<ActiveDataplane, SelectError> {
+    check(config, desired)?;
     let ipvs_only = desired.services.iter().find(|s| !s.scheduler.xdp_capable());
     let chosen = match config.dataplane {
         DataplaneKind::Xdp => {
-            if let Some(s) = ipvs_only {
-                return Err(SelectError::XdpScheduler {
-                    service: s.label(),
-                    scheduler: s.scheduler.name(),
-                });
-            }
-            if config.interfaces.is_empty() {
-                return Err(SelectError::NoInterfaces);
-            }
             let xdp = attach_xdp(config).map_err(SelectError::Xdp)?;
             info!(
                 dataplane = "XDP",
                 reason = "`dataplane: xdp`",
                 "data plane chosen"
             );
-            ActiveDataplane::Xdp(xdp)
+            Box::new(xdp) as ActiveDataplane
         }
         DataplaneKind::Ipvs => {
             let dp = IpvsDataplane::open(ipvs).map_err(SelectError::Ipvs)?;
@@ -131,7 +90,7 @@ pub fn open(
                 reason = "`dataplane: ipvs`",
                 "data plane chosen"
             );
-            ActiveDataplane::Ipvs(dp)
+            Box::new(dp) as ActiveDataplane
         }
         DataplaneKind::Auto => auto(
             config,
@@ -159,7 +118,7 @@ fn auto(
                     reason = "`dataplane: auto` and the XDP program attached",
                     "data plane chosen"
                 );
-                return Ok(ActiveDataplane::Xdp(xdp));
+                return Ok(Box::new(xdp));
             }
             // A misspelt interface is a configuration error, not a reason.
             Err(e @ XdpError::UnknownInterface { .. }) => return Err(SelectError::Xdp(e)),
@@ -173,7 +132,7 @@ fn auto(
                 reason = %why_not_xdp,
                 "data plane chosen: IPVS instead of XDP (`dataplane: auto`)"
             );
-            Ok(ActiveDataplane::Ipvs(dp))
+            Ok(Box::new(dp))
         }
         Err(e) => Err(SelectError::Neither {
             xdp: why_not_xdp,
@@ -192,6 +151,12 @@ pub fn attach_xdp(config: &Config) -> Result<XdpDataplane, XdpError> {
             XdpMode::Generic => AttachMode::Generic,
         };
         program.attach(&interface.name, mode)?;
+        crate::xdp::accept_local::enable(&interface.name).map_err(|source| {
+            XdpError::AcceptLocal {
+                interface: interface.name.clone(),
+                source,
+            }
+        })?;
     }
     Ok(XdpDataplane::new(program))
 }

@@ -1,0 +1,14 @@
+//! Where lbd keeps its files and how long the scripts it starts may run:
+//! shared by VRRP, the health checks, IPVS and the daemon, owned by none.
+
+use std::time::Duration;
+
+/// State files (`<instance>.state`), the pid file and lock, IPVS's
+/// ownership record: `lbd run --state-dir`.
+pub const STATE_DIR: &str = "/run/lbd";
+
+/// Where `lbd run` listens and the other commands connect by default.
+pub const CONTROL_SOCKET: &str = "/run/lbd/lbd.sock";
+
+/// keepalived lets notify scripts run forever; a hung one here is killed.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
