@@ -9,10 +9,15 @@
 //! set, which it is not by default, and a real server must never learn a
 //! route through the balancer from a client.
 
-use aya_ebpf::{macros::map, maps::PerCpuArray, programs::XdpContext};
-use lb_common::counters::Counter;
+use core::ffi::c_void;
 
-use crate::ptr::ptr_at;
+use aya_ebpf::{
+    helpers::{bpf_loop, bpf_xdp_load_bytes},
+    macros::map,
+    maps::PerCpuArray,
+    programs::XdpContext,
+};
+use lb_common::counters::Counter;
 
 const END: u8 = 0;
 const NOP: u8 = 1;
@@ -25,102 +30,157 @@ const ROUTER_ALERT: u8 = 148;
 const TS_AND_ADDR: u8 = 1;
 const TS_PRESPEC: u8 = 3;
 
-/// Where the walk over one header's options is, kept in map memory: the
-/// verifier treats what it reads back from a map as unknown, so every
-/// option's outcome meets the others in one state at the top of the loop
-/// instead of multiplying the states to verify at each option.
+/// The most option bytes an IPv4 header holds (IHL 15).
+const MAX_OPTIONS: usize = 40;
+const IPV4_HEADER: usize = 20;
+/// `OptionWalk::bytes` in 32-bit words.
+const WORDS: usize = (MAX_OPTIONS + 4) / 4;
+
+/// One header's options and where the walk over them is, in map memory:
+/// the `bpf_loop` callback finds it there, and the verifier takes what it
+/// reads back from a map as unknown, so each step starts from the same
+/// state whatever the earlier options were.
 #[repr(C)]
 struct OptionWalk {
+    /// The option bytes, then zeros: the four bytes read at an option's
+    /// start stay inside the array, and the padding adds nothing to the
+    /// checksum.
+    bytes: [u8; MAX_OPTIONS + 4],
+    /// How many of `bytes` are options.
+    len: u32,
     /// Offset of the next option.
     at: u32,
     /// `SEEN_RR` and `SEEN_TS`: these may appear once.
     seen: u32,
-    /// The options' one's complement sum so far.
-    sum: u32,
+    /// Why the walk stopped early: `VERDICT_BAD` or `VERDICT_SOURCE_ROUTE`.
+    verdict: u32,
 }
 
 const SEEN_RR: u32 = 1;
 const SEEN_TS: u32 = 2;
+const VERDICT_OK: u32 = 0;
+const VERDICT_BAD: u32 = 1;
+const VERDICT_SOURCE_ROUTE: u32 = 2;
+
+/// `bpf_loop`'s callback verdicts.
+const CONTINUE: i64 = 0;
+const BREAK: i64 = 1;
 
 #[map(name = "OPTION_WALK")]
 static OPTION_WALK: PerCpuArray<OptionWalk> = PerCpuArray::with_max_entries(1, 0);
-
-/// The most option bytes an IPv4 header holds (IHL 15).
-const MAX_OPTIONS: usize = 40;
-const IPV4_HEADER: usize = 20;
 
 /// Checks the options of the IPv4 header at `l3`, `header_len` bytes long
 /// (more than 20); returns their one's complement sum for the header
 /// checksum, or why the packet is dropped.
 ///
-/// A BPF function of its own, called only for packets with options. Each
-/// option is read in place through one bounds-checked pointer: the four
-/// bytes at its start hold everything the rules look at (type, length,
-/// pointer, timestamp flags), and the L4 header behind the options keeps
-/// those reads inside the frame. The position is kept in [`OPTION_WALK`].
+/// A BPF function of its own, called only for packets with options. The
+/// options are copied into [`OPTION_WALK`] with `bpf_xdp_load_bytes` and
+/// walked by `bpf_loop` (Linux 5.17), whose callback the verifier checks
+/// on its own instead of once per unrolled step: an unrolled 40-step walk
+/// made the program take seconds to load.
 #[inline(never)]
 pub(crate) fn check(ctx: &XdpContext, l3: usize, header_len: usize) -> Result<u32, Counter> {
-    if l3 > 22 || !(IPV4_HEADER..=IPV4_HEADER + MAX_OPTIONS).contains(&header_len) {
+    if !(IPV4_HEADER + 1..=IPV4_HEADER + MAX_OPTIONS).contains(&header_len) {
         return Err(Counter::BadIpOptions);
     }
     let len = header_len - IPV4_HEADER;
-    let start = l3 + IPV4_HEADER;
     let walk = OPTION_WALK.get_ptr_mut(0).ok_or(Counter::BadIpOptions)?;
     // SAFETY: this CPU's slot, used by this run only.
     let walk = unsafe { &mut *walk };
+    // Word by word, and volatile: a plain assignment becomes a memset call
+    // BPF has not, and the loads of the sum below must not be moved past
+    // bpf_loop (they were, and held 40 bytes on the stack across it).
+    let words = walk.bytes.as_mut_ptr().cast::<u32>();
+    for w in 0..WORDS {
+        // SAFETY: `bytes` starts the 4-aligned struct and holds WORDS words.
+        unsafe { core::ptr::write_volatile(words.add(w), 0) };
+    }
+    #[expect(clippy::cast_possible_truncation, reason = "at most 40 and 1,500")]
+    let (len32, start) = (len as u32, (l3 + IPV4_HEADER) as u32);
+    // SAFETY: the destination is this CPU's slot, with room for `len`
+    // (at most 40) bytes; the helper checks the source lies in the frame.
+    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, start, words.cast::<c_void>(), len32) };
+    if copied != 0 {
+        return Err(Counter::BadIpOptions);
+    }
+    // The one's complement sum of the 16-bit words, two per 32-bit word
+    // (zeros past the options add nothing).
+    let mut sum = 0u32;
+    for w in 0..WORDS {
+        // SAFETY: as above.
+        let word = u32::from_be(unsafe { core::ptr::read_volatile(words.add(w)) });
+        sum += (word >> 16) + (word & 0xffff);
+    }
+    walk.len = len32;
     walk.at = 0;
     walk.seen = 0;
-    walk.sum = 0;
-    // No early exit from either loop: every iteration ends in the same
-    // state (what differs lives in the map), so the verifier checks each
-    // iteration once instead of once per way the previous ones went.
-    for w in 0..MAX_OPTIONS / 2 {
-        if 2 * w < len {
-            let Ok(pair) = ptr_at::<[u8; 2]>(ctx, start + 2 * w) else {
-                return Err(Counter::BadIpOptions);
-            };
-            // SAFETY: ptr_at checked both bytes are in the frame.
-            walk.sum += u32::from(u16::from_be_bytes(unsafe { *pair }));
-        }
-    }
+    walk.verdict = VERDICT_OK;
     // Each step moves at least one byte forward, so 40 steps reach the end.
-    for _ in 0..MAX_OPTIONS {
-        // Volatile: read back from the map every time, or the compiler
-        // keeps the position in a register and the verifier sees it again.
-        // SAFETY: a field of this CPU's slot.
-        let at = unsafe { core::ptr::read_volatile(&raw const walk.at) } as usize;
-        if at < len && at < MAX_OPTIONS {
-            step(ctx, walk, start, at, len)?;
-        }
+    #[expect(clippy::cast_possible_truncation, reason = "40")]
+    // SAFETY: `step` has the callback signature bpf_loop expects; it needs
+    // no context of ours (it finds the walk in the map).
+    let looped = unsafe {
+        bpf_loop(
+            MAX_OPTIONS as u32,
+            step as *mut c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    if looped < 0 {
+        return Err(Counter::BadIpOptions);
     }
-    Ok(walk.sum)
+    match walk.verdict {
+        VERDICT_OK => Ok(sum),
+        VERDICT_SOURCE_ROUTE => Err(Counter::SourceRoute),
+        _ => Err(Counter::BadIpOptions),
+    }
 }
 
-/// Judges the option at `at` and moves the walk past it (to the end, at
-/// END).
-#[inline(always)]
-fn step(
-    ctx: &XdpContext,
-    walk: &mut OptionWalk,
-    start: usize,
-    at: usize,
-    len: usize,
-) -> Result<(), Counter> {
-    let Ok(option) = ptr_at::<[u8; 4]>(ctx, start + at) else {
-        return Err(Counter::BadIpOptions);
+/// One step of the walk, as `bpf_loop`'s callback: judges the option at
+/// the walk's position and moves past it; breaks at the end of the
+/// options, at END, or with a verdict.
+#[inline(never)]
+extern "C" fn step(_index: u32, _ctx: *mut c_void) -> i64 {
+    let Some(walk) = OPTION_WALK.get_ptr_mut(0) else {
+        return BREAK;
     };
-    // SAFETY: ptr_at checked the four bytes are in the frame.
-    let o = unsafe { *option };
+    // SAFETY: this CPU's slot, used by this run only.
+    let walk = unsafe { &mut *walk };
+    let (at, len) = (walk.at as usize, walk.len as usize);
+    if at >= len || at >= MAX_OPTIONS || len > MAX_OPTIONS {
+        return BREAK;
+    }
+    match judge(walk, at, len) {
+        Ok(Some(next)) => {
+            #[expect(clippy::cast_possible_truncation, reason = "at most 80")]
+            {
+                walk.at = next as u32;
+            }
+            CONTINUE
+        }
+        Ok(None) => BREAK,
+        Err(verdict) => {
+            walk.verdict = verdict;
+            BREAK
+        }
+    }
+}
+
+/// Judges the option at `at` (below `len`, at most 40): the offset of the
+/// next one, `None` at END, or a verdict.
+#[inline(always)]
+fn judge(walk: &mut OptionWalk, at: usize, len: usize) -> Result<Option<usize>, u32> {
+    let o = [
+        walk.bytes[at],
+        walk.bytes[at + 1],
+        walk.bytes[at + 2],
+        walk.bytes[at + 3],
+    ];
     match o[0] {
         // The rest is padding.
-        END => {
-            set_at(walk, MAX_OPTIONS);
-            return Ok(());
-        }
-        NOP => {
-            set_at(walk, at + 1);
-            return Ok(());
-        }
+        END => return Ok(None),
+        NOP => return Ok(Some(at + 1)),
         _ => {}
     }
     let left = len - at;
@@ -128,50 +188,32 @@ fn step(
     // and itself), or one running past the header.
     let opt_len = usize::from(o[1]);
     if left < 2 || opt_len < 2 || opt_len > left {
-        return Err(Counter::BadIpOptions);
+        return Err(VERDICT_BAD);
     }
     let pointer = if opt_len > 2 { usize::from(o[2]) } else { 0 };
     let flags = if opt_len > 3 { o[3] } else { 0 };
     match o[0] {
-        LSRR | SSRR => return Err(Counter::SourceRoute),
+        LSRR | SSRR => return Err(VERDICT_SOURCE_ROUTE),
         RR => {
-            if seen(walk) & SEEN_RR != 0
+            if walk.seen & SEEN_RR != 0
                 || opt_len < 3
                 || pointer < 4
                 || (pointer <= opt_len && pointer + 3 > opt_len)
             {
-                return Err(Counter::BadIpOptions);
+                return Err(VERDICT_BAD);
             }
             walk.seen |= SEEN_RR;
         }
         TIMESTAMP => {
-            if seen(walk) & SEEN_TS != 0 || !timestamp_ok(opt_len, pointer, flags) {
-                return Err(Counter::BadIpOptions);
+            if walk.seen & SEEN_TS != 0 || !timestamp_ok(opt_len, pointer, flags) {
+                return Err(VERDICT_BAD);
             }
             walk.seen |= SEEN_TS;
         }
-        ROUTER_ALERT if opt_len < 4 => return Err(Counter::BadIpOptions),
+        ROUTER_ALERT if opt_len < 4 => return Err(VERDICT_BAD),
         _ => {}
     }
-    set_at(walk, at + opt_len);
-    Ok(())
-}
-
-/// The options seen so far, read back from the map.
-#[inline(always)]
-fn seen(walk: &OptionWalk) -> u32 {
-    // SAFETY: a field of this CPU's slot.
-    unsafe { core::ptr::read_volatile(&raw const walk.seen) }
-}
-
-/// Stores the walk's position (at most 40) for the next step to read back.
-#[inline(always)]
-fn set_at(walk: &mut OptionWalk, at: usize) {
-    #[expect(clippy::cast_possible_truncation, reason = "at most 80")]
-    // SAFETY: a field of this CPU's slot.
-    unsafe {
-        core::ptr::write_volatile(&raw mut walk.at, at as u32);
-    };
+    Ok(Some(at + opt_len))
 }
 
 /// The timestamp option's own rules (RFC 791, as `ip_options_compile`).

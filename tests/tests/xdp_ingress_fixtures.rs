@@ -345,6 +345,11 @@ fn malformed_ipv4_options_are_dropped() {
         ),
         // Router alert shorter than its 4 bytes.
         ("ra_short", syn_with_raw_options(&[0x94, 2, 0, 0])),
+        // Two record routes, each well formed (one is allowed).
+        (
+            "rr_twice",
+            syn_with_raw_options(&[0x07, 3, 4, 0x07, 3, 4, 1, 0]),
+        ),
     ];
     all_dropped(&fx, "bad_options", &frames, Counter::BadIpOptions);
 }
@@ -354,7 +359,19 @@ fn malformed_ipv4_options_are_dropped() {
 fn loose_source_route_is_dropped() {
     let fx = fixture();
     let lsrr = [0x83, 7, 4, 10, 1, 0, 1, 0];
-    all_dropped(&fx, "lsrr", &[("syn", syn(&lsrr))], Counter::SourceRoute);
+    // The same route behind 32 NOPs, the most options a header holds: the
+    // walk takes 33 steps to reach it.
+    let mut late = vec![1u8; 32];
+    late.extend_from_slice(&lsrr);
+    all_dropped(
+        &fx,
+        "lsrr",
+        &[
+            ("syn", syn(&lsrr)),
+            ("after_32_nops", syn_with_raw_options(&late)),
+        ],
+        Counter::SourceRoute,
+    );
 }
 
 #[test]
