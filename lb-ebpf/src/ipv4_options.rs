@@ -33,8 +33,11 @@ const TS_PRESPEC: u8 = 3;
 /// The most option bytes an IPv4 header holds (IHL 15).
 const MAX_OPTIONS: usize = 40;
 const IPV4_HEADER: usize = 20;
+/// The copy's room: a power of two at least `MAX_OPTIONS`, so the length
+/// handed to `bpf_xdp_load_bytes` can be bounded by a mask (below).
+const COPY_ROOM: usize = 64;
 /// `OptionWalk::bytes` in 32-bit words.
-const WORDS: usize = (MAX_OPTIONS + 4) / 4;
+const WORDS: usize = (COPY_ROOM + 4) / 4;
 
 /// One header's options and where the walk over them is, in map memory:
 /// the `bpf_loop` callback finds it there, and the verifier takes what it
@@ -45,7 +48,7 @@ struct OptionWalk {
     /// The option bytes, then zeros: the four bytes read at an option's
     /// start stay inside the array, and the padding adds nothing to the
     /// checksum.
-    bytes: [u8; MAX_OPTIONS + 4],
+    bytes: [u8; COPY_ROOM + 4],
     /// How many of `bytes` are options.
     len: u32,
     /// Offset of the next option.
@@ -97,9 +100,11 @@ pub(crate) fn check(ctx: &XdpContext, l3: usize, header_len: usize) -> Result<u3
     }
     #[expect(clippy::cast_possible_truncation, reason = "at most 40 and 1,500")]
     let (len32, start) = (len as u32, (l3 + IPV4_HEADER) as u32);
-    // SAFETY: the destination is this CPU's slot, with room for `len`
-    // (at most 40) bytes; the helper checks the source lies in the frame.
-    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, start, words.cast::<c_void>(), len32) };
+    let copy_len = masked_len(&mut walk.len, len32);
+    // SAFETY: the destination is this CPU's slot, with room for
+    // `copy_len` (1 to 64) bytes; the helper checks the source lies in the
+    // frame.
+    let copied = unsafe { bpf_xdp_load_bytes(ctx.ctx, start, words.cast::<c_void>(), copy_len) };
     if copied != 0 {
         return Err(Counter::BadIpOptions);
     }
@@ -111,7 +116,6 @@ pub(crate) fn check(ctx: &XdpContext, l3: usize, header_len: usize) -> Result<u3
         let word = u32::from_be(unsafe { core::ptr::read_volatile(words.add(w)) });
         sum += (word >> 16) + (word & 0xffff);
     }
-    walk.len = len32;
     walk.at = 0;
     walk.seen = 0;
     walk.verdict = VERDICT_OK;
@@ -135,6 +139,22 @@ pub(crate) fn check(ctx: &XdpContext, l3: usize, header_len: usize) -> Result<u3
         VERDICT_SOURCE_ROUTE => Err(Counter::SourceRoute),
         _ => Err(Counter::BadIpOptions),
     }
+}
+
+/// `len` (1 to 40), as the verifier can see it is 1 to 64: stored in
+/// `slot` and read back (volatile, so the compiler cannot fold it into the
+/// range check above), then masked. Linux 6.1's verifier does not learn a
+/// lower bound of 1 from the compiled range check, and the helper refuses
+/// a length that may be 0.
+#[inline(always)]
+fn masked_len(slot: &mut u32, len: u32) -> u32 {
+    // SAFETY: a field of this CPU's slot.
+    unsafe { core::ptr::write_volatile(slot, len) };
+    // SAFETY: as above.
+    let back = unsafe { core::ptr::read_volatile(slot) };
+    #[expect(clippy::cast_possible_truncation, reason = "64")]
+    let mask = COPY_ROOM as u32 - 1;
+    (back.wrapping_sub(1) & mask) + 1
 }
 
 /// One step of the walk, as `bpf_loop`'s callback: judges the option at

@@ -57,7 +57,14 @@ const MAX_L2: usize = 22;
 /// behind a bounds check each, made the verifier walk over 50,000
 /// instructions, as much as the whole rest of the program.
 #[map(name = "QUOTE_COPY")]
-static QUOTE_COPY: PerCpuArray<[u32; MAX_QUOTE_V6 / 4]> = PerCpuArray::with_max_entries(1, 0);
+static QUOTE_COPY: PerCpuArray<QuoteCopy> = PerCpuArray::with_max_entries(1, 0);
+
+#[repr(C)]
+struct QuoteCopy {
+    words: [u32; MAX_QUOTE_V6 / 4],
+    /// The quote's length, stored and read back (see `quote_sum`).
+    len: u32,
+}
 
 /// Turns the frame into a Time Exceeded about itself, addressed to the
 /// flow's client; `XDP_TX`, or `XDP_DROP` if it could not be built (never
@@ -129,18 +136,34 @@ fn quote_sum(ctx: &XdpContext, at: usize, len: usize) -> Result<u32, Malformed> 
         return Err(Malformed);
     }
     let copy = QUOTE_COPY.get_ptr_mut(0).ok_or(Malformed)?;
-    let words = copy.cast::<u32>();
+    // SAFETY: this CPU's slot, used by this run only.
+    let copy = unsafe { &mut *copy };
+    let words = copy.words.as_mut_ptr();
     // Volatile: plain stores become a memset call BPF has not, and the
     // reads must come after the helper has written.
     for w in 0..MAX_QUOTE_V6 / 4 {
-        // SAFETY: this CPU's slot, used by this run only; w is in range.
+        // SAFETY: w is in range.
         unsafe { core::ptr::write_volatile(words.add(w), 0) };
     }
-    #[expect(clippy::cast_possible_truncation, reason = "at most 22 + 48 and 128")]
-    // SAFETY: the slot has room for `len` bytes; the helper checks that
-    // the source lies in the frame.
+    // The length as the verifier can see it is 1 to 128: stored, read back
+    // (volatile, so the compiler cannot fold it into the range check
+    // above) and masked. Linux 6.1's verifier does not learn a lower bound
+    // of 1 from the compiled range check, and the helper refuses a length
+    // that may be 0.
+    #[expect(clippy::cast_possible_truncation, reason = "at most 128")]
+    // SAFETY: a field of this CPU's slot.
+    unsafe {
+        core::ptr::write_volatile(&raw mut copy.len, len as u32);
+    }
+    // SAFETY: as above.
+    let back = unsafe { core::ptr::read_volatile(&raw const copy.len) };
+    #[expect(clippy::cast_possible_truncation, reason = "128")]
+    let copy_len = (back.wrapping_sub(1) & (MAX_QUOTE_V6 as u32 - 1)) + 1;
+    #[expect(clippy::cast_possible_truncation, reason = "at most 22 + 48")]
+    // SAFETY: the slot has room for `copy_len` (1 to 128) bytes; the helper
+    // checks that the source lies in the frame.
     let copied =
-        unsafe { bpf_xdp_load_bytes(ctx.ctx, at as u32, words.cast::<c_void>(), len as u32) };
+        unsafe { bpf_xdp_load_bytes(ctx.ctx, at as u32, words.cast::<c_void>(), copy_len) };
     if copied != 0 {
         return Err(Malformed);
     }
