@@ -34,10 +34,11 @@ pub(crate) enum Admission {
     Expired,
 }
 
-/// TCP flag bits, as in the header's 14th byte.
-const FIN: u8 = 0x01;
-const SYN: u8 = 0x02;
-const RST: u8 = 0x04;
+/// TCP flag bits, as in the header's 14th byte (the first three are the
+/// conntrack rules' own).
+const FIN: u8 = crate::flow::TCP_FIN;
+const SYN: u8 = crate::flow::TCP_SYN;
+const RST: u8 = crate::flow::TCP_RST;
 const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
 const URG: u8 = 0x20;

@@ -93,9 +93,10 @@ pub(crate) fn check(ctx: &XdpContext, l3: usize, header_len: usize) -> Result<u3
     // Word by word, and volatile: a plain assignment becomes a memset call
     // BPF has not, and the loads of the sum below must not be moved past
     // bpf_loop (they were, and held 40 bytes on the stack across it).
-    let words = walk.bytes.as_mut_ptr().cast::<u32>();
+    // `bytes` starts the struct, which u32 fields align to 4.
+    let words = core::ptr::from_mut(walk).cast::<u32>();
     for w in 0..WORDS {
-        // SAFETY: `bytes` starts the 4-aligned struct and holds WORDS words.
+        // SAFETY: `bytes` holds WORDS words at the start of the struct.
         unsafe { core::ptr::write_volatile(words.add(w), 0) };
     }
     #[expect(clippy::cast_possible_truncation, reason = "at most 40 and 1,500")]
