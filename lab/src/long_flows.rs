@@ -35,10 +35,15 @@ pub struct FlowReport {
     pub longest_stall: Duration,
     /// Connections whose longest wait exceeded 1 s.
     pub stalled_over_1s: usize,
+    /// Each connection's longest wait, in the order they were opened.
+    pub stalls: Vec<Duration>,
     pub udp_sent: u64,
     pub udp_answered: u64,
     /// The longest time the UDP stream went without an answer.
     pub udp_longest_gap: Duration,
+    /// The UDP stream's answers came from more than one backend (identity
+    /// servers answer with their name).
+    pub udp_moved: bool,
 }
 
 impl FlowReport {
@@ -189,6 +194,7 @@ impl Running {
         let udp_every = Duration::from_millis(20);
         let mut udp_next = Instant::now();
         let mut udp_last_answer = Instant::now();
+        let mut udp_first: Option<Vec<u8>> = None;
         while !stop.stopped() {
             let now = Instant::now();
             for c in self.connections.iter_mut().filter(|c| !c.broken) {
@@ -214,7 +220,9 @@ impl Running {
             }
             if let Some(udp) = &self.udp {
                 let mut buf = [0u8; 64];
-                while udp.recv(&mut buf).is_ok() {
+                while let Ok(n) = udp.recv(&mut buf) {
+                    let first = udp_first.get_or_insert_with(|| buf[..n].to_vec());
+                    report.udp_moved |= *first != buf[..n];
                     report.udp_answered += 1;
                     report.udp_longest_gap = report.udp_longest_gap.max(now - udp_last_answer);
                     udp_last_answer = now;
@@ -233,6 +241,7 @@ impl Running {
             report.moved += usize::from(c.moved);
             report.longest_stall = report.longest_stall.max(c.longest);
             report.stalled_over_1s += usize::from(c.longest > Duration::from_secs(1));
+            report.stalls.push(c.longest);
         }
         report
     }

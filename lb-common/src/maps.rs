@@ -239,6 +239,12 @@ impl Settings {
     };
 }
 
+/// Version of what the maps' keys and values mean. A restarted lbd adopts
+/// the maps an earlier one pinned only when their layout (this, and each
+/// map's type, key and value sizes, entries) is the same: bump it when a
+/// field changes meaning or place without changing a size.
+pub const LAYOUT_VERSION: u32 = 1;
+
 const _: () = assert!(core::mem::size_of::<ServiceKey>() == 20);
 const _: () = assert!(core::mem::size_of::<Service>() == 24);
 const _: () = assert!(core::mem::size_of::<Backend>() == 24);

@@ -69,6 +69,16 @@ pub fn refusals(loaded: &Loaded) -> Vec<Diagnostic> {
     out
 }
 
+/// What `lbd run` starts with but does differently from the file, each a
+/// warning `lbd check` prints and `lbd run` logs in the same words: a
+/// tracked script that does not exist (disabled, as keepalived does).
+pub fn warnings(loaded: &Loaded) -> Vec<Diagnostic> {
+    setup::disabled_track_scripts(&loaded.config)
+        .into_iter()
+        .map(|(path, message)| loaded.warning_at(&path, message))
+        .collect()
+}
+
 /// An error and its sources on one line (some, like a regex's, span
 /// several), as a diagnostic must be.
 fn one_line(err: &dyn std::error::Error) -> String {

@@ -310,8 +310,11 @@ fn unicast_notify_pass_sample() {
     assert_eq!(vi.unicast_peers, [ip("192.168.33.11"), ip("192.168.33.12")]);
     assert_eq!(vi.notify_master.as_deref(), Some("/tmp/master.sh"));
     assert_eq!(vi.notify_backup.as_deref(), Some("/tmp/backup.sh"));
-    let interfaces: Vec<&str> = config.interfaces.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(interfaces, ["eth1"], "XDP attaches where the instance runs");
+    assert!(
+        config.interfaces.is_empty(),
+        "a VRRP-only node has nothing to forward: no XDP interface, got {:?}",
+        config.interfaces
+    );
 }
 
 /// The HTTP_GET real servers of both LVS samples.
@@ -429,10 +432,19 @@ fn ldirectord_sample() {
         );
         assert_eq!(n.retry, 0, "failurecount 1: down on the first failure");
     }
+    assert!(
+        config.global.autoreload,
+        "autoreload=yes is global.autoreload"
+    );
     let skipped = skipped_names(&imported);
     assert!(
-        skipped.iter().any(|s| s.starts_with("autoreload")),
-        "{skipped:?}"
+        !skipped.iter().any(|s| s.starts_with("autoreload")),
+        "autoreload was imported, not dropped: {skipped:?}"
+    );
+    assert!(
+        imported.changed.is_empty(),
+        "the fallback's method is the reals' (masq): nothing changed: {:?}",
+        imported.changed
     );
     assert!(
         skipped.iter().any(|s| s.starts_with("comment")),
@@ -440,10 +452,106 @@ fn ldirectord_sample() {
     );
     let yaml = imported.to_yaml_with_comments();
     assert!(
-        yaml.lines()
-            .any(|l| l.starts_with("# not imported: autoreload=yes (")
-                && l.contains("ldirectord.cf:3)")),
+        yaml.lines().any(|l| l
+            .starts_with("# not imported: comment=Test load balanced web site (")
+            && l.contains("ldirectord.cf:8)")),
         "the skipped directive is a comment naming file and line:\n{yaml}"
+    );
+}
+
+#[test]
+fn ldirectord_fallback_on_gate_is_the_sorry_server_with_only_its_method_reported() {
+    let imported = import_ldirectord(&sample("ldirectord-fallback-gate.cf"));
+    let config = assert_checks_clean(&imported, "ldirectord-fallback-gate.cf");
+    let vs = virtual_server(&config, "10.2.0.240", 80);
+    let sorry = vs
+        .sorry_server
+        .as_ref()
+        .expect("fallback is the sorry server");
+    assert_eq!((sorry.address, sorry.port), (ip("127.0.0.1"), Some(80)));
+    assert_eq!(vs.method, ForwardingMethod::Nat, "the reals' masq");
+    assert!(
+        config.global.autoreload,
+        "autoreload=yes is global.autoreload"
+    );
+    assert!(
+        vs.real_servers.iter().all(|rs| !rs.inhibit_on_failure),
+        "quiescent=no"
+    );
+    assert_eq!(
+        skipped_names(&imported),
+        Vec::<&str>::new(),
+        "every directive of this file has an lbd equivalent"
+    );
+    let [changed] = imported.changed.as_slice() else {
+        panic!(
+            "exactly the fallback's method changed: {:?}",
+            imported.changed
+        );
+    };
+    assert_eq!(changed.directive, "fallback=127.0.0.1:80 gate");
+    assert!(
+        changed.reason.contains("gate") && changed.reason.contains("masq"),
+        "{changed}"
+    );
+    let yaml = imported.to_yaml_with_comments();
+    assert!(
+        yaml.lines()
+            .any(|l| l.starts_with("# imported with a change: fallback=127.0.0.1:80 gate (")),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("# not imported"), "{yaml}");
+}
+
+#[test]
+fn nginx_ha_pair_imports_its_prefixed_source_address_and_attaches_no_xdp() {
+    let imported = import_keepalived(&sample("nginx-ha-primary.conf"));
+    let config = assert_checks_clean(&imported, "nginx-ha-primary.conf");
+    let vi = instance(&config, "VI_1");
+    assert_eq!(
+        vi.unicast_src_ip,
+        Some(ip("10.1.1.7")),
+        "unicast_src_ip 10.1.1.7/24 is accepted, as keepalived does"
+    );
+    assert_eq!(vi.unicast_peers, [ip("10.1.1.8")]);
+    assert_eq!(vi.track_scripts.len(), 2);
+    assert!(
+        config.interfaces.is_empty(),
+        "no virtual server: no XDP program on a VRRP-only node, got {:?}",
+        config.interfaces
+    );
+    let changed: Vec<String> = imported.changed.iter().map(ToString::to_string).collect();
+    assert!(
+        changed
+            .iter()
+            .any(|c| c.starts_with("unicast_src_ip 10.1.1.7/24") && c.contains("/24 is dropped")),
+        "the dropped prefix length is reported: {changed:?}"
+    );
+    assert!(
+        !skipped_names(&imported)
+            .iter()
+            .any(|s| s.starts_with("unicast_src_ip")),
+        "{:?}",
+        imported.skipped
+    );
+}
+
+#[test]
+fn keepalived_alpha_starts_real_servers_down() {
+    let dir = TempDir::new("alpha");
+    let path = dir.write(
+        "keepalived.conf",
+        "virtual_server 10.0.0.1 80 {\n  lvs_sched rr\n  alpha\n  real_server 10.0.0.2 80 {\n    \
+         TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n",
+    );
+    let imported = import_keepalived(&path);
+    let config = assert_checks_clean(&imported, "alpha");
+    assert!(virtual_server(&config, "10.0.0.1", 80).alpha);
+    assert!(
+        imported.skipped.is_empty() && imported.changed.is_empty(),
+        "{:?} {:?}",
+        imported.skipped,
+        imported.changed
     );
 }
 
@@ -562,14 +670,24 @@ fn keepalived_with_includes_and_odd_directives() {
         "SMTP_CHECK",
         "virtual_server fwmark 7",
         "frobnicate yes",
-        // No lvs_sched: keepalived's default differs from lbd's.
-        "virtual_server 192.0.2.53 53",
     ] {
         assert!(
             skipped.contains(&expected),
             "`{expected}` should be reported: {skipped:?}"
         );
     }
+    // No lvs_sched: imported, with lbd's default scheduler instead of
+    // keepalived's, and said so (not as dropped).
+    let changed: Vec<&str> = imported
+        .changed
+        .iter()
+        .map(|s| s.directive.as_str())
+        .collect();
+    assert!(
+        changed.contains(&"virtual_server 192.0.2.53 53")
+            && !skipped.contains(&"virtual_server 192.0.2.53 53"),
+        "changed: {changed:?}, skipped: {skipped:?}"
+    );
     let frob = imported
         .skipped
         .iter()
@@ -806,11 +924,12 @@ fn ipv6_instance_gets_vrrp_v3_and_other_family_is_excluded() {
         "192.0.2.9"
     );
     assert_eq!(
-        imported.skipped.len(),
+        imported.changed.len(),
         2,
-        "both fix-ups are reported: {:?}",
-        imported.skipped
+        "both fix-ups are reported as changes: {:?}",
+        imported.changed
     );
+    assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
 }
 
 #[test]
@@ -824,9 +943,9 @@ fn vrrp_v2_advert_int_is_rounded_to_whole_seconds() {
     let config = assert_checks_clean(&imported, "v2 advert_int");
     assert_eq!(instance(&config, "A").advert_int, Duration::from_secs(2));
     assert!(
-        imported.skipped[0].reason.contains("whole seconds"),
+        imported.changed[0].reason.contains("whole seconds"),
         "{:?}",
-        imported.skipped
+        imported.changed
     );
 }
 
@@ -883,8 +1002,13 @@ fn lbd_binary_prints_yaml_on_stdout_and_the_summary_on_stderr() {
     let loaded = config::load_str(&stdout, "stdout")
         .unwrap_or_else(|e| panic!("stdout is not a config `lbd check` accepts: {e}\n{stdout}"));
     assert_eq!(loaded.config.virtual_servers.len(), 1);
-    assert!(stderr.contains("not imported: autoreload=yes"), "{stderr}");
+    assert!(stderr.contains("not imported: comment="), "{stderr}");
+    assert!(
+        !stderr.contains("autoreload"),
+        "autoreload is imported: {stderr}"
+    );
     assert!(stderr.contains("1 virtual server(s)"), "{stderr}");
+    assert!(stderr.contains("0 imported with a change"), "{stderr}");
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_lbd"))
         .arg("import-keepalived")

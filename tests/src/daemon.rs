@@ -13,11 +13,65 @@ use lb_userspace::daemon::status::StatusReport;
 
 use crate::binaries;
 
-/// A running `lbd run`, killed on drop if still alive.
+/// A running `lbd run`, killed on drop if still alive; its pin directory
+/// (the pinned XDP program and maps) is removed on drop, unless it was
+/// stopped with [`Daemon::stop_for_restart`].
 pub struct Daemon {
     child: Child,
     log: PathBuf,
     socket: PathBuf,
+    pin_dir: PathBuf,
+    keep_pins: bool,
+}
+
+/// Where tests pin: a bpffs mounted once on the host outside `/sys`, so
+/// every daemon sees it (`ip netns exec` gives each command a fresh
+/// `/sys`, without the host's `/sys/fs/bpf`) and a restarted daemon finds
+/// what the one before pinned.
+const TEST_BPFFS: &str = "/run/lbd-tests/bpf";
+
+/// Mounts [`TEST_BPFFS`] unless it is mounted (under a lock: parallel test
+/// processes must not stack mounts, which would hide one another's pins).
+pub fn test_bpffs() -> Result<PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let path = PathBuf::from(TEST_BPFFS);
+    std::fs::create_dir_all(&path).with_context(|| format!("while creating {TEST_BPFFS}"))?;
+    let lock = std::fs::File::create(path.with_extension("lock"))?;
+    // SAFETY: flock on a descriptor we own; released when `lock` closes.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        bail!("locking {TEST_BPFFS}: {}", std::io::Error::last_os_error());
+    }
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: statfs writes into the struct we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &raw mut st) } != 0 {
+        bail!("statfs {TEST_BPFFS}: {}", std::io::Error::last_os_error());
+    }
+    if st.f_type != libc::BPF_FS_MAGIC {
+        // SAFETY: NUL-terminated strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                c"bpf".as_ptr(),
+                c.as_ptr(),
+                c"bpf".as_ptr(),
+                0,
+                c"mode=0700".as_ptr().cast(),
+            )
+        };
+        if rc != 0 {
+            bail!(
+                "mounting bpffs on {TEST_BPFFS}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(path)
+}
+
+/// The pin directory `Daemon::start` gives the lbd of `state_dir`: the
+/// same across restarts with the same state directory, its own otherwise.
+pub fn test_pin_dir(state_dir: &Path) -> Result<PathBuf> {
+    Ok(test_bpffs()?.join(lb_userspace::xdp::pins::instance_name(state_dir)))
 }
 
 impl Daemon {
@@ -60,18 +114,53 @@ impl Daemon {
         }
         // One lbd per state directory: parallel tests' daemons each get
         // their own beside the config unless EXTRA names one.
-        if !extra.contains(&"--state-dir") {
-            command
-                .arg("--state-dir")
-                .arg(config.with_extension("state"));
-        }
+        let state_dir = if let Some(i) = extra.iter().position(|a| *a == "--state-dir") {
+            PathBuf::from(extra.get(i + 1).context("--state-dir needs a path")?)
+        } else {
+            let dir = config.with_extension("state");
+            command.arg("--state-dir").arg(&dir);
+            dir
+        };
+        // And one pin directory per state directory, on the shared bpffs.
+        let pin_dir = if let Some(i) = extra.iter().position(|a| *a == "--pin-dir") {
+            PathBuf::from(extra.get(i + 1).context("--pin-dir needs a path")?)
+        } else {
+            let dir = test_pin_dir(&state_dir)?;
+            command.arg("--pin-dir").arg(&dir);
+            dir
+        };
         let child = command
             .env("LBD_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
             .context("while starting lbd")?;
-        Ok(Self { child, log, socket })
+        Ok(Self {
+            child,
+            log,
+            socket,
+            pin_dir,
+            keep_pins: false,
+        })
+    }
+
+    /// Where this daemon pins the XDP program and maps.
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    /// Leaves the pinned XDP program and maps, on drop, for the next daemon
+    /// with the same state directory (whose own drop removes them).
+    pub fn keep_pins(&mut self) {
+        self.keep_pins = true;
+    }
+
+    /// Sends `signal`, waits for the exit and leaves the pinned XDP program
+    /// and maps for the next daemon with the same state directory.
+    pub fn stop_for_restart(mut self, signal: i32) -> Result<ExitStatus> {
+        let status = self.signal_and_wait(signal, Duration::from_secs(10))?;
+        self.keep_pins = true;
+        Ok(status)
     }
 
     /// The daemon's control socket.
@@ -173,7 +262,28 @@ impl Drop for Daemon {
         }
         let _ = std::fs::remove_file(&self.log);
         let _ = std::fs::remove_file(&self.socket);
+        if !self.keep_pins {
+            let _ = lb_userspace::xdp::pins::PinDir::at(&self.pin_dir).remove_all();
+        }
     }
+}
+
+/// `lbd cleanup` for the daemon that ran with `config` in `ns` (the state
+/// and pin directories `Daemon::start` gave it); returns its output.
+pub fn cleanup(ns: &Netns, config: &Path) -> Result<Output> {
+    let state_dir = config.with_extension("state");
+    let out = ns
+        .command(binaries::lbd())
+        .arg("cleanup")
+        .arg("--config")
+        .arg(config)
+        .arg("--state-dir")
+        .arg(&state_dir)
+        .arg("--pin-dir")
+        .arg(test_pin_dir(&state_dir)?)
+        .output()
+        .context("while running lbd cleanup")?;
+    Ok(out)
 }
 
 /// Whether `interface` in `ns` has an XDP program attached.

@@ -206,7 +206,11 @@ impl Node {
     /// Writes `config` and starts `lbd run` with this node's state dir.
     pub fn start(&mut self, config: &str) -> Result<()> {
         // A previous daemon's drop deletes the log file the new one writes.
-        self.daemon = None;
+        // Its pinned XDP state stays, as across `systemctl restart`: the new
+        // one adopts it.
+        if let Some(mut previous) = self.daemon.take() {
+            previous.keep_pins();
+        }
         let path = self.dir.join("lbd.yaml");
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
         let state_dir = self.state_dir();

@@ -8,7 +8,9 @@
 //! directory, so a refusal it failed to make could not touch this host);
 //! both must fail, every error line `check` prints must be in `run`'s
 //! output, and `run` must have claimed nothing (no pid file): it refused
-//! before touching anything.
+//! before touching anything. A tracked script that does not exist is the
+//! one thing `run` starts without (as keepalived does): `check` warns, in
+//! the words `run` logs.
 
 use std::{
     os::unix::fs::PermissionsExt as _,
@@ -18,7 +20,7 @@ use std::{
 };
 
 use lb_lab::{netns::Netns, privileges::require_root};
-use lb_tests::binaries;
+use lb_tests::{binaries, daemon::Daemon};
 
 /// One refusal path: a name, the config, the words both must say.
 struct Case {
@@ -142,13 +144,6 @@ fn cases(dir: &Path) -> Vec<Case> {
             name: "IPsec AH",
             yaml: format!("{VI}    authentication: {{ auth_type: ah, auth_pass: secret }}\n"),
             says: "auth_type ah is not supported",
-        },
-        Case {
-            name: "track script missing",
-            yaml: format!(
-                "{VI}    track_scripts: [chk]\ntrack_scripts:\n  - name: chk\n    script: /nonexistent/chk.sh\n    user: root\n"
-            ),
-            says: "track script chk: /nonexistent/chk.sh not found",
         },
         Case {
             name: "track script others may write",
@@ -345,4 +340,66 @@ fn what_check_accepts_run_gets_past_its_checks() {
         out.contains("eth0"),
         "run should fail on the missing eth0: {out}"
     );
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_missing_track_script_is_a_warning_of_check_and_run_starts_without_it() {
+    require_root("lbd run in a namespace of its own");
+    let dir = scratch();
+    let ns = Netns::new("agreetrk").expect("namespace");
+    ns.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
+    ])
+    .unwrap();
+    ns.ip(&["addr", "add", "10.9.0.1/24", "dev", "eth0"])
+        .unwrap();
+    for link in ["eth0", "eth0p", "lo"] {
+        ns.ip(&["link", "set", link, "up"]).unwrap();
+    }
+    // Weight 0: were the script kept, its missing result would hold VI_1
+    // in FAULT forever.
+    let config = dir.join("missing-track.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{VI}    track_scripts: [chk]\ntrack_scripts:\n  - name: chk\n    script: /nonexistent/chk.sh\n    user: root\n"
+        ),
+    )
+    .unwrap();
+    let (code, out) = output(
+        Command::new(binaries::lbd())
+            .arg("check")
+            .arg("-c")
+            .arg(&config),
+    );
+    assert_eq!(code, Some(0), "check accepts it, with a warning: {out}");
+    let warning = out
+        .lines()
+        .find_map(|l| l.split_once(": warning: ").map(|(_, m)| m.to_owned()))
+        .unwrap_or_else(|| panic!("check printed no warning: {out}"));
+    assert!(
+        warning.contains("track script chk: /nonexistent/chk.sh not found")
+            && warning.contains("disabled")
+            && warning.contains("VI_1"),
+        "the warning names the script, its path and what runs without it: {warning}"
+    );
+
+    let mut lbd = Daemon::start(&ns, &config, &[]).expect("lbd starts");
+    lbd.wait_status(
+        "VI_1 MASTER without the missing script",
+        Duration::from_secs(10),
+        |r| {
+            r.vrrp_instances
+                .iter()
+                .any(|i| i.name == "VI_1" && i.state == "MASTER")
+        },
+    );
+    let log = lbd.log();
+    assert!(
+        log.contains(&warning),
+        "run logs check's words `{warning}`; log:\n{log}"
+    );
+    drop(lbd);
+    let _ = std::fs::remove_dir_all(&dir);
 }

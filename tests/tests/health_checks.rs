@@ -410,3 +410,147 @@ fn with_every_server_down_the_sorry_server_answers() {
         "the sorry server answers every new connection: {seen:?}"
     );
 }
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_server_its_check_removed_stays_in_status_as_down_with_its_last_failure() {
+    require_root("the namespace lab");
+    // inhibit_on_failure defaults to false: ldirectord's quiescent=no, the
+    // failed server leaves the data plane's pool.
+    let check = format!("http_get: {{ urls: [{{ path: /health }}], {TIMING} }}");
+    let mut setup = setup(2, "ok", &two_backends(&check));
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    setup.http[0].stop();
+    let address = ip(0).parse::<std::net::IpAddr>().unwrap();
+    let report =
+        setup
+            .lbd
+            .wait_status("backend1 listed out of the pool and down", DETECTION, |r| {
+                r.services[0]
+                    .real_servers
+                    .iter()
+                    .any(|rs| rs.ip == address && !rs.in_pool)
+            });
+    let row = report.services[0]
+        .real_servers
+        .iter()
+        .find(|rs| rs.ip == address)
+        .unwrap();
+    let health = row.health.as_ref().expect("a checked server has health");
+    assert!(!health.up, "the removed backend1 is down: {row:?}");
+    assert!(
+        health
+            .last_failure
+            .as_deref()
+            .is_some_and(|why| why.contains("refused")),
+        "status says why backend1 failed: {row:?}"
+    );
+    assert!(
+        health.last_failure_at.is_some_and(|at| at >= started),
+        "status says when backend1 failed: {row:?}"
+    );
+    let other = report.services[0]
+        .real_servers
+        .iter()
+        .find(|rs| rs.ip != address)
+        .expect("backend2 listed");
+    assert!(other.in_pool && other.health.as_ref().is_some_and(|h| h.up));
+    let text = setup.lbd.ctl(&["status"]).unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("{}:7000", ip(0))))
+        .unwrap_or_else(|| panic!("lbd status has no row for backend1:\n{text}"));
+    assert!(
+        line.contains("down (") && line.contains("out of pool"),
+        "the text row says down and out of the pool: {line}"
+    );
+    // Forwarding agrees: the down server takes nothing.
+    let seen = new_connections(&setup, 10);
+    assert_eq!(seen.get("backend2"), Some(&10), "{seen:?}");
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn with_alpha_a_real_server_added_by_a_reload_takes_nothing_before_its_check_passes() {
+    require_root("the namespace lab");
+    let server = |i: usize| {
+        format!(
+            "      - address: {}\n        port: 7000\n        checks:\n          - http_get: {{ urls: [{{ path: /health }}], {TIMING} }}\n",
+            ip(i)
+        )
+    };
+    let vs = |servers: &str| {
+        format!(
+            "  - address: {VIP}\n    port: 80\n    scheduler: rr\n    alpha: true\n    real_servers:\n{servers}"
+        )
+    };
+    let mut setup = setup(2, "ok", &vs(&server(0)));
+    let in_pool = |r: &lb_userspace::daemon::status::StatusReport, i: usize| {
+        let address = ip(i).parse::<std::net::IpAddr>().unwrap();
+        r.services.iter().any(|s| {
+            s.real_servers
+                .iter()
+                .any(|rs| rs.ip == address && rs.in_pool && rs.weight > 0)
+        })
+    };
+    // Under alpha even the first server waits for its first pass.
+    setup.lbd.wait_status(
+        "backend1 in the pool after its first pass",
+        DETECTION,
+        |r| in_pool(r, 0),
+    );
+
+    // backend2 answers on 7000 but its health page is down; the reload
+    // adds it.
+    setup.http[1].stop();
+    let yaml = std::fs::read_to_string(&setup.config).unwrap();
+    let reloaded = format!("{yaml}{}", server(1));
+    std::fs::write(&setup.config, reloaded).unwrap();
+    let out = setup.lbd.ctl(&["reload"]).unwrap();
+    assert!(
+        out.status.success(),
+        "reload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let address = ip(1).parse::<std::net::IpAddr>().unwrap();
+    let report = setup.lbd.wait_status("backend2 listed", DETECTION, |r| {
+        r.services[0].real_servers.iter().any(|rs| rs.ip == address)
+    });
+    let row = report.services[0]
+        .real_servers
+        .iter()
+        .find(|rs| rs.ip == address)
+        .unwrap();
+    assert!(
+        !row.in_pool && row.health.as_ref().is_some_and(|h| !h.up),
+        "the added backend2 starts down, out of the pool: {row:?}"
+    );
+    let seen = new_connections(&setup, 20);
+    assert_eq!(
+        seen.get("backend2"),
+        None,
+        "backend2 took connections before its check passed: {seen:?}"
+    );
+
+    // Its page comes back: it joins after a pass.
+    setup.http[1] = HttpServer::start(
+        &setup.lab.backends[1],
+        format!("{}:8080", ip(1)).parse().unwrap(),
+        "ok",
+    )
+    .unwrap();
+    setup.lbd.wait_status(
+        "backend2 in the pool after its first pass",
+        DETECTION,
+        |r| in_pool(r, 1),
+    );
+    let seen = new_connections(&setup, 20);
+    assert!(
+        seen.get("backend2").copied().unwrap_or(0) >= 8,
+        "backend2 serves once its check passed: {seen:?}"
+    );
+}

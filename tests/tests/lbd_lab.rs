@@ -1,6 +1,7 @@
 //! `lbd run` for real, in a lab of network namespaces: it attaches to the
 //! configured interfaces, counts the traffic that crosses them, lets it pass,
-//! and leaves no XDP program behind however it stops.
+//! and however it stops leaves the XDP program attached with its maps
+//! pinned (for the next start to adopt) until `lbd cleanup` removes them.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -9,7 +10,7 @@ use lb_lab::{
     privileges::require_root,
     traffic::{StopFlag, Tally, udp_client, udp_echo_server},
 };
-use lb_tests::daemon::{Daemon, has_xdp, temp_config, wait_for_xdp};
+use lb_tests::daemon::{Daemon, cleanup, has_xdp, temp_config, wait_for_xdp};
 
 const LAB_CONFIG: &str = "
 dataplane: xdp
@@ -39,6 +40,51 @@ fn udp_requests(lab: &Lab, target: SocketAddr, run_for: Duration) -> Arc<Tally> 
     tally
 }
 
+/// After lbd stopped, however: the program is still attached to
+/// `interfaces` and pinned, until `lbd cleanup` detaches it and removes
+/// the pins.
+fn assert_left_attached_until_cleanup(
+    lab: &Lab,
+    lbd: &Daemon,
+    config: &std::path::Path,
+    interfaces: &[&str],
+) {
+    let log = lbd.log();
+    for interface in interfaces {
+        assert!(
+            has_xdp(&lab.balancer, interface).unwrap(),
+            "lbd stopped and detached from {interface}: a restart would lose its flows; log:\n{log}"
+        );
+    }
+    assert!(
+        lbd.pin_dir().join("CONNTRACK").exists(),
+        "the conntrack map is not pinned in {}",
+        lbd.pin_dir().display()
+    );
+    let out = cleanup(&lab.balancer, config).unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "lbd cleanup failed: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("removed the pinned XDP program"),
+        "lbd cleanup says what it removed: {said}"
+    );
+    for interface in interfaces {
+        assert!(
+            !has_xdp(&lab.balancer, interface).unwrap(),
+            "XDP left on {interface} after lbd cleanup"
+        );
+    }
+    assert!(
+        !lbd.pin_dir().exists(),
+        "lbd cleanup left {}",
+        lbd.pin_dir().display()
+    );
+}
+
 /// The last "XDP counters:" line's value for `name`.
 fn logged_counter(log: &str, name: &str) -> Option<u64> {
     let line = log.lines().rev().find(|l| l.contains("XDP counters:"))?;
@@ -49,7 +95,7 @@ fn logged_counter(log: &str, name: &str) -> Option<u64> {
 
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn lbd_counts_traffic_it_passes_and_detaches_on_sigterm() {
+fn lbd_counts_traffic_it_passes_and_stays_attached_after_sigterm_until_cleanup() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
     let config = temp_config("count", LAB_CONFIG).unwrap();
@@ -110,18 +156,22 @@ fn lbd_counts_traffic_it_passes_and_detaches_on_sigterm() {
         logged_counter(&log, "ipv6").unwrap_or(0) >= 2 * v6.answered(),
         "log:\n{log}"
     );
-    for interface in [BALANCER_CLIENT_IF, BALANCER_BACKEND_IF] {
-        assert!(
-            !has_xdp(&lab.balancer, interface).unwrap(),
-            "XDP left on {interface} after SIGTERM"
-        );
-    }
+    assert!(
+        log.contains("XDP program left attached") && log.contains("`lbd cleanup` removes them"),
+        "the log says the program stays and how to remove it; log:\n{log}"
+    );
+    assert_left_attached_until_cleanup(
+        &lab,
+        &lbd,
+        &config,
+        &[BALANCER_CLIENT_IF, BALANCER_BACKEND_IF],
+    );
     let _ = std::fs::remove_file(config);
 }
 
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn lbd_stops_on_sigint_and_detaches() {
+fn lbd_stops_on_sigint_and_stays_attached_until_cleanup() {
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
     let config = temp_config("sigint", LAB_CONFIG).unwrap();
@@ -134,18 +184,16 @@ fn lbd_stops_on_sigint_and_detaches() {
         status.success(),
         "lbd exits 0 on SIGINT (Ctrl-C), got {status}"
     );
-    assert!(
-        !has_xdp(&lab.balancer, BALANCER_CLIENT_IF).unwrap(),
-        "XDP left behind after SIGINT"
-    );
+    assert_left_attached_until_cleanup(&lab, &lbd, &config, &[BALANCER_CLIENT_IF]);
     let _ = std::fs::remove_file(config);
 }
 
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn a_killed_lbd_leaves_no_xdp_program_attached() {
-    // The program is attached through a bpf_link owned by the process, so the
-    // kernel detaches it when lbd dies without cleaning up.
+fn a_killed_lbd_leaves_its_pinned_program_until_cleanup() {
+    // The program's link is pinned on bpffs, so it outlives the process
+    // however it dies (the next start adopts it); `lbd cleanup`, which
+    // systemd runs after any stop, removes it.
     require_root("the namespace lab");
     let lab = Lab::new().expect("lab");
     let config = temp_config("sigkill", LAB_CONFIG).unwrap();
@@ -154,12 +202,12 @@ fn a_killed_lbd_leaves_no_xdp_program_attached() {
     let _ = lbd
         .signal_and_wait(libc::SIGKILL, Duration::from_secs(5))
         .unwrap();
-    for interface in [BALANCER_CLIENT_IF, BALANCER_BACKEND_IF] {
-        assert!(
-            !has_xdp(&lab.balancer, interface).unwrap(),
-            "XDP left on {interface} after SIGKILL"
-        );
-    }
+    assert_left_attached_until_cleanup(
+        &lab,
+        &lbd,
+        &config,
+        &[BALANCER_CLIENT_IF, BALANCER_BACKEND_IF],
+    );
     let _ = std::fs::remove_file(config);
 }
 
@@ -175,6 +223,11 @@ fn start_expecting_failure(lab: &Lab, name: &str, yaml: &str, attached_if: &str)
     assert!(
         !has_xdp(&lab.balancer, attached_if).unwrap(),
         "a failed start leaves no XDP program on {attached_if}; log:\n{log}"
+    );
+    assert!(
+        !lbd.pin_dir().exists(),
+        "a failed first start leaves no pins in {}; log:\n{log}",
+        lbd.pin_dir().display()
     );
     log
 }
@@ -306,10 +359,7 @@ fn lbd_falls_back_to_generic_mode_with_a_warning() {
             && l.contains(BALANCER_CLIENT_IF)),
         "the veth's generic mode is logged with its reason; log:\n{log}"
     );
-    assert!(
-        !has_xdp(&lab.balancer, "lbbridge0").unwrap(),
-        "detached on stop"
-    );
+    assert_left_attached_until_cleanup(&lab, &lbd, &config, &["lbbridge0", BALANCER_CLIENT_IF]);
     let _ = std::fs::remove_file(config);
 }
 

@@ -697,6 +697,20 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
     assert!(
         value("ExecStopPost")[0].starts_with("/usr/sbin/lbd cleanup --config /etc/lbd/lbd.yaml")
     );
+    // `systemctl restart` runs ExecStopPost too: cleanup must know the unit
+    // to keep the pinned XDP state then, and the sandbox must let lbd pin.
+    assert!(
+        value("ExecStopPost")[0].ends_with("--systemd-unit %n"),
+        "{:?}",
+        value("ExecStopPost")
+    );
+    assert!(
+        value("ReadWritePaths")[0]
+            .split_whitespace()
+            .any(|p| p.trim_start_matches('-') == "/sys/fs/bpf"),
+        "the pins under /sys/fs/bpf need it writable: {:?}",
+        value("ReadWritePaths")
+    );
     let caps: Vec<String> = value("CapabilityBoundingSet")[0]
         .split_whitespace()
         .map(str::to_owned)

@@ -80,12 +80,28 @@ fn lbd_failover_moves_the_vip_and_a_second_one_brings_it_back() {
         a.vrrp_instances[0].master,
         Some(lb_tests::vrrp_lab::node_ip(1, 0).parse().unwrap())
     );
+    // Status says why a (150) stays BACKUP behind b (100).
+    assert!(a.vrrp_instances[0].handed_over, "{:?}", a.vrrp_instances[0]);
+    let (_, table) = ctl(&lab, 0, &["status"]);
+    assert!(table.contains("BACKUP (handed over) 150"), "{table}");
+    assert!(!status(&lab, 1).vrrp_instances[0].handed_over);
 
-    // b hands back; a, the only other node, takes over.
+    // b hands back; a, the only other node, takes over, and the hold ends.
     let (ok, text) = ctl(&lab, 1, &["failover", "VI_1"]);
     assert!(ok, "{text}");
     lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
     lab.reached_through(VIP, "a", WAIT).unwrap();
+    let a = status(&lab, 0);
+    assert_eq!(a.vrrp_instances[0].state, "MASTER");
+    assert!(
+        !a.vrrp_instances[0].handed_over,
+        "elected again: the hold ended"
+    );
+    let (_, table) = ctl(&lab, 1, &["status"]);
+    assert!(
+        table.contains("BACKUP (handed over)"),
+        "b now holds: {table}"
+    );
 }
 
 #[test]

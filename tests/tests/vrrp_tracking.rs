@@ -169,3 +169,51 @@ fn notify_scripts_run_with_keepalived_arguments() {
     );
     assert!(became.exists(), "notify_master ran");
 }
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn the_first_notify_carries_the_priority_the_track_scripts_make() {
+    // The NGINX HA pair's shape: priority 101 and two weight-50 scripts
+    // that pass, so the effective priority is 201 from the start.
+    require_root("the VRRP lab");
+    let mut lab = VrrpLab::new().expect("lab");
+    let dir = lab.nodes[0].dir.clone();
+    let ok = dir.join("ok.sh");
+    write_script(&ok, "#!/bin/sh\nexit 0\n").unwrap();
+    let events = dir.join("notify.log");
+    let notify = dir.join("notify.sh");
+    write_script(
+        &notify,
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display()),
+    )
+    .unwrap();
+    let scripts = format!(
+        "track_scripts:\n  - {{ name: chk_nginx_service, script: {ok}, interval: 3, weight: 50 }}\n  - {{ name: chk_manual_failover, script: {ok}, interval: 10, weight: 50 }}\n",
+        ok = ok.display()
+    );
+    lab.a()
+        .start(&node_config(
+            &[InstanceSpec::vi1(101).with(&format!(
+                "track_scripts: [chk_nginx_service, chk_manual_failover]\n    notify: {}",
+                notify.display()
+            ))],
+            &scripts,
+        ))
+        .unwrap();
+    lab.wait_sole_holder(VIP, "a", WAIT).unwrap();
+    // Notify scripts run in the background: wait for the MASTER one.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut lines = String::new();
+    while std::time::Instant::now() < deadline && !lines.contains("MASTER") {
+        std::thread::sleep(Duration::from_millis(50));
+        lines = std::fs::read_to_string(&events).unwrap_or_default();
+    }
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(
+        lines.first().copied(),
+        Some("INSTANCE VI_1 BACKUP 201"),
+        "the first notify says the effective priority, not the configured 101: {lines:?}\n{}",
+        lab.logs()
+    );
+    assert!(lines.contains(&"INSTANCE VI_1 MASTER 201"), "{lines:?}");
+}

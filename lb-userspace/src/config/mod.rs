@@ -60,12 +60,21 @@ impl Loaded {
     /// An error about the key at `path`, found after loading, with the
     /// place (file, line, column) the loader's own diagnostics would give.
     pub fn error_at(&self, path: &KeyPath, message: String) -> Diagnostic {
+        self.diagnostic_at(path, Severity::Error, message)
+    }
+
+    /// A warning about the key at `path`, found after loading.
+    pub fn warning_at(&self, path: &KeyPath, message: String) -> Diagnostic {
+        self.diagnostic_at(path, Severity::Warning, message)
+    }
+
+    fn diagnostic_at(&self, path: &KeyPath, severity: Severity, message: String) -> Diagnostic {
         let pos = self.pos(path);
         Diagnostic {
             file: self.file(pos).to_owned(),
             line: pos.line,
             column: pos.column,
-            severity: Severity::Error,
+            severity,
             message,
         }
     }

@@ -143,6 +143,7 @@ pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "virtual_servers[].method", ty: "`nat` \\| `dr` \\| `tun`", default: "`nat`", equivalent: "`lvs_method NAT\\|DR\\|TUN`; ldirectord `masq`/`gate`/`ipip`", meaning: "How packets reach the real servers." },
             Key { path: "virtual_servers[].persistence_timeout", ty: "seconds", default: "- (off)", equivalent: "`persistence_timeout`; ldirectord `persistent`", meaning: "Keep a client on one real server this long after its last connection." },
             Key { path: "virtual_servers[].delay_loop", ty: "seconds", default: "60", equivalent: "`delay_loop`; ldirectord `checkinterval`", meaning: "Interval between health checks." },
+            Key { path: "virtual_servers[].alpha", ty: "bool", default: "`false`", equivalent: "`alpha`", meaning: "Real servers with checks start down and take no connection until every one of their checks has passed, at start and when a reload adds them (a real server the reload keeps keeps its health). Without it they start up, as keepalived does without `alpha`." },
             Key { path: "virtual_servers[].sorry_server", ty: "mapping", default: "-", equivalent: "`sorry_server IP PORT`; ldirectord `fallback`", meaning: "Used when fewer than `quorum` real servers are up." },
             Key { path: "virtual_servers[].sorry_server.address", ty: "address", default: "required", equivalent: "`sorry_server IP`", meaning: "Its address." },
             Key { path: "virtual_servers[].sorry_server.port", ty: "1-65535", default: "the service's port", equivalent: "`sorry_server IP PORT`", meaning: "Its port." },
@@ -508,6 +509,7 @@ pub(super) mod tests {
                 method: ForwardingMethod::Dr,
                 persistence_timeout: Some(secs(300)),
                 delay_loop: secs(5),
+                alpha: true,
                 sorry_server: Some(SorryServer {
                     address: ip(50),
                     port: Some(8080),

@@ -100,6 +100,7 @@ fn unsupported_in_virtual_server(
         method,
         persistence_timeout,
         delay_loop: _, // paces health checks
+        alpha: _,      // supported: health checks
         sorry_server: _,
         sorry_server_inhibit,
         quorum: _,      // supported: health checks

@@ -437,6 +437,14 @@ impl<'a> Checker<'a> {
                     "port 0 (all ports) needs persistence_timeout".to_owned(),
                 );
             }
+            if vs.alpha && vs.real_servers.iter().all(|rs| rs.checks.is_empty()) {
+                self.warning(
+                    &path.key("alpha"),
+                    "alpha starts only real servers with checks down, and none has a check: \
+                     it changes nothing here"
+                        .to_owned(),
+                );
+            }
             self.real_servers(&path, vs);
         }
     }

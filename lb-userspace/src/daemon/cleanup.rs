@@ -3,8 +3,9 @@
 //! crash or `kill -9` this removes exactly what lbd marked as its own: the
 //! virtual addresses carrying lbd's mark on the interfaces the
 //! configuration's instances use, and the IPVS services lbd recorded in
-//! its state directory. XDP needs nothing: the program's link dies with
-//! the process.
+//! its state directory. The pinned XDP program and maps are removed by
+//! `lbd cleanup` itself (`xdp::pins::PinDir::remove_all`), unless systemd
+//! is restarting the unit (`daemon::systemd_jobs`).
 
 use std::path::Path;
 

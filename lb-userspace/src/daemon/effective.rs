@@ -89,6 +89,7 @@ virtual_servers:
             master: None,
             since: Instant::now(),
             maintenance: false,
+            handed_over: false,
         }
     }
 

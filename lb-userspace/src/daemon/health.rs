@@ -4,11 +4,11 @@
 //! module fills the board (e.g. from its checkers' results) and status and
 //! metrics pick it up through [`HealthBoard::view`].
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataplane::RealId;
+use crate::dataplane::{RealId, ServiceId};
 
 /// One real server's health as last checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,12 +16,18 @@ pub struct HealthView {
     pub up: bool,
     /// The last check's result in words, e.g. "HTTP 200" or "connect: refused".
     pub last_result: Option<String>,
+    /// Why its last failed check run failed, and when (Unix seconds):
+    /// kept after it recovers, so an operator sees what happened.
+    #[serde(default)]
+    pub last_failure: Option<String>,
+    #[serde(default)]
+    pub last_failure_at: Option<u64>,
 }
 
 /// Health per real server; empty while no checks run.
 #[derive(Clone, Debug, Default)]
 pub struct HealthBoard {
-    reals: HashMap<RealId, HealthView>,
+    reals: BTreeMap<RealId, HealthView>,
 }
 
 impl HealthBoard {
@@ -42,5 +48,12 @@ impl HealthBoard {
 
     pub fn view(&self, key: &RealId) -> Option<HealthView> {
         self.reals.get(key).cloned()
+    }
+
+    /// The checked real servers of one service, by address.
+    pub fn of_service(&self, service: ServiceId) -> impl Iterator<Item = (&RealId, &HealthView)> {
+        self.reals
+            .iter()
+            .filter(move |(id, _)| id.service == service)
     }
 }

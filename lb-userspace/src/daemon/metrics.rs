@@ -6,11 +6,15 @@
 //! - `lbd_build_info{version, dataplane}`, `lbd_reloads_total{result}`
 //! - `lbd_service_{connections,packets,bytes}_total{protocol, service[, direction]}`
 //! - `lbd_real_server_{weight, active_connections, inactive_connections, draining}`,
-//!   `lbd_real_server_up` (only for checked servers),
+//!   `lbd_real_server_up` and `lbd_real_server_in_pool` (only for checked
+//!   servers: a down one stays listed when its check took it out),
+//!   `lbd_real_server_last_failure_seconds{..., reason}` (Unix time of its
+//!   last failed check, kept after it recovers),
 //!   `lbd_real_server_{connections,packets,bytes}_total`
 //!   (`{protocol, service, real_server[, direction]}`)
 //! - `lbd_vrrp_state{instance, state}` (1 for the current state, 0 for the
 //!   others), `lbd_vrrp_priority`, `lbd_vrrp_maintenance`,
+//!   `lbd_vrrp_handed_over`,
 //!   `lbd_vrrp_last_transition_seconds` (Unix time),
 //!   `lbd_vrrp_{became_master, released_master, adverts_sent,
 //!   adverts_received, priority_zero_sent, priority_zero_received}_total`,
@@ -147,6 +151,14 @@ pub fn encode_report(report: &StatusReport) -> String {
         "lbd_real_server_up",
         "Health-check result: 1 up, 0 down (only checked real servers).",
     );
+    let in_pool = b.gauge(
+        "lbd_real_server_in_pool",
+        "1 while the real server is in the data plane's pool, 0 once its check took it out (only checked real servers).",
+    );
+    let last_failure = b.gauge(
+        "lbd_real_server_last_failure_seconds",
+        "Unix time of the real server's last failed check, with its reason.",
+    );
     for s in &report.services {
         let base = labels(&[("protocol", &s.protocol), ("service", &s.address)]);
         services.record(&base, &s.stats);
@@ -160,6 +172,12 @@ pub fn encode_report(report: &StatusReport) -> String {
             set(&draining, &l, u64::from(r.draining));
             if let Some(h) = &r.health {
                 set(&up, &l, u64::from(h.up));
+                set(&in_pool, &l, u64::from(r.in_pool));
+                if let (Some(at), Some(reason)) = (h.last_failure_at, &h.last_failure) {
+                    let mut lr = l.clone();
+                    lr.push(("reason".into(), reason.clone()));
+                    set(&last_failure, &lr, at);
+                }
             }
         }
     }
@@ -172,6 +190,10 @@ pub fn encode_report(report: &StatusReport) -> String {
     let maintenance = b.gauge(
         "lbd_vrrp_maintenance",
         "1 while held BACKUP by maintenance.",
+    );
+    let handed_over = b.gauge(
+        "lbd_vrrp_handed_over",
+        "1 while BACKUP after a manual failover, until elected again.",
     );
     let since = b.gauge(
         "lbd_vrrp_last_transition_seconds",
@@ -198,6 +220,7 @@ pub fn encode_report(report: &StatusReport) -> String {
         }
         set(&priority, &l, u64::from(i.priority));
         set(&maintenance, &l, u64::from(i.maintenance));
+        set(&handed_over, &l, u64::from(i.handed_over));
         set(&since, &l, i.last_transition);
         let c = &i.counters;
         count(&became, &l, c.became_master);
@@ -266,21 +289,45 @@ mod tests {
                 scheduler: "rr".into(),
                 stats,
                 rates: RateView::default(),
-                real_servers: vec![RealServerView {
-                    ip: "10.0.1.2".parse().unwrap(),
-                    port: 8080,
-                    address: "10.0.1.2:8080".into(),
-                    weight: 3,
-                    active_connections: 4,
-                    inactive_connections: 1,
-                    stats,
-                    rates: RateView::default(),
-                    draining: false,
-                    health: Some(HealthView {
-                        up: true,
-                        last_result: None,
-                    }),
-                }],
+                real_servers: vec![
+                    RealServerView {
+                        ip: "10.0.1.2".parse().unwrap(),
+                        port: 8080,
+                        address: "10.0.1.2:8080".into(),
+                        weight: 3,
+                        active_connections: 4,
+                        inactive_connections: 1,
+                        stats,
+                        rates: RateView::default(),
+                        draining: false,
+                        in_pool: true,
+                        health: Some(HealthView {
+                            up: true,
+                            last_result: None,
+                            last_failure: None,
+                            last_failure_at: None,
+                        }),
+                    },
+                    // Down and out of the pool (quiescent=no): still a series.
+                    RealServerView {
+                        ip: "10.0.1.3".parse().unwrap(),
+                        port: 8080,
+                        address: "10.0.1.3:8080".into(),
+                        weight: 0,
+                        active_connections: 0,
+                        inactive_connections: 0,
+                        stats: StatsView::default(),
+                        rates: RateView::default(),
+                        draining: false,
+                        in_pool: false,
+                        health: Some(HealthView {
+                            up: false,
+                            last_result: Some("connect: refused".into()),
+                            last_failure: Some("connect: refused".into()),
+                            last_failure_at: Some(1_795_333_470),
+                        }),
+                    },
+                ],
             }],
             vrrp_instances: vec![InstanceView {
                 name: "VI_1".into(),
@@ -291,6 +338,7 @@ mod tests {
                 vips: Vec::new(),
                 last_transition: 1_795_333_469,
                 maintenance: false,
+                handed_over: true,
                 counters,
             }],
             xdp_counters: [("udp".to_owned(), 5)].into_iter().collect(),
@@ -305,9 +353,13 @@ mod tests {
             "lbd_real_server_weight{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 3",
             "lbd_real_server_active_connections{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 4",
             "lbd_real_server_up{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 1",
+            "lbd_real_server_up{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\"} 0",
+            "lbd_real_server_in_pool{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\"} 0",
+            "lbd_real_server_last_failure_seconds{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\",reason=\"connect: refused\"} 1795333470",
             "lbd_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 1",
             "lbd_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
             "lbd_vrrp_priority{instance=\"VI_1\"} 150",
+            "lbd_vrrp_handed_over{instance=\"VI_1\"} 1",
             "lbd_vrrp_adverts_sent_total{instance=\"VI_1\"} 12",
             "lbd_vrrp_adverts_dropped_total{instance=\"VI_1\",reason=\"ttl\"} 3",
             "lbd_xdp_events_total{event=\"udp\"} 5",

@@ -35,6 +35,7 @@ pub mod report_filter;
 pub mod select;
 pub mod serve;
 pub mod status;
+pub mod systemd_jobs;
 pub mod table;
 mod wallclock;
 

@@ -2,7 +2,8 @@
 //! place that knows both implementations (`dataplane/` knows neither).
 //!
 //! - `xdp`: load and attach the XDP program (native, then generic mode per
-//!   interface's `xdp_mode`), or fail saying why.
+//!   interface's `xdp_mode`) over the maps and links pinned in the pin
+//!   directory (`xdp::pins`: a restart adopts them), or fail saying why.
 //! - `ipvs`: drive IPVS, or fail saying why (e.g. no `CONFIG_IP_VS`).
 //! - `auto`: XDP when it can run this configuration, IPVS otherwise. IPVS
 //!   is picked, with the reason logged, when a virtual server uses a
@@ -12,6 +13,8 @@
 //!   not a reason to fall back: it is reported as the configuration error
 //!   it is.
 
+use std::path::Path;
+
 use crate::error_text::error_chain;
 use thiserror::Error;
 use tracing::{info, warn};
@@ -20,7 +23,7 @@ use crate::{
     config::{Config, DataplaneKind, XdpMode},
     dataplane::{Dataplane, DesiredState},
     ipvs::{IpvsDataplane, IpvsError, IpvsOptions},
-    xdp::{AttachMode, XdpDataplane, XdpError, XdpProgram},
+    xdp::{AttachMode, XdpDataplane, XdpError, pins},
 };
 
 /// Why the configured data plane cannot run.
@@ -70,12 +73,13 @@ pub fn open(
     config: &Config,
     desired: &DesiredState,
     ipvs: &IpvsOptions,
+    pin_dir: &Path,
 ) -> Result<ActiveDataplane, SelectError> {
     check(config, desired)?;
     let ipvs_only = desired.services.iter().find(|s| !s.scheduler.xdp_capable());
     let chosen = match config.dataplane {
         DataplaneKind::Xdp => {
-            let xdp = attach_xdp(config).map_err(SelectError::Xdp)?;
+            let xdp = attach_xdp(config, pin_dir).map_err(SelectError::Xdp)?;
             info!(
                 dataplane = "XDP",
                 reason = "`dataplane: xdp`",
@@ -96,6 +100,7 @@ pub fn open(
             config,
             ipvs_only.map(|s| (s.label(), s.scheduler.name())),
             ipvs,
+            pin_dir,
         )?,
     };
     Ok(chosen)
@@ -105,13 +110,14 @@ fn auto(
     config: &Config,
     ipvs_only: Option<(String, &'static str)>,
     ipvs: &IpvsOptions,
+    pin_dir: &Path,
 ) -> Result<ActiveDataplane, SelectError> {
     let why_not_xdp = if let Some((service, scheduler)) = ipvs_only {
         format!("virtual server {service} uses scheduler {scheduler}, which only IPVS implements")
     } else if config.interfaces.is_empty() {
         "no interfaces are listed for XDP".to_owned()
     } else {
-        match attach_xdp(config) {
+        match attach_xdp(config, pin_dir) {
             Ok(xdp) => {
                 info!(
                     dataplane = "XDP",
@@ -141,16 +147,23 @@ fn auto(
     }
 }
 
-/// Loads the XDP program and attaches it to every configured interface.
-pub fn attach_xdp(config: &Config) -> Result<XdpDataplane, XdpError> {
-    let mut program = XdpProgram::load()?;
+/// Loads the XDP program over what `pin_dir` holds and attaches it to
+/// every configured interface.
+pub fn attach_xdp(config: &Config, pin_dir: &Path) -> Result<XdpDataplane, XdpError> {
+    let interfaces: Vec<(&str, AttachMode)> = config
+        .interfaces
+        .iter()
+        .map(|interface| {
+            let mode = match interface.xdp_mode {
+                XdpMode::Auto => AttachMode::Auto,
+                XdpMode::Native => AttachMode::Native,
+                XdpMode::Generic => AttachMode::Generic,
+            };
+            (interface.name.as_str(), mode)
+        })
+        .collect();
+    let dataplane = pins::open_pinned(pin_dir, &interfaces)?;
     for interface in &config.interfaces {
-        let mode = match interface.xdp_mode {
-            XdpMode::Auto => AttachMode::Auto,
-            XdpMode::Native => AttachMode::Native,
-            XdpMode::Generic => AttachMode::Generic,
-        };
-        program.attach(&interface.name, mode)?;
         crate::xdp::accept_local::enable(&interface.name).map_err(|source| {
             XdpError::AcceptLocal {
                 interface: interface.name.clone(),
@@ -158,5 +171,5 @@ pub fn attach_xdp(config: &Config) -> Result<XdpDataplane, XdpError> {
             }
         })?;
     }
-    Ok(XdpDataplane::new(program))
+    Ok(dataplane)
 }

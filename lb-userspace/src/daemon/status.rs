@@ -73,8 +73,17 @@ pub struct RealServerView {
     pub rates: RateView,
     /// Removed by a reload; kept at weight 0 until its flows end.
     pub draining: bool,
+    /// In the data plane's pool (at `weight`). False for a checked server
+    /// its health check took out (`quiescent=no`, or the sorry server
+    /// serving): shown so a down server never vanishes from status.
+    #[serde(default = "in_pool_default")]
+    pub in_pool: bool,
     /// `None` while no health check runs for it.
     pub health: Option<HealthView>,
+}
+
+const fn in_pool_default() -> bool {
+    true
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +120,11 @@ pub struct InstanceView {
     /// Unix time (seconds) the current state began.
     pub last_transition: u64,
     pub maintenance: bool,
+    /// Handed over by `lbd failover` (or SIGUSR1): it stays BACKUP, accepting
+    /// any master, until it is elected again (its peer stops advertising or
+    /// hands over) or lbd restarts.
+    #[serde(default)]
+    pub handed_over: bool,
     pub counters: VrrpCountersView,
 }
 
@@ -154,7 +168,9 @@ pub fn unix_seconds(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The services as the data plane reports them, with draining and health.
+/// The services as the data plane reports them, with draining and health,
+/// and after each service's pool the checked real servers not in it
+/// (removed by their check), so status shows them down.
 pub fn services(
     status: &[ServiceStatus],
     drains: &Drains,
@@ -162,15 +178,8 @@ pub fn services(
 ) -> Vec<ServiceView> {
     status
         .iter()
-        .map(|s| ServiceView {
-            protocol: s.protocol.to_string(),
-            vip: s.vip,
-            port: s.port,
-            address: socket_label(s.vip, s.port),
-            scheduler: s.scheduler.name().to_owned(),
-            stats: s.stats.into(),
-            rates: RateView::default(),
-            real_servers: s
+        .map(|s| {
+            let mut real_servers: Vec<RealServerView> = s
                 .backends
                 .iter()
                 .map(|b| {
@@ -185,10 +194,43 @@ pub fn services(
                         stats: b.stats.into(),
                         rates: RateView::default(),
                         draining: drains.contains(&key),
+                        in_pool: true,
                         health: health.view(&key),
                     }
                 })
-                .collect(),
+                .collect();
+            let out_of_pool: Vec<RealServerView> = health
+                .of_service(s.id())
+                .filter(|(id, _)| {
+                    !s.backends
+                        .iter()
+                        .any(|b| b.addr == id.addr && b.port == id.port)
+                })
+                .map(|(id, view)| RealServerView {
+                    ip: id.addr,
+                    port: id.port,
+                    address: socket_label(id.addr, id.port),
+                    weight: 0,
+                    active_connections: 0,
+                    inactive_connections: 0,
+                    stats: StatsView::default(),
+                    rates: RateView::default(),
+                    draining: false,
+                    in_pool: false,
+                    health: Some(view.clone()),
+                })
+                .collect();
+            real_servers.extend(out_of_pool);
+            ServiceView {
+                protocol: s.protocol.to_string(),
+                vip: s.vip,
+                port: s.port,
+                address: socket_label(s.vip, s.port),
+                scheduler: s.scheduler.name().to_owned(),
+                stats: s.stats.into(),
+                rates: RateView::default(),
+                real_servers,
+            }
         })
         .collect()
 }
@@ -215,6 +257,7 @@ pub fn instances(states: &[InstanceStatus], counters: &RuntimeCounters) -> Vec<I
                 vips: s.vips.clone(),
                 last_transition: unix_seconds(since),
                 maintenance: s.maintenance,
+                handed_over: s.handed_over,
                 counters,
             }
         })

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    status::{StatusReport, unix_seconds},
+    status::{RealServerView, StatusReport, unix_seconds},
     wallclock,
 };
 
@@ -40,26 +40,17 @@ pub(crate) fn render_at(report: &StatusReport, now: u64) -> String {
         );
         for r in &s.real_servers {
             let st = &r.stats;
-            let health = match &r.health {
-                None => "-".to_owned(),
-                Some(h) => {
-                    let word = if h.up { "up" } else { "down" };
-                    match &h.last_result {
-                        Some(text) => format!("{word} ({text})"),
-                        None => word.to_owned(),
-                    }
-                }
-            };
-            let health = if r.draining {
-                format!("{health} draining")
+            let health = health_cell(r, now);
+            let weight = if r.in_pool {
+                r.weight.to_string()
             } else {
-                health
+                "-".to_owned()
             };
             let _ = writeln!(
                 out,
                 "  -> {:<28} Masq    {:<6} {:<10} {:<9} {:>10} {:>10} {:>10} {:>10} {:>10} {health}",
                 r.address,
-                r.weight,
+                weight,
                 r.active_connections,
                 r.inactive_connections,
                 st.connections,
@@ -83,6 +74,8 @@ pub(crate) fn render_at(report: &StatusReport, now: u64) -> String {
             };
             let state = if i.maintenance {
                 format!("{} (maintenance)", i.state)
+            } else if i.handed_over {
+                format!("{} (handed over)", i.state)
             } else {
                 i.state.clone()
             };
@@ -99,6 +92,32 @@ pub(crate) fn render_at(report: &StatusReport, now: u64) -> String {
         }
     }
     out
+}
+
+/// "up (HTTP 200)", "down (connect: refused; failed 4s ago)", then
+/// "draining" or "out of pool" (a check took it out of the data plane).
+fn health_cell(r: &RealServerView, now: u64) -> String {
+    let mut cell = match &r.health {
+        None => "-".to_owned(),
+        Some(h) => {
+            let word = if h.up { "up" } else { "down" };
+            let failed = h
+                .last_failure_at
+                .filter(|_| !h.up)
+                .map(|at| format!("; failed {} ago", wallclock::age(now.saturating_sub(at))));
+            match &h.last_result {
+                Some(text) => format!("{word} ({text}{})", failed.unwrap_or_default()),
+                None => word.to_owned(),
+            }
+        }
+    };
+    if r.draining {
+        cell.push_str(" draining");
+    }
+    if !r.in_pool {
+        cell.push_str(" out of pool");
+    }
+    cell
 }
 
 #[cfg(test)]
@@ -142,9 +161,12 @@ mod tests {
                         stats,
                         rates: RateView::default(),
                         draining: false,
+                        in_pool: true,
                         health: Some(HealthView {
                             up: true,
                             last_result: Some("HTTP 200".into()),
+                            last_failure: None,
+                            last_failure_at: None,
                         }),
                     },
                     RealServerView {
@@ -157,21 +179,57 @@ mod tests {
                         stats: StatsView::default(),
                         rates: RateView::default(),
                         draining: true,
+                        in_pool: true,
                         health: None,
+                    },
+                    // Taken out by its check (quiescent=no): still listed.
+                    RealServerView {
+                        ip: "10.0.1.4".parse().unwrap(),
+                        port: 8080,
+                        address: "10.0.1.4:8080".into(),
+                        weight: 0,
+                        active_connections: 0,
+                        inactive_connections: 0,
+                        stats: StatsView::default(),
+                        rates: RateView::default(),
+                        draining: false,
+                        in_pool: false,
+                        health: Some(HealthView {
+                            up: false,
+                            last_result: Some("connect: refused".into()),
+                            last_failure: Some("connect: refused".into()),
+                            last_failure_at: Some(1_795_333_469 + 61),
+                        }),
                     },
                 ],
             }],
-            vrrp_instances: vec![InstanceView {
-                name: "VI_1".into(),
-                state: "MASTER".into(),
-                priority: 150,
-                master: Some("10.0.0.11".parse().unwrap()),
-                master_priority: Some(150),
-                vips: vec!["10.0.0.1".parse().unwrap()],
-                last_transition: 1_795_333_469,
-                maintenance: false,
-                counters: VrrpCountersView::default(),
-            }],
+            vrrp_instances: vec![
+                InstanceView {
+                    name: "VI_1".into(),
+                    state: "MASTER".into(),
+                    priority: 150,
+                    master: Some("10.0.0.11".parse().unwrap()),
+                    master_priority: Some(150),
+                    vips: vec!["10.0.0.1".parse().unwrap()],
+                    last_transition: 1_795_333_469,
+                    maintenance: false,
+                    handed_over: false,
+                    counters: VrrpCountersView::default(),
+                },
+                // After `lbd failover VI_2`: BACKUP, and says why.
+                InstanceView {
+                    name: "VI_2".into(),
+                    state: "BACKUP".into(),
+                    priority: 201,
+                    master: Some("10.0.0.12".parse().unwrap()),
+                    master_priority: Some(101),
+                    vips: vec!["10.0.0.2".parse().unwrap()],
+                    last_transition: 1_795_333_469,
+                    maintenance: false,
+                    handed_over: true,
+                    counters: VrrpCountersView::default(),
+                },
+            ],
             ..StatusReport::default()
         };
         let text = render_at(&report, 1_795_333_469 + 65);
@@ -182,9 +240,11 @@ Prot LocalAddress:Port Scheduler        Conns     InPkts    OutPkts    InBytes  
 TCP  10.0.0.1:80 rr                             7         70         60       7000       9000
   -> 10.0.1.2:8080                Masq    1      3          1                  7         70         60       7000       9000 up (HTTP 200)
   -> 10.0.1.3:8080                Masq    0      0          2                  0          0          0          0          0 - draining
+  -> 10.0.1.4:8080                Masq    -      0          0                  0          0          0          0          0 down (connect: refused; failed 4s ago) out of pool
 
 VRRP Instance      State     Prio Master                     Last transition
 VI_1               MASTER    150  10.0.0.11 (150)            2026-11-22 07:44:29 UTC (1m05s ago)
+VI_2               BACKUP (handed over) 201  10.0.0.12 (101)            2026-11-22 07:44:29 UTC (1m05s ago)
 ";
         pretty_assertions::assert_eq!(text, expected);
     }

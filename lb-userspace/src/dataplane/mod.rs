@@ -66,7 +66,15 @@ pub trait Dataplane {
     /// drops and passes by reason); empty where the kernel keeps none.
     fn counters(&self) -> Result<BTreeMap<String, u64>, DataplaneError>;
 
-    /// Stops forwarding: what `lbd run` does last (XDP detaches; IPVS
-    /// removes lbd's services).
+    /// What `lbd run` does last: IPVS removes lbd's services; XDP detaches,
+    /// unless its program and maps are pinned (then they stay, forwarding,
+    /// for the next `lbd run` to adopt).
     fn shutdown(&mut self);
+
+    /// The services an earlier lbd left installed and this one adopted at
+    /// start (XDP's pinned maps), so the daemon can drain the real servers
+    /// the configuration no longer lists as a reload would.
+    fn adopted(&self) -> Option<DesiredState> {
+        None
+    }
 }

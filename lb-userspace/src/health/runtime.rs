@@ -106,6 +106,7 @@ async fn run_check(
             up: step.up,
             weight: result.ok().and_then(|p| p.weight),
             error,
+            at: std::time::SystemTime::now(),
         };
         if reports.send(report).await.is_err() {
             return;

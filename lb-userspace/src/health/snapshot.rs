@@ -2,6 +2,8 @@
 //! runtime keeps one in a `tokio::sync::watch`, so readers borrow the
 //! current state without asking the checkers.
 
+use std::time::SystemTime;
+
 use crate::dataplane::RealId;
 
 /// Every virtual server's health, in configuration order.
@@ -36,8 +38,9 @@ pub struct ServerHealth {
     /// Runs in a row that passed / failed, over all its checks.
     pub consecutive_successes: u32,
     pub consecutive_failures: u32,
-    /// Why the last failed run failed.
+    /// Why the last failed run failed, and when (wall clock).
     pub last_error: Option<String>,
+    pub last_failure_at: Option<SystemTime>,
     pub runs: u64,
     pub failed_runs: u64,
 }

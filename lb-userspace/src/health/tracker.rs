@@ -2,12 +2,16 @@
 //! results in, events and a [`Verdict`] out.
 //!
 //! - A real server is alive while every one of its checkers is up; it
-//!   starts alive (keepalived without `alpha`).
+//!   starts alive, or down with `alpha` until each checker has passed.
+//!   A checker that is down comes up only on a passing run (its retries
+//!   never bring it up).
 //! - A virtual server has quorum while the weights of its alive servers
 //!   add up to `quorum`; with `hysteresis` it is gained at
 //!   `quorum + hysteresis` and lost below `quorum - hysteresis`.
 //! - Without quorum and with a sorry server, the alive servers leave the
 //!   pool and the sorry server serves.
+
+use std::time::SystemTime;
 
 use super::{
     CheckId, ServerIndex, ServiceIndex, endpoint_label,
@@ -32,6 +36,8 @@ pub struct Report {
     pub weight: Option<u32>,
     /// Why this run failed.
     pub error: Option<String>,
+    /// When it ended (wall clock, for status).
+    pub at: SystemTime,
 }
 
 #[derive(Clone, Debug)]
@@ -122,7 +128,7 @@ impl Tracker {
                         weight: rs.weight,
                         dynamic_weight: None,
                         inhibit: rs.inhibit_on_failure,
-                        checks_up: vec![true; rs.checks.len()],
+                        checks_up: vec![!vs.alpha; rs.checks.len()],
                     })
                     .collect(),
             })
@@ -140,11 +146,12 @@ impl Tracker {
                             id: rs.id,
                             checks: rs.checks_up.len(),
                             real_server: rs.label.clone(),
-                            up: true,
+                            up: rs.alive(),
                             effective_weight: Some(rs.weight),
                             consecutive_successes: 0,
                             consecutive_failures: 0,
                             last_error: None,
+                            last_failure_at: None,
                             runs: 0,
                             failed_runs: 0,
                         })
@@ -176,7 +183,13 @@ impl Tracker {
                 else {
                     continue;
                 };
-                if was.up || server.checks_up.is_empty() {
+                if server.checks_up.is_empty() {
+                    continue;
+                }
+                if was.up {
+                    // Kept up across the reload, `alpha` or not.
+                    server.checks_up.iter_mut().for_each(|up| *up = true);
+                    snap.up = true;
                     continue;
                 }
                 server.checks_up.iter_mut().for_each(|up| *up = false);
@@ -184,6 +197,7 @@ impl Tracker {
                 snap.effective_weight = server.inhibit.then_some(0);
                 snap.consecutive_failures = was.consecutive_failures;
                 snap.last_error.clone_from(&was.last_error);
+                snap.last_failure_at = was.last_failure_at;
             }
         }
     }
@@ -217,7 +231,10 @@ impl Tracker {
             return events;
         }
         let was_alive = state.alive();
-        state.checks_up[report.check.check] = report.up;
+        let check_up = &mut state.checks_up[report.check.check];
+        // A retry of a check that is already down (alpha, or carried down
+        // over a reload) does not bring it up: only a pass does.
+        *check_up = report.ok || (report.up && *check_up);
         let old_weight = state.effective_weight();
         if report.ok && report.weight.is_some() {
             state.dynamic_weight = report.weight;
@@ -334,6 +351,7 @@ impl Tracker {
             health.consecutive_failures = health.consecutive_failures.saturating_add(1);
             health.consecutive_successes = 0;
             health.last_error.clone_from(&report.error);
+            health.last_failure_at = Some(report.at);
         }
         let state = &self.services[service];
         health.up = state.servers[server].alive();
@@ -395,6 +413,7 @@ mod tests {
             up,
             weight: None,
             error: (!ok).then(|| "connection refused".to_owned()),
+            at: SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -641,5 +660,56 @@ virtual_servers:
             "Changing weight from 1 to 7 for active service [10.0.0.2]:tcp:80 of VS [10.0.0.100]:tcp:80"
         );
         assert_eq!(members(&t, 0)[0], Membership::Weight(7));
+    }
+
+    const ALPHA: &str = "
+virtual_servers:
+  - address: 10.0.0.100
+    port: 80
+    alpha: true
+    real_servers:
+      - { address: 10.0.0.2, checks: [tcp_check] }
+      - { address: 10.0.0.3 }
+";
+
+    #[test]
+    fn with_alpha_a_checked_server_starts_down_and_joins_on_its_first_pass() {
+        let mut t = Tracker::from_config(&config(ALPHA));
+        t.start();
+        assert_eq!(
+            members(&t, 0),
+            [Membership::Removed, Membership::Weight(1)],
+            "the checked server waits for its check; the unchecked one serves"
+        );
+        assert!(!t.snapshot().services[0].servers[0].up);
+        // A failed run being retried (the checker still says up) is no pass.
+        assert!(t.record(&report(0, false, true)).is_empty());
+        assert_eq!(members(&t, 0)[0], Membership::Removed);
+        let events = t.record(&report(0, true, true));
+        assert!(
+            matches!(events.as_slice(), [Event::ServerUp { .. }]),
+            "{events:?}"
+        );
+        assert_eq!(members(&t, 0)[0], Membership::Weight(1));
+    }
+
+    #[test]
+    fn with_alpha_a_reload_keeps_up_servers_up_and_starts_added_ones_down() {
+        let mut before = Tracker::from_config(&config(ALPHA));
+        before.start();
+        before.record(&report(0, true, true));
+        let reloaded = format!("{ALPHA}      - {{ address: 10.0.0.4, checks: [tcp_check] }}\n");
+        let mut after = Tracker::from_config(&config(&reloaded));
+        after.carry_over(before.snapshot());
+        after.start();
+        assert_eq!(
+            members(&after, 0),
+            [
+                Membership::Weight(1),
+                Membership::Weight(1),
+                Membership::Removed
+            ],
+            "10.0.0.2 stays in, 10.0.0.4 waits for its first pass"
+        );
     }
 }

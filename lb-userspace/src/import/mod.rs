@@ -3,7 +3,10 @@
 //! Reading is strict (a file keepalived itself would reject is an error with
 //! its file and line); converting is lenient: a directive with no lbd
 //! equivalent, or a value lbd cannot use, becomes a [`Skipped`] entry that
-//! the YAML output carries as a `# not imported:` comment.
+//! the YAML output carries as a `# not imported:` comment; a directive that
+//! was imported but means something different in lbd (a default or method
+//! lbd changed) is listed under `changed`, as `# imported with a change:`.
+//! Every directive read is either in the YAML or in one of the two lists.
 
 pub mod keepalived;
 pub mod ldirectord;
@@ -14,7 +17,7 @@ mod values;
 use std::path::Path;
 
 pub use location::Location;
-pub use skipped::Skipped;
+pub use skipped::{CHANGED, NOT_IMPORTED, Skipped};
 
 use crate::config::{self, Config};
 
@@ -22,14 +25,20 @@ use crate::config::{self, Config};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
     pub config: Config,
+    /// Directives left out of `config`.
     pub skipped: Vec<Skipped>,
+    /// Directives carried into `config` with a change (the reason says
+    /// what lbd does instead).
+    pub changed: Vec<Skipped>,
 }
 
 impl Imported {
     /// The YAML for `lbd.yaml`, preceded by one `# not imported:` comment
-    /// line per skipped directive so a reviewer sees them first.
+    /// line per skipped directive and one `# imported with a change:` line
+    /// per changed one, so a reviewer sees them first.
     pub fn to_yaml_with_comments(&self) -> String {
-        let mut out = skipped::comment_block(&self.skipped);
+        let mut out = skipped::comment_block(skipped::NOT_IMPORTED, &self.skipped);
+        out.push_str(&skipped::comment_block(skipped::CHANGED, &self.changed));
         if !out.is_empty() {
             out.push('\n');
         }

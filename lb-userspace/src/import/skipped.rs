@@ -35,13 +35,20 @@ impl fmt::Display for Skipped {
     }
 }
 
-/// `# not imported: ...` lines, one per skipped directive. Newlines in a
-/// value would end the comment and corrupt the YAML, so they become spaces.
-pub(crate) fn comment_block(skipped: &[Skipped]) -> String {
+/// What the comment and the command's stderr call each list.
+pub const NOT_IMPORTED: &str = "not imported";
+pub const CHANGED: &str = "imported with a change";
+
+/// `# not imported: ...` (or `# imported with a change: ...`) lines, one
+/// per directive. Newlines in a value would end the comment and corrupt
+/// the YAML, so they become spaces.
+pub(crate) fn comment_block(label: &str, skipped: &[Skipped]) -> String {
     let mut out = String::new();
     for item in skipped {
         let line = item.to_string().replace(['\n', '\r'], " ");
-        out.push_str("# not imported: ");
+        out.push_str("# ");
+        out.push_str(label);
+        out.push_str(": ");
         out.push_str(&line);
         out.push('\n');
     }

@@ -67,10 +67,11 @@ fn health(r: &RealServerView) -> String {
         Some(h) if h.up => "up",
         Some(_) => "DOWN",
     };
-    if r.draining {
-        format!("{word} drain")
-    } else {
-        word.to_owned()
+    match (r.draining, r.in_pool) {
+        (true, _) => format!("{word} drain"),
+        // Its check took it out of the pool (quiescent=no).
+        (false, false) => format!("{word} out"),
+        (false, true) => word.to_owned(),
     }
 }
 

@@ -241,6 +241,12 @@ impl Instance {
         self.hold == Hold::Maintenance
     }
 
+    /// Handed over by `failover()` and not elected since: it accepts any
+    /// master until it becomes master again.
+    pub fn handed_over(&self) -> bool {
+        self.hold == Hold::Yielded
+    }
+
     pub fn counters(&self) -> &Counters {
         &self.counters
     }

@@ -10,7 +10,8 @@ use lb_common::maps::{self as m, Flow, FlowKey, Stats};
 use super::{
     XdpApplyError, XdpProgram,
     flows::{XdpFlowLister, duplicate},
-    plan::InstalledState,
+    pins::PinDir,
+    plan::{InstalledState, adopt::Snapshot},
     writer::{self, AyaMaps},
 };
 use crate::dataplane::{
@@ -22,6 +23,14 @@ use crate::dataplane::{
 pub struct XdpDataplane {
     program: XdpProgram,
     installed: InstalledState,
+    /// The services an earlier lbd left in the pinned maps.
+    adopted: Option<DesiredState>,
+    /// Where the maps and links are pinned: they outlive this process
+    /// (unless on a bpffs of its own mount namespace).
+    pin_dir: Option<PinDir>,
+    /// The pins were made by this process and nothing was installed yet:
+    /// a start that fails before its first apply removes them again.
+    fresh_pins: bool,
 }
 
 fn map_err(
@@ -41,7 +50,28 @@ impl XdpDataplane {
         Self {
             program,
             installed: InstalledState::new(),
+            adopted: None,
+            pin_dir: None,
+            fresh_pins: false,
         }
+    }
+
+    /// Over a program whose maps and links are pinned in `pin_dir`, which
+    /// start empty; `fresh` when this process made the pins.
+    pub(super) fn pinned(program: XdpProgram, pins: &PinDir, fresh: bool) -> Self {
+        let mut dataplane = Self::new(program);
+        dataplane.pin_dir = Some(pins.clone());
+        dataplane.fresh_pins = fresh;
+        dataplane
+    }
+
+    /// Over a program whose pinned maps hold what `snapshot` says: planned
+    /// from as if this process had installed it.
+    pub(super) fn adopting(program: XdpProgram, snapshot: &Snapshot, pins: &PinDir) -> Self {
+        let mut dataplane = Self::pinned(program, pins, false);
+        dataplane.installed = InstalledState::adopt(snapshot);
+        dataplane.adopted = Some(dataplane.installed.as_desired());
+        dataplane
     }
 
     pub fn program(&self) -> &XdpProgram {
@@ -159,11 +189,28 @@ impl Dataplane for XdpDataplane {
 
     fn shutdown(&mut self) {
         self.program.detach_all();
+        match &self.pin_dir {
+            Some(pins) if pins.lasting() => tracing::info!(
+                pin_dir = %pins.path().display(),
+                "XDP program left attached, its maps and links pinned: the next `lbd run` adopts them and keeps the flows; `lbd cleanup` removes them"
+            ),
+            Some(pins) => tracing::warn!(
+                pin_dir = %pins.path().display(),
+                "XDP program left pinned on the bpffs this lbd mounted: if that mount was in a mount namespace of its own (`ip netns exec`), it goes with it and the program is detached; else `lbd cleanup` removes them"
+            ),
+            None => {}
+        }
+    }
+
+    fn adopted(&self) -> Option<DesiredState> {
+        self.adopted.clone()
     }
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         let mut maps = AyaMaps::new(self.program.ebpf_mut());
-        writer::install(&mut self.installed, &mut maps, desired)
+        writer::install(&mut self.installed, &mut maps, desired)?;
+        self.fresh_pins = false;
+        Ok(())
     }
 
     fn status(&self) -> Result<Vec<ServiceStatus>, DataplaneError> {
@@ -227,5 +274,13 @@ impl Dataplane for XdpDataplane {
             self.installed.settings(),
             monotonic_ns(),
         )?))
+    }
+}
+
+impl Drop for XdpDataplane {
+    fn drop(&mut self) {
+        if let (true, Some(pins)) = (self.fresh_pins, &self.pin_dir) {
+            let _ = pins.remove_all();
+        }
     }
 }

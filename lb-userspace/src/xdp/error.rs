@@ -40,6 +40,18 @@ pub enum XdpError {
     },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
+    #[error(
+        "pinning the XDP link of {interface} failed (pinning needs bpf_link for XDP: Linux 5.9 or later)"
+    )]
+    PinLink {
+        interface: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Pins(#[from] super::pins::PinError),
+    #[error(transparent)]
+    Layout(#[from] super::pins::layout::LayoutError),
     #[error("reading map {map} failed")]
     Map {
         map: &'static str,

@@ -21,6 +21,31 @@ impl IdPool {
         }
     }
 
+    /// A pool where `in_use` ids are handed out and every id's generation
+    /// is what `generations` says (0 where it says nothing): the ids an
+    /// earlier process left in pinned maps. Free ids are handed out lowest
+    /// first, each with a generation past its last.
+    pub(crate) fn seeded(
+        max: u32,
+        in_use: &std::collections::BTreeSet<u32>,
+        generations: &std::collections::BTreeMap<u32, u32>,
+    ) -> Self {
+        let top = in_use
+            .iter()
+            .chain(generations.keys())
+            .max()
+            .map_or(0, |id| id + 1)
+            .min(max);
+        Self {
+            max,
+            next: top,
+            free: (0..top).rev().filter(|id| !in_use.contains(id)).collect(),
+            generations: (0..top)
+                .map(|id| generations.get(&id).copied().unwrap_or(0))
+                .collect(),
+        }
+    }
+
     /// A free id and its new generation, or `None` when all are taken.
     pub(crate) fn allocate(&mut self) -> Option<(u32, u32)> {
         let id = match self.free.pop() {
@@ -81,6 +106,24 @@ mod tests {
         let (c, gc) = pool.allocate().unwrap();
         assert_eq!(c, a, "the freed id is reused");
         assert_ne!(gc, ga, "with a different generation");
+    }
+
+    #[test]
+    fn a_seeded_pool_keeps_ids_in_use_and_moves_generations_on() {
+        let in_use = [1, 3].into_iter().collect();
+        let generations = [(0, 5), (1, 2), (3, 7), (4, 1)].into_iter().collect();
+        let mut pool = IdPool::seeded(8, &in_use, &generations);
+        assert!(pool.in_use(1) && pool.in_use(3) && !pool.in_use(0));
+        assert_eq!(
+            pool.allocate(),
+            Some((0, 6)),
+            "lowest free id, next generation"
+        );
+        assert_eq!(pool.allocate(), Some((2, 1)));
+        assert_eq!(pool.allocate(), Some((4, 2)));
+        assert_eq!(pool.allocate(), Some((5, 1)), "then never used ids");
+        pool.release(3);
+        assert_eq!(pool.allocate(), Some((3, 8)));
     }
 
     #[test]

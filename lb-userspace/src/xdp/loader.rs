@@ -8,7 +8,7 @@ use crate::error_text::error_chain;
 use std::fmt;
 
 use aya::{
-    Ebpf,
+    Ebpf, EbpfLoader,
     maps::PerCpuArray,
     programs::{ProgramError, Xdp, XdpMode, xdp::XdpLinkId},
 };
@@ -59,23 +59,35 @@ impl fmt::Display for AttachedMode {
     }
 }
 
-struct Attachment {
-    interface: String,
-    mode: AttachedMode,
-    link: XdpLinkId,
+pub(super) struct Attachment {
+    pub(super) interface: String,
+    pub(super) mode: AttachedMode,
+    /// `None` when a pin on bpffs holds the link (`super::pins`): it
+    /// stays attached when this process ends.
+    pub(super) link: Option<XdpLinkId>,
+    /// A link this process pinned, held open too: it stays attached while
+    /// this process runs even if its pin is removed.
+    pub(super) _pinned: Option<aya::programs::links::PinnedLink>,
 }
 
 /// The loaded XDP program and the interfaces it is attached to. Dropping it
-/// detaches from every interface.
+/// detaches from every interface it is not pinned to.
 pub struct XdpProgram {
-    ebpf: Ebpf,
-    attachments: Vec<Attachment>,
+    pub(super) ebpf: Ebpf,
+    pub(super) attachments: Vec<Attachment>,
 }
 
 impl XdpProgram {
     /// Loads the embedded object and its program into the kernel.
     pub fn load() -> Result<Self, XdpError> {
-        let mut ebpf = Ebpf::load(object_bytes()).map_err(|e| XdpError::Load(Box::new(e)))?;
+        Self::load_with(&mut EbpfLoader::new())
+    }
+
+    /// Loads with `loader` (set up to reuse pinned maps, say).
+    pub(super) fn load_with(loader: &mut EbpfLoader<'_>) -> Result<Self, XdpError> {
+        let mut ebpf = loader
+            .load(object_bytes())
+            .map_err(|e| XdpError::Load(Box::new(e)))?;
         let program = Self::xdp_mut(&mut ebpf)?;
         program.load().map_err(|source| XdpError::Program {
             name: XDP_PROGRAM,
@@ -87,7 +99,7 @@ impl XdpProgram {
         })
     }
 
-    fn xdp_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
+    pub(super) fn xdp_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp, XdpError> {
         let program = ebpf
             .program_mut(XDP_PROGRAM)
             .ok_or(XdpError::MissingProgram(XDP_PROGRAM))?;
@@ -111,6 +123,22 @@ impl XdpProgram {
 
     /// Attaches to `interface`, returning the mode that worked.
     pub fn attach(&mut self, interface: &str, mode: AttachMode) -> Result<AttachedMode, XdpError> {
+        let (attached, link) = self.attach_link(interface, mode)?;
+        self.attachments.push(Attachment {
+            interface: interface.to_owned(),
+            mode: attached,
+            link: Some(link),
+            _pinned: None,
+        });
+        Ok(attached)
+    }
+
+    /// Attaches to `interface`, returning the mode and the link.
+    pub(super) fn attach_link(
+        &mut self,
+        interface: &str,
+        mode: AttachMode,
+    ) -> Result<(AttachedMode, XdpLinkId), XdpError> {
         let program = Self::xdp_mut(&mut self.ebpf)?;
         let try_mode = |program: &mut Xdp, m: AttachedMode| {
             program
@@ -185,12 +213,7 @@ impl XdpProgram {
             },
         };
         info!(interface, mode = %attached, "XDP program attached");
-        self.attachments.push(Attachment {
-            interface: interface.to_owned(),
-            mode: attached,
-            link,
-        });
-        Ok(attached)
+        Ok((attached, link))
     }
 
     /// The interfaces attached so far and their modes.
@@ -200,13 +223,17 @@ impl XdpProgram {
             .map(|a| (a.interface.as_str(), a.mode))
     }
 
-    /// Detaches from every interface; also done on drop.
+    /// Detaches from every interface it is not pinned to; also done on
+    /// drop. Pinned links stay: `lbd cleanup` removes them.
     pub fn detach_all(&mut self) {
         let Ok(program) = Self::xdp_mut(&mut self.ebpf) else {
             return;
         };
         for attachment in self.attachments.drain(..) {
-            match program.detach(attachment.link) {
+            let Some(link) = attachment.link else {
+                continue;
+            };
+            match program.detach(link) {
                 Ok(()) => info!(interface = attachment.interface, "XDP program detached"),
                 // The interface may be gone already (its namespace deleted).
                 Err(e) => warn!(

@@ -14,6 +14,7 @@ mod flows;
 mod ids;
 mod loader;
 mod object;
+pub mod pins;
 mod plan;
 pub mod rings;
 mod veth;

@@ -22,12 +22,14 @@ pub(crate) fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => {
             // What `lbd run` would refuse, through the same code.
             let refusals = preflight::refusals(&loaded);
+            let mut all = loaded.warnings.clone();
+            all.extend(preflight::warnings(&loaded));
             if refusals.is_empty() {
-                print_all(&loaded.warnings);
+                all.sort_by_key(|d| (d.line, d.column));
+                print_all(&all);
                 println!("{}", summary(&loaded));
                 return Ok(ExitCode::SUCCESS);
             }
-            let mut all = loaded.warnings;
             all.extend(refusals);
             all.sort_by_key(|d| (d.line, d.column));
             Ok(failed(&all))

@@ -1,15 +1,20 @@
 //! `lbd cleanup`: for systemd's `ExecStopPost`, removes what a stopped lbd
-//! may have left (after a crash): its marked virtual addresses and its
-//! recorded IPVS services. Safe to run after a clean stop (nothing left);
-//! refuses, changing nothing, while an lbd holds the same claims.
+//! may have left: its marked virtual addresses and its recorded IPVS
+//! services (after a crash), and its pinned XDP program and maps (after
+//! any stop: removing the pins detaches the program), except while systemd
+//! restarts the unit (`--systemd-unit`), when the next lbd adopts them.
+//! Safe to run twice; refuses, changing nothing, while an lbd holds the
+//! same claims.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, Result};
 use lb_userspace::{
     config,
+    daemon::systemd_jobs,
     daemon::{cleanup, lock::Claims},
     defaults::STATE_DIR as DEFAULT_STATE_DIR,
+    xdp::pins::{self, PinDir},
 };
 
 #[derive(clap::Args)]
@@ -20,6 +25,15 @@ pub(crate) struct CleanupArgs {
     /// lbd's state directory (where it records its IPVS services).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     pub(crate) state_dir: PathBuf,
+    /// The pin directory lbd ran with (`lbd run --pin-dir`; the same
+    /// default).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) pin_dir: Option<PathBuf>,
+    /// The systemd unit lbd runs as (`%n` in the unit): while systemd is
+    /// restarting it, the pinned XDP program and maps are kept for the
+    /// next lbd to adopt with its flows.
+    #[arg(long, value_name = "UNIT")]
+    pub(crate) systemd_unit: Option<String>,
 }
 
 pub(crate) fn cleanup(args: &CleanupArgs) -> Result<ExitCode> {
@@ -41,6 +55,33 @@ pub(crate) fn cleanup(args: &CleanupArgs) -> Result<ExitCode> {
     }
     if cleanup::remove_ipvs(&args.state_dir).context("while removing lbd's IPVS services")? {
         println!("removed the IPVS services lbd recorded");
+    }
+    let pin_dir = args
+        .pin_dir
+        .clone()
+        .unwrap_or_else(|| pins::default_pin_dir(&args.state_dir));
+    let restarting = match &args.systemd_unit {
+        // Unknown: keep them. A stale pin costs memory until the next
+        // start adopts it; a removed one costs every flow.
+        Some(unit) => systemd_jobs::restarting(unit).unwrap_or_else(|e| {
+            eprintln!("cannot tell whether systemd restarts {unit} ({e}): keeping the XDP pins");
+            true
+        }),
+        None => false,
+    };
+    if restarting {
+        println!(
+            "systemd is restarting the unit: kept the pinned XDP program and maps in {} for the next lbd",
+            pin_dir.display()
+        );
+    } else if PinDir::at(&pin_dir)
+        .remove_all()
+        .context("while removing the pinned XDP program and maps")?
+    {
+        println!(
+            "removed the pinned XDP program and maps in {} (the program is detached)",
+            pin_dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

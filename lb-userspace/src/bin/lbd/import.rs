@@ -21,14 +21,19 @@ fn finish(file: &Path, result: Result<Imported, ImportError>) -> anyhow::Result<
     let yaml = imported.to_yaml_with_comments();
     print!("{yaml}");
     for skipped in &imported.skipped {
-        eprintln!("lbd: not imported: {skipped}");
+        eprintln!("lbd: {}: {skipped}", import::NOT_IMPORTED);
+    }
+    for changed in &imported.changed {
+        eprintln!("lbd: {}: {changed}", import::CHANGED);
     }
     let config = &imported.config;
     eprintln!(
-        "lbd: imported {} vrrp instance(s), {} virtual server(s); {} directive(s) not imported",
+        "lbd: imported {} vrrp instance(s), {} virtual server(s); {} directive(s) not imported, \
+         {} imported with a change",
         config.vrrp_instances.len(),
         config.virtual_servers.len(),
-        imported.skipped.len()
+        imported.skipped.len(),
+        imported.changed.len()
     );
     // The output is meant for `lbd check`; say now if it would not pass.
     match config::load_str(&yaml, "<imported>") {

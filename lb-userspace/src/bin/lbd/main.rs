@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the balancer: load and attach the XDP program, serve until stopped.
+    /// Run the balancer: load and attach the XDP program (adopting the one
+    /// an earlier lbd pinned), serve until stopped.
     Run(run::RunArgs),
     /// Validate a configuration file and list every problem (like `keepalived -t`).
     Check(check::CheckArgs),
@@ -70,8 +71,9 @@ enum Command {
         #[command(flatten)]
         socket: ctl::SocketArg,
     },
-    /// Remove what a stopped lbd left behind: its marked virtual addresses
-    /// and IPVS services (systemd's ExecStopPost).
+    /// Remove what a stopped lbd left behind: its marked virtual addresses,
+    /// IPVS services, and pinned XDP program and maps (which detaches it),
+    /// except while systemd restarts the unit (systemd's ExecStopPost).
     Cleanup(cleanup::CleanupArgs),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },

@@ -6,14 +6,16 @@
 //! the VRRP instances, then hand over to the daemon's loop
 //! (`lb_userspace::daemon::serve`: control socket, reloads, metrics,
 //! signals); on SIGINT/SIGTERM hand over (priority-0 adverts, addresses
-//! removed) and detach.
+//! removed) and leave the XDP program attached with its maps pinned
+//! (`xdp::pins`), for the next `lbd run` to adopt with its flows; `lbd
+//! cleanup` detaches it.
 //!
 //! The data plane follows the health checks and VRRP: the checks decide
 //! which real servers are in a service and at what weight
 //! (`health::Verdict`), and a service whose VIP an instance carries is
 //! installed only while that instance is MASTER (`daemon::effective`).
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use lb_userspace::{
@@ -28,6 +30,7 @@ use lb_userspace::{
     ipvs::IpvsOptions,
     preflight,
     vrrp::io::{self as vrrp_io, Prepared, RuntimeOptions},
+    xdp::pins,
 };
 use tracing::{info, warn};
 
@@ -51,6 +54,11 @@ pub(crate) struct RunArgs {
     /// `global.metrics_listen`).
     #[arg(long, value_name = "ADDRESS:PORT")]
     pub(crate) metrics: Option<SocketAddr>,
+    /// Directory on bpffs where the XDP program's maps and links are pinned,
+    /// so a restart keeps the flows [default: /sys/fs/bpf/lbd/default, or
+    /// /sys/fs/bpf/lbd/<state dir with / as -> for another --state-dir].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) pin_dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
@@ -101,19 +109,37 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         let ipvs = IpvsOptions {
             run_dir: args.state_dir.clone(),
         };
-        Some(select::open(&config, &desired, &ipvs).context("while opening the data plane")?)
+        let pin_dir = args
+            .pin_dir
+            .clone()
+            .unwrap_or_else(|| pins::default_pin_dir(&args.state_dir));
+        Some(
+            select::open(&config, &desired, &ipvs, &pin_dir)
+                .context("while opening the data plane")?,
+        )
     };
+    // Real servers an earlier lbd left in the pinned maps that the
+    // configuration dropped since drain, as after a reload.
+    let mut drains = Drains::default();
+    if let Some(adopted) = dataplane.as_ref().and_then(|d| d.adopted()) {
+        drains.reload(
+            &adopted,
+            &desired,
+            Instant::now() + config.global.drain_timeout(),
+        );
+        if !drains.is_empty() {
+            info!(
+                reals = drains.len(),
+                "real servers no longer configured drain from the adopted XDP state"
+            );
+        }
+    }
     // Before the instances start none is MASTER: only the services whose
     // VIP no instance carries are installed.
     let initial = vrrp
         .as_ref()
         .map_or_else(Vec::new, Prepared::initial_states);
-    let installed = effective(
-        &desired,
-        &health.initial_verdict(),
-        &Drains::default(),
-        &initial,
-    );
+    let installed = effective(&desired, &health.initial_verdict(), &drains, &initial);
     if let Some(dataplane) = &mut dataplane {
         dataplane
             .apply(&installed)
@@ -138,6 +164,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         socket: args.socket.clone(),
         metrics: args.metrics.or(config.global.metrics_listen),
         stats_interval: args.stats_interval,
+        drains,
     };
     let result = runtime.block_on(daemon::serve(
         options,
@@ -148,6 +175,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         desired,
         installed,
     ));
+    // Dropping the runtime would wait for its blocking threads, such as a
+    // `lbd status -c` walk of a large flow table still streaming to a
+    // client; they only read, so the stop does not wait for them.
+    runtime.shutdown_background();
     if let Some(dataplane) = &mut dataplane {
         dataplane.shutdown();
     }

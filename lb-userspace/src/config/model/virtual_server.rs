@@ -55,6 +55,12 @@ pub struct VirtualServer {
         serialize_with = "lenient::ser::seconds"
     )]
     pub delay_loop: Duration,
+    /// Real servers with checks start down and join the pool only once
+    /// every one of their checks has passed, at start and when a reload
+    /// adds them (a server the reload keeps keeps its health).
+    /// keepalived: `alpha`.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub alpha: bool,
     /// Server used when fewer than `quorum` real servers are up.
     /// keepalived: `sorry_server IP PORT`; ldirectord: `fallback`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

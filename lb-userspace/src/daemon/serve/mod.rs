@@ -52,6 +52,9 @@ pub struct ServeOptions {
     pub metrics: Option<SocketAddr>,
     /// Log the counters every this many seconds (0: never).
     pub stats_interval: u64,
+    /// Real servers draining from the start: those an earlier lbd left in
+    /// the pinned XDP maps that the configuration no longer lists.
+    pub drains: Drains,
 }
 
 /// Everything the loop owns.
@@ -83,7 +86,7 @@ struct Daemon<'a> {
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
 /// adverts, addresses removed). `installed` is what the data plane has now.
 pub async fn serve(
-    options: ServeOptions,
+    mut options: ServeOptions,
     config: Config,
     dataplane: Option<&mut ActiveDataplane>,
     vrrp: Option<Prepared>,
@@ -113,13 +116,14 @@ pub async fn serve(
     };
     drop(requests_tx);
 
+    let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
         config_mtime: mtime(&options.config_path),
         options,
         config,
         desired,
         installed,
-        drains: Drains::default(),
+        drains,
         health: HealthBoard::default(),
         verdict: checks.initial_verdict(),
         checks: checks.start(),
@@ -203,10 +207,14 @@ pub async fn serve(
     }
     let _ = std::fs::remove_file(&daemon.options.socket);
     if let Some(handle) = daemon.vrrp.take() {
+        // The grace keeps forwarding the services a MASTER carried while its
+        // peer takes them over; with none (a VRRP-only node, or a BACKUP)
+        // nothing is in flight and lbd exits at once.
+        let forwarding = forwards_a_vip_it_masters(&daemon.installed, &handle.states.borrow());
         handle.stop().await;
         info!("VRRP stopped: priority-0 adverts sent, virtual addresses removed");
         let grace = handover_grace(&daemon.config);
-        if daemon.dataplane.is_some() && !grace.is_zero() {
+        if daemon.dataplane.is_some() && forwarding && !grace.is_zero() {
             info!(
                 grace_ms = grace.as_millis(),
                 "still forwarding while the peer takes over"
@@ -215,6 +223,16 @@ pub async fn serve(
         }
     }
     result
+}
+
+/// Whether the data plane holds a service whose VIP a MASTER instance
+/// carries: the traffic the stop hands over.
+fn forwards_a_vip_it_masters(installed: &DesiredState, states: &[InstanceStatus]) -> bool {
+    installed.services.iter().any(|service| {
+        states
+            .iter()
+            .any(|s| s.state == crate::vrrp::State::Master && s.vips.contains(&service.vip))
+    })
 }
 
 /// Tells systemd (when it started lbd with `Type=notify`); otherwise a no-op.

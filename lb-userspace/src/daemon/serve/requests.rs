@@ -166,14 +166,22 @@ impl Daemon<'_> {
     }
 
     /// Copies the checks' latest results into the board status and
-    /// metrics read, by real server id.
+    /// metrics read, by real server id. A server that is neither checked
+    /// any more nor draining leaves the board, so status never shows a
+    /// row for a real server that is gone.
     fn refresh_health_board(&mut self) {
         let snapshot = self.checks.snapshot.borrow().clone();
-        for server in snapshot.services.iter().flat_map(|s| &s.servers) {
-            let Some(id) = server.id else { continue };
-            if server.checks == 0 {
-                continue;
-            }
+        let checked: Vec<_> = snapshot
+            .services
+            .iter()
+            .flat_map(|s| &s.servers)
+            .filter(|server| server.checks > 0)
+            .filter_map(|server| Some((server.id?, server)))
+            .collect();
+        let drains = &self.drains;
+        self.health
+            .retain(|id| drains.contains(id) || checked.iter().any(|(c, _)| c == id));
+        for (id, server) in checked {
             let last_result = if server.runs == 0 {
                 Some("not checked yet".to_owned())
             } else if let (false, Some(error)) = (server.up, &server.last_error) {
@@ -186,6 +194,8 @@ impl Daemon<'_> {
                 HealthView {
                     up: server.up,
                     last_result,
+                    last_failure: server.last_failure_at.and(server.last_error.clone()),
+                    last_failure_at: server.last_failure_at.map(unix_seconds),
                 },
             );
         }

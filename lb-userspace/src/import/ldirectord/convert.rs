@@ -28,13 +28,20 @@ pub(crate) fn convert(cf: &LdConfig) -> Imported {
         .iter()
         .filter_map(|v| virtual_server(&mut cx, v, &globals))
         .collect();
-    let config = Config {
+    let mut config = Config {
         virtual_servers,
         ..Config::default()
     };
+    config.global.autoreload = globals.autoreload;
     let mut skipped = cx.skipped;
     skipped.sort_by_key(|s| s.at.line);
-    Imported { config, skipped }
+    let mut changed = cx.changed;
+    changed.sort_by_key(|s| s.at.line);
+    Imported {
+        config,
+        skipped,
+        changed,
+    }
 }
 
 /// Settings that may be global or per virtual service; a virtual's own
@@ -98,6 +105,8 @@ struct Globals {
     checkinterval: Option<Duration>,
     /// ldirectord honours a virtual's own `checkinterval` only with `fork=yes`.
     fork: bool,
+    /// `global.autoreload`: lbd also reloads when the file changes.
+    autoreload: bool,
 }
 
 impl Globals {
@@ -108,10 +117,11 @@ impl Globals {
                 _ if g.shared.take(cx, s) => {}
                 "checkinterval" => g.checkinterval = cx.seconds(s),
                 "fork" => g.fork = cx.yes_no(s).unwrap_or(false),
-                "autoreload" | "callback" => {
+                "autoreload" => g.autoreload = cx.yes_no(s).unwrap_or(false),
+                "callback" => {
                     cx.skip(
                         s,
-                        "lbd does not watch its config file; reload it after editing",
+                        "lbd runs no command on a config change; global.autoreload reloads it",
                     );
                 }
                 "logfile" => cx.skip(s, "lbd logs to standard error (the journal under systemd)"),
@@ -197,6 +207,7 @@ fn virtual_server(cx: &mut Context, v: &Virtual, globals: &Globals) -> Option<Vi
         delay_loop: delay_loop
             .or(globals.checkinterval)
             .unwrap_or(CHECKINTERVAL),
+        alpha: false,
         sorry_server: None,
         sorry_server_inhibit: false,
         quorum: 1,
@@ -224,10 +235,15 @@ fn virtual_server(cx: &mut Context, v: &Virtual, globals: &Globals) -> Option<Vi
         shared.fallback6
     };
     if let Some((sorry, fallback_method, line)) = fallback {
-        if method.is_some_and(|m| m != fallback_method) {
-            cx.skip(
+        if let Some(m) = method.filter(|m| *m != fallback_method) {
+            cx.change(
                 &line,
-                "its forwarding method differs; lbd uses the real servers' for it",
+                format!(
+                    "the sorry server; its forwarding method {} became the real servers' {}, \
+                     lbd has one per virtual server",
+                    method_word(fallback_method),
+                    method_word(m)
+                ),
             );
         }
         method = method.or(Some(fallback_method));
@@ -259,7 +275,7 @@ fn real_servers(
         };
         match method {
             None => method = Some(real.method),
-            Some(m) if m != real.method => cx.skip(
+            Some(m) if m != real.method => cx.change(
                 s,
                 "lbd has one forwarding method per virtual server; this one uses the first's",
             ),
@@ -325,5 +341,14 @@ fn merge(own: &Shared, global: &Shared) -> Shared {
             .fallbackcommand
             .clone()
             .or_else(|| global.fallbackcommand.clone()),
+    }
+}
+
+/// ldirectord's word for a forwarding method.
+const fn method_word(method: ForwardingMethod) -> &'static str {
+    match method {
+        ForwardingMethod::Nat => "masq",
+        ForwardingMethod::Dr => "gate",
+        ForwardingMethod::Tun => "ipip",
     }
 }

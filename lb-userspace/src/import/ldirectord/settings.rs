@@ -13,15 +13,18 @@ const MAX_SHOWN: usize = 60;
 #[derive(Default)]
 pub(super) struct Context {
     pub(super) skipped: Vec<Skipped>,
+    pub(super) changed: Vec<Skipped>,
 }
 
 impl Context {
+    /// `s` is not imported.
     pub(super) fn skip(&mut self, s: &Setting, reason: impl Into<String>) {
-        let mut shown = format!("{}={}", s.key, s.value);
-        if shown.chars().count() > MAX_SHOWN {
-            shown = shown.chars().take(MAX_SHOWN).collect::<String>() + "...";
-        }
-        self.skipped.push(Skipped::new(shown, &s.at, reason));
+        self.skipped.push(Skipped::new(shown(s), &s.at, reason));
+    }
+
+    /// `s` is imported, but lbd does `reason` differently.
+    pub(super) fn change(&mut self, s: &Setting, reason: impl Into<String>) {
+        self.changed.push(Skipped::new(shown(s), &s.at, reason));
     }
 
     /// ldirectord takes whole seconds above 0 for its timers.
@@ -50,5 +53,14 @@ impl Context {
                 None
             }
         }
+    }
+}
+
+fn shown(s: &Setting) -> String {
+    let shown = format!("{}={}", s.key, s.value);
+    if shown.chars().count() > MAX_SHOWN {
+        shown.chars().take(MAX_SHOWN).collect::<String>() + "..."
+    } else {
+        shown
     }
 }

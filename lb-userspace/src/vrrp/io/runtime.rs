@@ -21,7 +21,7 @@ use super::{
     holder::Holders,
     link::{self, InterfaceInfo, POLL_INTERVAL},
     notify::{Notifier, NotifyScripts, Subject},
-    scripts::ScriptResult,
+    scripts::{ScriptResult, TrackRunner},
     setup::{Prepared, RuntimeOptions},
     socket::{Incoming, VrrpSocket},
     unit::Unit,
@@ -51,6 +51,9 @@ pub struct InstanceStatus {
     pub since: Instant,
     /// Held BACKUP by `VrrpHandle::maintenance` until released.
     pub maintenance: bool,
+    /// Handed over by `VrrpHandle::failover`; accepts any master until
+    /// elected again.
+    pub handed_over: bool,
 }
 
 /// Every instance's protocol counters (they change with every advert, so
@@ -277,6 +280,7 @@ impl Runtime {
                     master: instance.master(),
                     since: instance.last_transition(),
                     maintenance: instance.in_maintenance(),
+                    handed_over: instance.handed_over(),
                 });
             }
         }
@@ -602,18 +606,34 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
             }
         }));
     }
+    // The first notify and advert carry the effective priority (keepalived
+    // users read it in their notify scripts' state files): the instances
+    // start once every track script has run once. Each run is killed at
+    // its timeout, so this wait is bounded.
+    let first_wait = scripts
+        .iter()
+        .map(TrackRunner::timeout)
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(1);
+    let mut first_runs = Vec::new();
     for script in scripts {
-        helpers.push(script.spawn(script_tx.clone()));
+        let (ran_once, first_run) = oneshot::channel();
+        first_runs.push(first_run);
+        helpers.push(script.spawn(script_tx.clone(), ran_once));
     }
 
     let task = tokio::spawn(async move {
-        let now = Instant::now();
-        runtime.apply_links(now);
-        for unit in &mut runtime.units {
-            unit.start(now);
-        }
-        runtime.run_actions().await;
-        state_tx.send_replace(runtime.statuses());
+        // Waited for inside the loop, so commands (status counters, stop)
+        // are answered meanwhile.
+        let first_deadline = tokio::time::Instant::now() + first_wait;
+        let first_runs = async move {
+            for first_run in first_runs {
+                let _ = tokio::time::timeout_at(first_deadline, first_run).await;
+            }
+        };
+        tokio::pin!(first_runs);
+        let mut started = false;
 
         let mut link_poll = tokio::time::interval(POLL_INTERVAL);
         link_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -627,6 +647,21 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
             };
             tokio::select! {
                 biased;
+                () = &mut first_runs, if !started => {
+                    started = true;
+                    let now = Instant::now();
+                    // A result sent just before its first-run signal.
+                    while let Ok(result) = script_results.try_recv() {
+                        for unit in &mut runtime.units {
+                            unit.track_script(&result.name, result.ok, now);
+                        }
+                    }
+                    runtime.apply_links(now);
+                    for unit in &mut runtime.units {
+                        unit.start(now);
+                    }
+                    runtime.run_actions().await;
+                }
                 command = command_rx.recv() => match command {
                     Some(Command::Failover { instance, done }) => {
                         let now = Instant::now();

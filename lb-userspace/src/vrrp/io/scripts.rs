@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
 use super::exec::{Command, ExecError, Outcome, RunAs};
 use crate::config::TrackScript;
@@ -52,9 +55,20 @@ impl TrackRunner {
         &self.name
     }
 
+    /// How long one run may take before it is killed.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Runs the script forever on its own task, sending each confirmed
-    /// change. Ends when the receiver is gone.
-    pub fn spawn(self, results: mpsc::Sender<ScriptResult>) -> JoinHandle<()> {
+    /// change, and `ran_once` after the first run (after its result, if
+    /// it confirmed one). Ends when the receiver is gone.
+    pub fn spawn(
+        self,
+        results: mpsc::Sender<ScriptResult>,
+        ran_once: oneshot::Sender<()>,
+    ) -> JoinHandle<()> {
+        let mut ran_once = Some(ran_once);
         tokio::spawn(async move {
             let mut debounce = Debounce::new(self.rise, self.fall);
             let mut ticker = tokio::time::interval(self.interval);
@@ -77,6 +91,9 @@ impl TrackRunner {
                     }
                 } else if outcome == Outcome::TimedOut {
                     tracing::debug!(script = %self.name, "track script timed out");
+                }
+                if let Some(tx) = ran_once.take() {
+                    let _ = tx.send(());
                 }
             }
         })

@@ -101,6 +101,7 @@ pub fn check(config: &Config) -> Vec<(KeyPath, RuntimeError)> {
     for (i, script) in config.track_scripts.iter().enumerate() {
         if tracked.contains(script.name.as_str())
             && let Err(err) = TrackRunner::prepare(script, &default_user)
+            && !is_missing(&err)
         {
             problems.push((root.key("track_scripts").item(i, &script.name), err.into()));
         }
@@ -117,6 +118,56 @@ pub fn check(config: &Config) -> Vec<(KeyPath, RuntimeError)> {
         problems.push((root.key("vrrp_instances"), err));
     }
     problems
+}
+
+/// A track script whose program is not there is disabled, not refused:
+/// keepalived logs "Disabling track script ... since not found" and runs
+/// its instances without it, and a migrated pair must start the same way
+/// (a script installed later is picked up by the next restart). Unsafe
+/// permissions and unknown users are still refused: the script is there,
+/// and running it would be wrong.
+fn is_missing(err: &super::exec::ExecError) -> bool {
+    matches!(err, super::exec::ExecError::NotFound { .. })
+}
+
+/// The tracked scripts [`prepare`] disables, each with its key and why,
+/// for `lbd check` to warn about in the words `lbd run` logs.
+pub fn disabled_track_scripts(config: &Config) -> Vec<(KeyPath, String)> {
+    let Ok(default_user) = RunAs::default_for(config.global.script_user.as_deref()) else {
+        return Vec::new();
+    };
+    let tracked: BTreeSet<&str> = config
+        .vrrp_instances
+        .iter()
+        .flat_map(|i| i.track_scripts.iter().map(|t| t.name.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for (i, script) in config.track_scripts.iter().enumerate() {
+        if tracked.contains(script.name.as_str())
+            && let Err(err) = TrackRunner::prepare(script, &default_user)
+            && is_missing(&err)
+        {
+            out.push((
+                KeyPath::root().key("track_scripts").item(i, &script.name),
+                disabled_message(&script.name, &err, config),
+            ));
+        }
+    }
+    out
+}
+
+fn disabled_message(name: &str, err: &super::exec::ExecError, config: &Config) -> String {
+    let users: Vec<&str> = config
+        .vrrp_instances
+        .iter()
+        .filter(|i| i.track_scripts.iter().any(|t| t.name == name))
+        .map(|i| i.name.as_str())
+        .collect();
+    let verb = if users.len() == 1 { "runs" } else { "run" };
+    format!(
+        "{err}; the script is disabled: {} {verb} without it, as keepalived does",
+        users.join(", ")
+    )
 }
 
 /// Only the scripts some instance tracks run (keepalived does the same).
@@ -185,10 +236,23 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
     }
     let tracked = tracked_scripts(&params);
     let mut scripts = Vec::new();
+    let mut disabled = BTreeSet::new();
     for script in &config.track_scripts {
         if tracked.contains(script.name.as_str()) {
-            scripts.push(TrackRunner::prepare(script, &default_user)?);
+            match TrackRunner::prepare(script, &default_user) {
+                Ok(runner) => scripts.push(runner),
+                Err(err) if is_missing(&err) => {
+                    tracing::warn!("{}", disabled_message(&script.name, &err, config));
+                    disabled.insert(script.name.clone());
+                }
+                Err(err) => return Err(err.into()),
+            }
         }
+    }
+    // A disabled script never reports: an instance waiting for it would
+    // lack its weight, or stay in FAULT for a weight-0 one.
+    for p in &mut params {
+        p.track_scripts.retain(|t| !disabled.contains(&t.name));
     }
     // Sync groups own their members; the rest run alone.
     let group_of = group_membership(config)?;

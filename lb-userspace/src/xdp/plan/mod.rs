@@ -21,6 +21,7 @@
 //! - Every operation carries its undo ([`Step`]), so a failed write can put
 //!   back the previous state (see `super::writer::execute`).
 
+pub(crate) mod adopt;
 mod check;
 pub(crate) mod entries;
 mod ops;

@@ -699,3 +699,5 @@ fn undos_that_fail_are_performed_before_the_next_plan() {
         assert_eq!(node.forwarding(s), reference.forwarding(s), "{}", s.label());
     }
 }
+
+mod adopt;

@@ -13,11 +13,18 @@ const MAX_SHOWN: usize = 60;
 #[derive(Default)]
 pub(super) struct Context {
     pub(super) skipped: Vec<Skipped>,
+    pub(super) changed: Vec<Skipped>,
 }
 
 impl Context {
+    /// `d` is not imported.
     pub(super) fn skip(&mut self, d: &Directive, reason: impl Into<String>) {
         self.skipped.push(Skipped::new(shown(d), &d.at, reason));
+    }
+
+    /// `d` is imported, but lbd does `reason` differently.
+    pub(super) fn change(&mut self, d: &Directive, reason: impl Into<String>) {
+        self.changed.push(Skipped::new(shown(d), &d.at, reason));
     }
 
     /// A directive this converter does not map, with the known reason if any.

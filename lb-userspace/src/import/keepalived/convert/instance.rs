@@ -77,7 +77,7 @@ pub(super) fn convert(
             "virtual_ipaddress_excluded" => {
                 v.virtual_ipaddresses_excluded.extend(addresses(cx, d));
             }
-            "unicast_src_ip" => v.unicast_src_ip = cx.parse(d),
+            "unicast_src_ip" => v.unicast_src_ip = unicast_src_ip(cx, d),
             "unicast_peer" => v.unicast_peers.extend(peers(cx, d)),
             "nopreempt" => v.preempt = !cx.flag(d),
             "preempt" => v.preempt = cx.flag(d),
@@ -315,4 +315,29 @@ fn track_interfaces(cx: &mut Context, block: &Directive) -> Vec<TrackInterface> 
             weight: name_and_weight(cx, line),
         })
         .collect()
+}
+
+/// `unicast_src_ip ADDR[/LEN]`: keepalived takes a prefix length and uses
+/// only the address (its `inet_stosockaddr`), so lbd does too.
+fn unicast_src_ip(cx: &mut Context, d: &Directive) -> Option<IpAddr> {
+    let value = cx.arg(d)?;
+    let (address, prefix) = match value.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (value, None),
+    };
+    match address.parse() {
+        Ok(ip) => {
+            if let Some(prefix) = prefix {
+                cx.change(
+                    d,
+                    format!("the prefix length /{prefix} is dropped: adverts are sent from {ip}"),
+                );
+            }
+            Some(ip)
+        }
+        Err(e) => {
+            cx.skip(d, format!("`{value}`: {e}"));
+            None
+        }
+    }
 }

@@ -89,7 +89,13 @@ pub(crate) fn convert(parsed: &Parsed) -> Imported {
     // in the order keepalived reads them.
     let file_order = |s: &Skipped| parsed.files.iter().position(|f| *f == s.at.file);
     skipped.sort_by_key(|s| (file_order(s), s.at.line));
-    Imported { config, skipped }
+    let mut changed = cx.changed;
+    changed.sort_by_key(|s| (file_order(s), s.at.line));
+    Imported {
+        config,
+        skipped,
+        changed,
+    }
 }
 
 fn is_section(d: &Directive) -> bool {
@@ -101,8 +107,12 @@ fn is_section(d: &Directive) -> bool {
 
 /// keepalived has no list of interfaces to attach to; the VRRP instances'
 /// interfaces are where the virtual addresses live, so where traffic for the
-/// virtual servers arrives.
+/// virtual servers arrives. With no virtual server there is nothing to
+/// forward: a VRRP-only node gets no XDP program.
 fn attach_interfaces(config: &Config) -> Vec<InterfaceConfig> {
+    if config.virtual_servers.is_empty() {
+        return Vec::new();
+    }
     let mut names: Vec<&str> = Vec::new();
     for instance in &config.vrrp_instances {
         if !names.contains(&instance.interface.as_str()) {

@@ -20,7 +20,7 @@ pub(super) fn fit(cx: &mut Context, block: &Directive, v: &mut VrrpInstance) {
         .drain(..)
         .partition(|a| a.address.addr().is_ipv6() == ipv6);
     if !other.is_empty() {
-        cx.skip(
+        cx.change(
             block,
             "addresses of the other IP family moved to virtual_ipaddresses_excluded, as keepalived does",
         );
@@ -28,7 +28,7 @@ pub(super) fn fit(cx: &mut Context, block: &Directive, v: &mut VrrpInstance) {
     v.virtual_ipaddresses = same;
     v.virtual_ipaddresses_excluded.extend(other);
     if ipv6 && v.version == 2 {
-        cx.skip(
+        cx.change(
             block,
             "VRRPv2 cannot carry IPv6; version 3 is used, as keepalived does",
         );
@@ -43,7 +43,7 @@ fn whole_seconds(cx: &mut Context, block: &Directive, v: &mut VrrpInstance) {
         return;
     }
     let rounded = Duration::from_secs(v.advert_int.as_secs_f64().round().max(1.0) as u64);
-    cx.skip(
+    cx.change(
         block,
         format!(
             "advert_int {} is not whole seconds, which VRRPv2 needs: {} s is used",

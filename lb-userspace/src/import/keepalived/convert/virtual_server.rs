@@ -47,6 +47,7 @@ pub(super) fn convert(cx: &mut Context, block: &Directive) -> Option<VirtualServ
         method: ForwardingMethod::Nat,
         persistence_timeout: None,
         delay_loop: Duration::from_mins(1),
+        alpha: false,
         sorry_server: None,
         sorry_server_inhibit: false,
         quorum: 1,
@@ -73,6 +74,7 @@ pub(super) fn convert(cx: &mut Context, block: &Directive) -> Option<VirtualServ
             "persistence_timeout" => vs.persistence_timeout = cx.seconds(d),
             "sorry_server" => vs.sorry_server = sorry_server(cx, d),
             "sorry_server_inhibit" => vs.sorry_server_inhibit = cx.flag(d),
+            "alpha" => vs.alpha = cx.flag(d),
             "quorum" => vs.quorum = cx.int(d, 1, 65535).unwrap_or(vs.quorum),
             "hysteresis" => vs.hysteresis = cx.int(d, 0, 65535).unwrap_or(vs.hysteresis),
             "quorum_up" => vs.quorum_up = cx.script(d),
@@ -86,7 +88,7 @@ pub(super) fn convert(cx: &mut Context, block: &Directive) -> Option<VirtualServ
         }
     }
     if scheduler.is_none() {
-        cx.skip(
+        cx.change(
             block,
             "no lvs_sched: keepalived's default `wlc` became lbd's default `wrr`",
         );
