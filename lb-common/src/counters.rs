@@ -57,6 +57,9 @@ pub enum Counter {
     Redirect,
     /// ICMP errors about a balanced flow, translated.
     IcmpTranslated,
+    /// Flow-sync events lost because `FLOW_EVENTS` was full (the daemon
+    /// did not drain it fast enough): the peer misses those flows.
+    FlowEventsLost,
     /// IPv4 packets to a service whose header checksum is wrong, dropped.
     BadIpChecksum,
     /// Packets to a service from a source no router accepts (0.0.0.0/8,
@@ -84,7 +87,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter in slot order.
-    pub const ALL: [Counter; 31] = [
+    pub const ALL: [Counter; 32] = [
         Counter::RxFrames,
         Counter::RxBytes,
         Counter::Vlan,
@@ -108,6 +111,7 @@ impl Counter {
         Counter::KernelForward,
         Counter::Redirect,
         Counter::IcmpTranslated,
+        Counter::FlowEventsLost,
         Counter::BadIpChecksum,
         Counter::MartianSource,
         Counter::Land,
@@ -152,6 +156,7 @@ impl Counter {
             Counter::KernelForward => "kernel_forward",
             Counter::Redirect => "redirect",
             Counter::IcmpTranslated => "icmp_translated",
+            Counter::FlowEventsLost => "flow_events_lost",
             Counter::BadIpChecksum => "bad_ip_checksum",
             Counter::MartianSource => "martian_source",
             Counter::Land => "land",

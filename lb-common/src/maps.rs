@@ -33,6 +33,9 @@ pub const SERVICE_STATS: &str = "SERVICE_STATS";
 pub const BACKEND_STATS: &str = "BACKEND_STATS";
 /// Array of one [`Settings`].
 pub const SETTINGS: &str = "SETTINGS";
+/// Ring buffer of [`FlowEvent`]s for the flow sync, written only while
+/// [`SETTINGS_FLOW_SYNC`] is set.
+pub const FLOW_EVENTS: &str = "FLOW_EVENTS";
 
 /// Name of the XDP entry point in the object file.
 pub const XDP_PROGRAM: &str = "lb_xdp";
@@ -51,6 +54,10 @@ pub const MAX_BACKENDS: u32 = 4096;
 pub const RING_SIZE: u32 = 16381;
 pub const CONNTRACK_ENTRIES: u32 = 262_144;
 pub const REVERSE_ENTRIES: u32 = 65_536;
+/// Bytes of the `FLOW_EVENTS` ring (a power of two and a multiple of the
+/// page size): 16,384 events, a second of new flows at a high rate, while
+/// the daemon drains it every few milliseconds.
+pub const FLOW_EVENTS_BYTES: u32 = 1 << 20;
 /// "No backend" in a ring or a service's sorry slot.
 pub const NO_BACKEND: u32 = u32::MAX;
 
@@ -224,7 +231,33 @@ pub struct Settings {
     pub tcp_syn_s: u32,
     pub tcp_close_s: u32,
     pub udp_s: u32,
-    pub _pad: u32,
+    /// `SETTINGS_*` bits.
+    pub flags: u32,
+}
+
+/// [`Settings::flags`]: report new and closing flows in `FLOW_EVENTS`.
+pub const SETTINGS_FLOW_SYNC: u32 = 1;
+
+/// A flow that carries packets is reported again each time the clock
+/// (offset per flow) crosses a multiple of `1 << FLOW_SYNC_REFRESH_SHIFT`
+/// ns (about 8.6 s), so the peer's copy does not expire while the flow is
+/// busy here.
+pub const FLOW_SYNC_REFRESH_SHIFT: u32 = 33;
+
+/// What happened to a flow, for the flow sync: its key (client -> VIP),
+/// the real server it is pinned to, and its state after the packet. The
+/// real is named by address, not by the program's backend id: ids are
+/// local to each balancer.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowEvent {
+    pub key: FlowKey,
+    pub real_addr: [u8; 16],
+    /// Network byte order.
+    pub real_port: [u8; 2],
+    /// One of the `FLOW_*` states (fits a byte).
+    pub state: u8,
+    pub _pad: [u8; 5],
 }
 
 impl Settings {
@@ -235,7 +268,7 @@ impl Settings {
         tcp_syn_s: 60,
         tcp_close_s: 10,
         udp_s: 300,
-        _pad: 0,
+        flags: 0,
     };
 }
 
@@ -256,12 +289,13 @@ const _: () = assert!(core::mem::size_of::<Real>() == 24);
 const _: () = assert!(core::mem::size_of::<ReverseFlow>() == 24);
 const _: () = assert!(core::mem::size_of::<Stats>() == 40);
 const _: () = assert!(core::mem::size_of::<Settings>() == 24);
+const _: () = assert!(core::mem::size_of::<FlowEvent>() == 64);
 
 #[cfg(feature = "user")]
 mod pod {
     use super::{
-        Backend, Flow, FlowKey, NextHop, Real, RealKey, ReverseFlow, Service, ServiceKey, Settings,
-        Stats,
+        Backend, Flow, FlowEvent, FlowKey, NextHop, Real, RealKey, ReverseFlow, Service,
+        ServiceKey, Settings, Stats,
     };
 
     // SAFETY: each is repr(C), Copy, made only of integers and byte arrays,
@@ -277,4 +311,5 @@ mod pod {
     unsafe impl aya::Pod for ReverseFlow {}
     unsafe impl aya::Pod for Stats {}
     unsafe impl aya::Pod for Settings {}
+    unsafe impl aya::Pod for FlowEvent {}
 }

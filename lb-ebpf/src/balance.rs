@@ -22,7 +22,7 @@ use crate::{
     nat::{self, Endpoint, Side},
     parse::{Malformed, Packet},
     stats::{self, Direction},
-    time_exceeded,
+    sync, time_exceeded,
     words::set_addr16,
 };
 
@@ -160,7 +160,13 @@ fn try_to_tracked(
     let Some(backend) = conntrack::pinned_backend(f, now, flags, &conntrack::settings()) else {
         return Ok(None);
     };
-    f.state = conntrack::next_state(f.state, flags);
+    let state = conntrack::next_state(f.state, flags);
+    if (sync::worth_reporting(f.state, state) || sync::refresh_due(key, f.last_seen_ns, now))
+        && sync::on()
+    {
+        sync::report(key, &backend.addr, &backend.port, state);
+    }
+    f.state = state;
     f.last_seen_ns = now;
     let (service, backend_id) = (f.service, f.backend);
     deliver_to_backend(
@@ -288,6 +294,9 @@ fn deliver_to_backend(
             let _ = CONNTRACK.insert(key, &*f, 0);
             remember_reverse(key, scratch, service);
             stats::count(Counter::NewFlow);
+            if sync::on() {
+                sync::report(key, &backend.addr, &backend.port, f.state);
+            }
         }
     }
     nat::rewrite(
@@ -415,7 +424,11 @@ fn try_from_backend(
     };
     let mut backend_id = None;
     if let Some(f) = entry {
-        f.state = conntrack::next_state(f.state, flow.tcp_flags);
+        let state = conntrack::next_state(f.state, flow.tcp_flags);
+        if sync::worth_reporting(f.state, state) && sync::on() {
+            sync::report(&scratch.other, &key.src, &key.sport, state);
+        }
+        f.state = state;
         f.last_seen_ns = now;
         if route == Route::Next && cached.is_none() {
             f.to_client = forward::next_hop(&scratch.fib, now);

@@ -27,6 +27,7 @@ mod parse;
 mod ptr;
 mod schedule;
 mod stats;
+mod sync;
 mod time_exceeded;
 mod words;
 

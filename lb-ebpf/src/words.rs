@@ -83,3 +83,25 @@ pub(crate) unsafe fn put_addr16(dst: *mut [u8; 16], src: &[u8; 16]) {
         }
     }
 }
+
+/// `*dst = *src`, four bytes at a time, `T` 4-byte aligned and a multiple
+/// of 4 bytes long (checked when compiled), for copies into map or ring
+/// memory that must not become a byte-loop `memcpy`.
+///
+/// # Safety
+/// `dst` must point to a writable, aligned `T`.
+#[inline(always)]
+pub(crate) unsafe fn copy<T>(dst: *mut T, src: &T) {
+    const {
+        assert!(core::mem::align_of::<T>() >= 4 && core::mem::size_of::<T>().is_multiple_of(4));
+    }
+    let d = dst.cast::<u32>();
+    let s = core::ptr::from_ref(src).cast::<u32>();
+    let mut i = 0;
+    while i < core::mem::size_of::<T>() / 4 {
+        // SAFETY: in bounds and aligned on both sides (the assertion above
+        // and the caller's promise).
+        unsafe { write_volatile(d.add(i), *s.add(i)) };
+        i += 1;
+    }
+}

@@ -21,6 +21,8 @@
 //!   knows neither implementation.
 //! - [`xdp`], [`ipvs`]: the two implementations; the daemon picks one in
 //!   `daemon::select`.
+//! - [`flowsync`]: the optional flow sync between the pair (XDP only):
+//!   the program's flow events out to the peer, the peer's into conntrack.
 //! - [`health`]: checks and keepalived's bookkeeping (sans-IO tracker),
 //!   publishing a `Verdict`.
 //! - [`vrrp`]: the protocol as sans-IO state machines and its I/O layer;
@@ -38,6 +40,7 @@ pub mod dataplane;
 pub mod defaults;
 pub mod error_text;
 pub mod exec;
+pub mod flowsync;
 pub mod health;
 pub mod import;
 pub mod ipvs;

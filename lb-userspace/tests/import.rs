@@ -1020,3 +1020,52 @@ fn lbd_binary_prints_yaml_on_stdout_and_the_summary_on_stderr() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/keepalived.conf"), "{stderr}");
 }
+
+#[test]
+fn lvs_sync_daemon_becomes_flow_sync() {
+    let dir = TempDir::new("lvs-sync");
+    let conf = "\
+global_defs {
+    lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8850 ttl 2
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        192.0.2.10
+    }
+}
+";
+    let imported = import_keepalived(&dir.write("keepalived.conf", conf));
+    let config = assert_checks_clean(&imported, "lvs_sync_daemon");
+    let sync = config
+        .flow_sync
+        .expect("lvs_sync_daemon imported as flow_sync");
+    assert_eq!(sync.interface, "eth1");
+    assert_eq!(sync.group, Some(ip("224.0.0.81")), "IPVS's default group");
+    assert!(sync.peers.is_empty());
+    assert_eq!(
+        (sync.id, sync.maxlen, sync.port, sync.ttl),
+        (Some(7), Some(1400), Some(8850), Some(2))
+    );
+    // What does not carry over (following VI_1) is said, not hidden.
+    let note = imported
+        .skipped
+        .iter()
+        .find(|s| s.directive.starts_with("lvs_sync_daemon"))
+        .expect("a note on the instance it followed");
+    assert!(note.reason.contains("VI_1"), "{}", note.reason);
+
+    let group = import_keepalived(&dir.write(
+        "group.conf",
+        "global_defs {\n    lvs_sync_daemon eth1 VI_1 group 239.1.2.3 port 0\n}\n",
+    ));
+    let sync = group.config.flow_sync.clone().expect("imported");
+    assert_eq!(sync.group, Some(ip("239.1.2.3")));
+    assert_eq!(sync.port, None, "port 0 is refused, the default kept");
+    assert!(
+        group.skipped.iter().any(|s| s.reason.contains("port 0")),
+        "the bad port is reported: {:?}",
+        skipped_names(&group)
+    );
+}

@@ -8,6 +8,7 @@
 
 mod check;
 pub(crate) mod defaults;
+mod flow_sync;
 pub(crate) mod shorthand;
 mod virtual_server;
 mod vrrp;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::{
     check::{Check, HttpCheck, MiscCheck, NegotiateCheck, NegotiateService, TcpCheck, UrlCheck},
+    flow_sync::FlowSync,
     virtual_server::{
         ForwardingMethod, Protocol, RealServer, Scheduler, SorryServer, UnknownScheduler,
         VirtualServer,
@@ -65,6 +67,10 @@ pub struct Config {
     /// ldirectord: `virtual=IP:PORT`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub virtual_servers: Vec<VirtualServer>,
+    /// Flow sync with the peer balancer (XDP data plane). keepalived:
+    /// `lvs_sync_daemon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_sync: Option<FlowSync>,
 }
 
 /// Daemon-wide settings. keepalived: `global_defs { ... }`.

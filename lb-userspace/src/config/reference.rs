@@ -31,6 +31,21 @@ pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "sync_groups", ty: "list", default: "`[]`", equivalent: "`vrrp_sync_group NAME { }`", meaning: "Instances that change state together." },
             Key { path: "track_scripts", ty: "list", default: "`[]`", equivalent: "`vrrp_script NAME { }`", meaning: "Scripts whose result adjusts instances' priority." },
             Key { path: "virtual_servers", ty: "list", default: "`[]`", equivalent: "`virtual_server IP PORT { }`; ldirectord `virtual=`", meaning: "Load-balanced services." },
+            Key { path: "flow_sync", ty: "mapping", default: "- (off)", equivalent: "`lvs_sync_daemon`", meaning: "Flow sync with the peer balancer: each node sends the flows its XDP program starts, sees established and sees closing to the peer over UDP, in batches, and installs the peer's in its own conntrack table, so a takeover keeps flows the new MASTER's scheduler would send elsewhere (`rr`, `wrr`; replies of real servers several services share). A BACKUP forwards nothing and sends nothing: in effect the MASTER streams. The peer's flows for a service not forwarding here (a BACKUP's VIPs) are held and installed the moment it starts to. Flows for a service or real server this node does not have are skipped and counted. XDP only: with `dataplane: ipvs` it is ignored with a warning (IPVS has its own sync daemon, `ipvsadm --start-daemon`). Changing it needs a restart." },
+        ],
+    ),
+    (
+        "`flow_sync`",
+        "Counters: `lbd status --json` (`flow_sync`) and the metrics `lbd_flow_sync_total{event}`, `lbd_flow_sync_held`; events the program could not queue are the XDP counter `flow_events_lost`.",
+        &[
+            Key { path: "flow_sync.interface", ty: "string", default: "required", equivalent: "`lvs_sync_daemon INTERFACE`", meaning: "Interface facing the peer: sync datagrams are sent and received only on it." },
+            Key { path: "flow_sync.peers", ty: "list of addresses", default: "`[]`", equivalent: "-", meaning: "The peer balancers' addresses: datagrams go to them (unicast) unless `group` is set, and when listed, datagrams from other addresses are refused and counted (with `group` too). `peers` or `group` is required." },
+            Key { path: "flow_sync.group", ty: "address", default: "-", equivalent: "`group` (IPVS: 224.0.0.81)", meaning: "A multicast group to send to and listen on (joined on `interface`; this node's own datagrams are not looped back)." },
+            Key { path: "flow_sync.port", ty: "1-65535", default: "8848", equivalent: "`port`", meaning: "UDP port, the same on both nodes." },
+            Key { path: "flow_sync.id", ty: "0-255", default: "0", equivalent: "`id`", meaning: "Sync id: datagrams of another id are refused and counted, so several pairs can share a network." },
+            Key { path: "flow_sync.maxlen", ty: "68-65507", default: "1472", equivalent: "`maxlen`", meaning: "Largest datagram in bytes; 1472 carries 24 flows and fits a 1500-byte MTU." },
+            Key { path: "flow_sync.ttl", ty: "1-255", default: "1", equivalent: "`ttl`", meaning: "TTL (hop limit) of multicast datagrams." },
+            Key { path: "flow_sync.interval", ty: "seconds", default: "0.01", equivalent: "-", meaning: "Longest a flow waits for others to fill its datagram." },
         ],
     ),
     (
@@ -300,11 +315,11 @@ pub(super) mod tests {
 
     use super::*;
     use crate::config::{
-        AuthType, Authentication, Check, Config, DataplaneKind, ForwardingMethod, HttpCheck,
-        InitialState, InterfaceConfig, IpPrefix, MiscCheck, NegotiateCheck, NegotiateService,
-        Protocol, RealServer, Scheduler, SorryServer, SyncGroup, TcpCheck, TrackInterface,
-        TrackScript, TrackScriptRef, UrlCheck, VirtualAddress, VirtualServer, VrrpInstance,
-        XdpMode,
+        AuthType, Authentication, Check, Config, DataplaneKind, FlowSync, ForwardingMethod,
+        HttpCheck, InitialState, InterfaceConfig, IpPrefix, MiscCheck, NegotiateCheck,
+        NegotiateService, Protocol, RealServer, Scheduler, SorryServer, SyncGroup, TcpCheck,
+        TrackInterface, TrackScript, TrackScriptRef, UrlCheck, VirtualAddress, VirtualServer,
+        VrrpInstance, XdpMode,
         model::ConntrackTimeouts,
         spans::{Kind, Node},
         to_yaml,
@@ -556,6 +571,16 @@ pub(super) mod tests {
                     ],
                 }],
             }],
+            flow_sync: Some(FlowSync {
+                interface: "eth1".into(),
+                peers: vec![ip(2)],
+                group: Some(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 81))),
+                port: Some(8849),
+                id: Some(3),
+                maxlen: Some(1400),
+                ttl: Some(2),
+                interval: Some(Duration::from_millis(20)),
+            }),
         }
     }
 }

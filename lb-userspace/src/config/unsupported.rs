@@ -44,6 +44,7 @@ impl Config {
             sync_groups: _,   // supported
             track_scripts: _, // supported
             virtual_servers,
+            flow_sync: _, // supported with XDP (`dataplane: ipvs` warns)
         } = self;
         let mut out = Vec::new();
         let mut add = |path: KeyPath| out.push(UnsupportedKey { path });

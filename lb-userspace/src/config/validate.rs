@@ -24,6 +24,8 @@ pub(crate) const AH_REFUSED: &str = "auth_type ah is not supported (IPsec AH was
     use `auth_type: pass`, or remove `authentication` for none";
 const AUTH_PASS_MAX: usize = 8;
 
+mod flow_sync;
+
 pub(crate) struct Checker<'a> {
     /// The main file and those it includes; a `Pos` indexes them.
     files: &'a [String],
@@ -59,6 +61,7 @@ impl<'a> Checker<'a> {
         self.sync_groups(config);
         self.track_scripts(config);
         self.virtual_servers(config);
+        self.flow_sync(config);
         self.out
     }
 

@@ -20,7 +20,11 @@
 //!   adverts_received, priority_zero_sent, priority_zero_received}_total`,
 //!   `lbd_vrrp_adverts_dropped_total{instance, reason}`,
 //!   `lbd_vrrp_unmatched_packets_total`
-//! - `lbd_xdp_events_total{event}`: the XDP program's counters.
+//! - `lbd_xdp_events_total{event}`: the XDP program's counters (the flow
+//!   sync's lost events are `event="flow_events_lost"`).
+//! - `lbd_flow_sync_total{event}` (sent/received entries and datagrams,
+//!   installed, skipped, refused datagrams, ...) and the gauge
+//!   `lbd_flow_sync_held`: only when `flow_sync` runs.
 
 use prometheus_client::{
     encoding::text::encode,
@@ -248,6 +252,18 @@ pub fn encode_report(report: &StatusReport) -> String {
         count(&xdp, &labels(&[("event", event)]), *n);
     }
 
+    if let Some(sync) = &report.flow_sync {
+        let events = b.counter("lbd_flow_sync", "What the flow sync did, by event.");
+        for (event, n) in sync.counters() {
+            count(&events, &labels(&[("event", event)]), n);
+        }
+        let held = b.gauge(
+            "lbd_flow_sync_held",
+            "The peer's flows held for services not forwarding here yet.",
+        );
+        set(&held, &Labels::new(), sync.held);
+    }
+
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &b.registry);
@@ -342,6 +358,11 @@ mod tests {
                 counters,
             }],
             xdp_counters: [("udp".to_owned(), 5)].into_iter().collect(),
+            flow_sync: Some(crate::flowsync::FlowSyncView {
+                installed: 7,
+                held: 2,
+                ..Default::default()
+            }),
             ..StatusReport::default()
         };
         let text = encode_report(&report);
@@ -363,6 +384,9 @@ mod tests {
             "lbd_vrrp_adverts_sent_total{instance=\"VI_1\"} 12",
             "lbd_vrrp_adverts_dropped_total{instance=\"VI_1\",reason=\"ttl\"} 3",
             "lbd_xdp_events_total{event=\"udp\"} 5",
+            "lbd_flow_sync_total{event=\"installed\"} 7",
+            "lbd_flow_sync_total{event=\"bad_datagrams\"} 0",
+            "lbd_flow_sync_held{} 2",
             "# EOF",
         ] {
             assert!(

@@ -159,6 +159,7 @@ pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
         sync_groups,
         track_scripts,
         virtual_servers: _, // live
+        flow_sync,
     } = new;
     let Global {
         router_id,
@@ -182,6 +183,7 @@ pub fn check(old: &Config, new: &Config) -> Result<(), NeedsRestart> {
     differs("track_scripts", *track_scripts == old.track_scripts);
     differs("dataplane", *dataplane == old.dataplane);
     differs("interfaces", *interfaces == old.interfaces);
+    differs("flow_sync", *flow_sync == old.flow_sync);
     differs("global.router_id", *router_id == old.global.router_id);
     differs("global.script_user", *script_user == old.global.script_user);
     differs(

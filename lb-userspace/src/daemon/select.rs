@@ -12,6 +12,10 @@
 //!   permission, a kernel or driver without XDP). A misspelt interface is
 //!   not a reason to fall back: it is reported as the configuration error
 //!   it is.
+//!
+//! `flow_sync:` runs with XDP only: its handles on the program's maps are
+//! taken here. With IPVS it is ignored with a warning (IPVS has its own
+//! sync daemon, `ipvsadm --start-daemon`, which lbd does not start).
 
 use std::path::Path;
 
@@ -23,7 +27,7 @@ use crate::{
     config::{Config, DataplaneKind, XdpMode},
     dataplane::{Dataplane, DesiredState},
     ipvs::{IpvsDataplane, IpvsError, IpvsOptions},
-    xdp::{AttachMode, XdpDataplane, XdpError, pins},
+    xdp::{AttachMode, FlowSyncPort, XdpApplyError, XdpDataplane, XdpError, pins},
 };
 
 /// Why the configured data plane cannot run.
@@ -44,6 +48,41 @@ pub enum SelectError {
     Ipvs(#[source] IpvsError),
     #[error("no data plane can run (`dataplane: auto`): XDP: {xdp}; IPVS: {ipvs}")]
     Neither { xdp: String, ipvs: String },
+    #[error("flow_sync cannot reach the XDP program's maps")]
+    FlowSync(#[source] XdpApplyError),
+}
+
+/// What [`open`] opened: the data plane, and the flow sync's handles on it
+/// when `flow_sync:` is configured and the data plane is XDP.
+pub struct Opened {
+    pub dataplane: ActiveDataplane,
+    pub flow_sync: Option<FlowSyncPort>,
+}
+
+/// Takes the flow sync's handles when it is configured.
+fn with_flow_sync(config: &Config, mut xdp: XdpDataplane) -> Result<Opened, SelectError> {
+    let flow_sync = match &config.flow_sync {
+        Some(_) => Some(xdp.flow_sync_port().map_err(SelectError::FlowSync)?),
+        None => None,
+    };
+    Ok(Opened {
+        dataplane: Box::new(xdp),
+        flow_sync,
+    })
+}
+
+/// IPVS runs: no flow sync (said once, when configured).
+fn without_flow_sync(config: &Config, dataplane: ActiveDataplane) -> Opened {
+    if config.flow_sync.is_some() {
+        warn!(
+            "flow_sync is ignored: it needs the XDP data plane (IPVS has its own sync daemon, \
+             `ipvsadm --start-daemon`, which lbd does not start)"
+        );
+    }
+    Opened {
+        dataplane,
+        flow_sync: None,
+    }
 }
 
 /// The data plane that runs, known to the daemon only by its trait.
@@ -74,10 +113,10 @@ pub fn open(
     desired: &DesiredState,
     ipvs: &IpvsOptions,
     pin_dir: &Path,
-) -> Result<ActiveDataplane, SelectError> {
+) -> Result<Opened, SelectError> {
     check(config, desired)?;
     let ipvs_only = desired.services.iter().find(|s| !s.scheduler.xdp_capable());
-    let chosen = match config.dataplane {
+    match config.dataplane {
         DataplaneKind::Xdp => {
             let xdp = attach_xdp(config, pin_dir).map_err(SelectError::Xdp)?;
             info!(
@@ -85,7 +124,7 @@ pub fn open(
                 reason = "`dataplane: xdp`",
                 "data plane chosen"
             );
-            Box::new(xdp) as ActiveDataplane
+            with_flow_sync(config, xdp)
         }
         DataplaneKind::Ipvs => {
             let dp = IpvsDataplane::open(ipvs).map_err(SelectError::Ipvs)?;
@@ -94,16 +133,15 @@ pub fn open(
                 reason = "`dataplane: ipvs`",
                 "data plane chosen"
             );
-            Box::new(dp) as ActiveDataplane
+            Ok(without_flow_sync(config, Box::new(dp)))
         }
         DataplaneKind::Auto => auto(
             config,
             ipvs_only.map(|s| (s.label(), s.scheduler.name())),
             ipvs,
             pin_dir,
-        )?,
-    };
-    Ok(chosen)
+        ),
+    }
 }
 
 fn auto(
@@ -111,7 +149,7 @@ fn auto(
     ipvs_only: Option<(String, &'static str)>,
     ipvs: &IpvsOptions,
     pin_dir: &Path,
-) -> Result<ActiveDataplane, SelectError> {
+) -> Result<Opened, SelectError> {
     let why_not_xdp = if let Some((service, scheduler)) = ipvs_only {
         format!("virtual server {service} uses scheduler {scheduler}, which only IPVS implements")
     } else if config.interfaces.is_empty() {
@@ -124,7 +162,7 @@ fn auto(
                     reason = "`dataplane: auto` and the XDP program attached",
                     "data plane chosen"
                 );
-                return Ok(Box::new(xdp));
+                return with_flow_sync(config, xdp);
             }
             // A misspelt interface is a configuration error, not a reason.
             Err(e @ XdpError::UnknownInterface { .. }) => return Err(SelectError::Xdp(e)),
@@ -138,7 +176,7 @@ fn auto(
                 reason = %why_not_xdp,
                 "data plane chosen: IPVS instead of XDP (`dataplane: auto`)"
             );
-            Ok(Box::new(dp))
+            Ok(without_flow_sync(config, Box::new(dp)))
         }
         Err(e) => Err(SelectError::Neither {
             xdp: why_not_xdp,

@@ -41,6 +41,9 @@ pub struct StatusReport {
     /// until the daemon has two counter samples.
     #[serde(default)]
     pub rate_window_ms: Option<u64>,
+    /// The flow sync's counters; `None` when it does not run.
+    #[serde(default)]
+    pub flow_sync: Option<crate::flowsync::FlowSyncView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,8 +21,11 @@ use crate::dataplane::{
 
 /// The XDP data plane over a loaded [`XdpProgram`].
 pub struct XdpDataplane {
-    program: XdpProgram,
-    installed: InstalledState,
+    pub(super) program: XdpProgram,
+    pub(super) installed: InstalledState,
+    /// Where the flow sync learns the installed ids (`sync_port`).
+    pub(super) sync_ids:
+        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::flowsync::SyncIds>>>,
     /// The services an earlier lbd left in the pinned maps.
     adopted: Option<DesiredState>,
     /// Where the maps and links are pinned: they outlive this process
@@ -50,6 +53,7 @@ impl XdpDataplane {
         Self {
             program,
             installed: InstalledState::new(),
+            sync_ids: None,
             adopted: None,
             pin_dir: None,
             fresh_pins: false,
@@ -154,7 +158,7 @@ impl XdpDataplane {
 }
 
 /// The clock `bpf_ktime_get_ns` reads.
-pub(super) fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -208,7 +212,9 @@ impl Dataplane for XdpDataplane {
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
         let mut maps = AyaMaps::new(self.program.ebpf_mut());
-        writer::install(&mut self.installed, &mut maps, desired)?;
+        let result = writer::install(&mut self.installed, &mut maps, desired);
+        self.publish_sync_ids();
+        result?;
         self.fresh_pins = false;
         Ok(())
     }

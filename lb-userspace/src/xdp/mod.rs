@@ -17,12 +17,16 @@ mod object;
 pub mod pins;
 mod plan;
 pub mod rings;
+mod sync_port;
 mod veth;
 mod writer;
 
 pub use counters::CounterSnapshot;
 pub use dataplane::XdpDataplane;
+pub(crate) use dataplane::monotonic_ns;
 pub use error::{XdpApplyError, XdpError};
 pub use flows::XdpFlowLister;
 pub use loader::{AttachMode, AttachedMode, XdpProgram};
 pub use object::object_bytes;
+pub(crate) use plan::entries::service_key;
+pub use sync_port::FlowSyncPort;

@@ -201,6 +201,28 @@ fn main() -> Result<()> {
     let program = fx.dp.program().program()?;
     let new_flow = time(&fx, program, &syn, client_if)?;
 
+    // Flow sync on: an established packet pays only the refresh check
+    // (a flow is reported when it starts, changes state, or every ~8.6 s).
+    {
+        let mut settings: aya::maps::Array<_, Settings> = aya::maps::Array::try_from(
+            fx.dp
+                .program_mut()
+                .ebpf_mut()
+                .map_mut(SETTINGS)
+                .context("SETTINGS")?,
+        )?;
+        settings.set(
+            0,
+            Settings {
+                flags: lb_common::maps::SETTINGS_FLOW_SYNC,
+                ..Settings::IPVS_DEFAULTS
+            },
+            0,
+        )?;
+    }
+    let program = fx.dp.program().program()?;
+    let established_sync = time(&fx, program, &ack, client_if)?;
+
     println!(
         "XDP program cost per packet (BPF_PROG_TEST_RUN, {REPEAT} repeats, {RUNS} runs, 64-byte frames)"
     );
@@ -212,6 +234,7 @@ fn main() -> Result<()> {
         ("bare XDP_PASS program (reference)", reference),
         ("new flow (Maglev pick + conntrack)", new_flow),
         ("established flow (NAT + redirect)", established),
+        ("established flow, flow sync on", established_sync),
         ("reply (reverse NAT + redirect)", reply_ns),
         ("established, 4 bytes of IPv4 options", options_ns),
         ("policy drop (bad IPv4 checksum)", dropped_ns),

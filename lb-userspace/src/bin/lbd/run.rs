@@ -103,21 +103,21 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     };
 
     // A VRRP-only node (no services, no interfaces) needs no data plane.
-    let mut dataplane = if config.interfaces.is_empty() && config.virtual_servers.is_empty() {
-        None
-    } else {
-        let ipvs = IpvsOptions {
-            run_dir: args.state_dir.clone(),
+    let (mut dataplane, flow_sync) =
+        if config.interfaces.is_empty() && config.virtual_servers.is_empty() {
+            (None, None)
+        } else {
+            let ipvs = IpvsOptions {
+                run_dir: args.state_dir.clone(),
+            };
+            let pin_dir = args
+                .pin_dir
+                .clone()
+                .unwrap_or_else(|| pins::default_pin_dir(&args.state_dir));
+            let opened = select::open(&config, &desired, &ipvs, &pin_dir)
+                .context("while opening the data plane")?;
+            (Some(opened.dataplane), opened.flow_sync)
         };
-        let pin_dir = args
-            .pin_dir
-            .clone()
-            .unwrap_or_else(|| pins::default_pin_dir(&args.state_dir));
-        Some(
-            select::open(&config, &desired, &ipvs, &pin_dir)
-                .context("while opening the data plane")?,
-        )
-    };
     // Real servers an earlier lbd left in the pinned maps that the
     // configuration dropped since drain, as after a reload.
     let mut drains = Drains::default();
@@ -174,6 +174,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         health,
         desired,
         installed,
+        flow_sync,
     ));
     // Dropping the runtime would wait for its blocking threads, such as a
     // `lbd status -c` walk of a large flow table still streaming to a

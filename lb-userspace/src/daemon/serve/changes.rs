@@ -140,6 +140,9 @@ impl Daemon<'_> {
         }
         self.verdict = verdict;
         self.config = new;
+        if let Some(sync) = &self.flow_sync {
+            sync.configure(&desired);
+        }
         self.desired = desired;
         self.drains = drains;
         Ok(format!("reloaded {}: {summary}", path.display()))

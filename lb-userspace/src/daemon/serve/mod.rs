@@ -38,8 +38,10 @@ use super::{
 use crate::{
     config::Config,
     dataplane::DesiredState,
+    flowsync::{self, FlowSyncHandle},
     health::{self, HealthHandle, Verdict},
     vrrp::io::{InstanceStatus, Prepared, VrrpHandle, handover::handover_grace},
+    xdp::FlowSyncPort,
 };
 
 /// How `lbd run` was started.
@@ -81,10 +83,16 @@ struct Daemon<'a> {
     reloads_failed: u64,
     /// Counter samples for the rates status shows.
     rates: RateSampler,
+    /// The flow sync with the peer, when configured (XDP only).
+    flow_sync: Option<FlowSyncHandle>,
 }
 
 /// Runs until SIGTERM or SIGINT, then stops VRRP cleanly (priority-0
 /// adverts, addresses removed). `installed` is what the data plane has now.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one thing `lbd run` prepared before the loop starts"
+)]
 pub async fn serve(
     mut options: ServeOptions,
     config: Config,
@@ -93,6 +101,7 @@ pub async fn serve(
     checks: health::Prepared,
     desired: DesiredState,
     installed: DesiredState,
+    flow_sync: Option<FlowSyncPort>,
 ) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
@@ -115,6 +124,20 @@ pub async fn serve(
         None => None,
     };
     drop(requests_tx);
+    let flow_sync = match (flow_sync, &config.flow_sync) {
+        (Some(port), Some(sync)) => {
+            let handle = flowsync::start(sync, port, &desired)
+                .context("while starting the flow sync (`flow_sync`)")?;
+            info!(
+                interface = sync.interface,
+                port = sync.port(),
+                id = sync.id(),
+                "flow sync running"
+            );
+            Some(handle)
+        }
+        _ => None,
+    };
 
     let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
@@ -134,6 +157,7 @@ pub async fn serve(
         reloads_ok: 0,
         reloads_failed: 0,
         rates: RateSampler::default(),
+        flow_sync,
     };
     let mut states = daemon.vrrp.as_ref().map(|h| h.states.clone());
     notify(&[NotifyState::Ready, NotifyState::Status("running")]);

@@ -17,6 +17,7 @@ use crate::{
     },
     dataplane::{FlowQuery, socket_label},
     error_text::error_chain,
+    flowsync::FlowSyncHandle,
     vrrp::State,
 };
 
@@ -162,6 +163,7 @@ impl Daemon<'_> {
             vrrp_unmatched,
             xdp_counters,
             rate_window_ms: rates.window.map(|w| w.as_millis() as u64),
+            flow_sync: self.flow_sync.as_ref().map(FlowSyncHandle::view),
         })
     }
 

@@ -43,7 +43,8 @@ pub use start::open_pinned;
 pub const PIN_ROOT: &str = "/sys/fs/bpf/lbd";
 
 /// The maps a restart keeps: every map lb-common names (state, settings
-/// and counters alike, so counters do not drop to 0 on a restart).
+/// and counters alike, so counters do not drop to 0 on a restart), except
+/// the `FLOW_EVENTS` queue, which the new program and daemon start afresh.
 pub const PINNED_MAPS: &[&str] = &[
     m::COUNTERS,
     m::SERVICES,

@@ -196,6 +196,9 @@ impl InstalledState {
             backend_ids: IdPool::seeded(MAX_BACKENDS, &held, &generations),
             mirror,
             owed: Vec::new(),
+            // Set again by this process when it runs the flow sync; the
+            // next plan writes SETTINGS' flag accordingly.
+            flow_events: false,
         }
     }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use lb_common::maps::{
     BACKEND_LIVE, Backend, FAMILY_IPV4, FAMILY_IPV6, Flow, FlowKey, NO_BACKEND, RealKey,
-    ReverseFlow, Service, ServiceKey, Settings,
+    ReverseFlow, SETTINGS_FLOW_SYNC, Service, ServiceKey, Settings,
 };
 
 use super::Installed;
@@ -98,13 +98,14 @@ pub(crate) fn backend_entry(spec: &BackendSpec, generation: u32) -> Backend {
 }
 
 /// `SETTINGS` for the configured timeouts (at least a second each: 0 would
-/// expire every flow at once).
-pub(crate) fn settings_entry(t: &Timeouts) -> Settings {
+/// expire every flow at once), with flow events on when `flow_events`.
+pub(crate) fn settings_entry(t: &Timeouts, flow_events: bool) -> Settings {
     let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1);
     Settings {
         tcp_established_s: secs(t.tcp),
         tcp_fin_s: secs(t.tcp_fin),
         udp_s: secs(t.udp),
+        flags: if flow_events { SETTINGS_FLOW_SYNC } else { 0 },
         ..Settings::IPVS_DEFAULTS
     }
 }

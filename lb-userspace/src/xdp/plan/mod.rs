@@ -80,6 +80,8 @@ pub(crate) struct InstalledState {
     /// Undos of a failed plan that failed too: the maps differ from this
     /// state until they are performed (before the next plan).
     pub(crate) owed: Vec<MapOp>,
+    /// Whether `SETTINGS` asks the program for flow-sync events.
+    pub(crate) flow_events: bool,
 }
 
 /// The operations that install a desired state, in order, and the state
@@ -110,6 +112,7 @@ impl InstalledState {
             backend_ids: IdPool::new(MAX_BACKENDS),
             mirror: Mirror::default(),
             owed: Vec::new(),
+            flow_events: false,
         }
     }
 
@@ -130,7 +133,7 @@ impl InstalledState {
             state: self.clone(),
             steps: Vec::new(),
         };
-        p.emit_if_changed_settings(settings_entry(&desired.timeouts));
+        p.emit_if_changed_settings(settings_entry(&desired.timeouts, self.flow_events));
         let wanted: Vec<ServiceKey> = desired.services.iter().map(service_key).collect();
         let stale: Vec<ServiceKey> = p
             .state

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::{config::Global, import::keepalived::Directive};
+use crate::{
+    config::{FlowSync, Global},
+    import::keepalived::Directive,
+};
 
 use super::context::Context;
 
@@ -24,6 +27,7 @@ pub(super) fn convert(
     block: &Directive,
     global: &mut Global,
     defaults: &mut InstanceDefaults,
+    flow_sync: &mut Option<FlowSync>,
 ) {
     for d in &block.children {
         match d.name.as_str() {
@@ -33,6 +37,11 @@ pub(super) fn convert(
             "script_user" => global.script_user = Some(d.args.join(" ")),
             "enable_script_security" => global.enable_script_security = cx.flag(d),
             "lvs_timeouts" => lvs_timeouts(cx, d, global),
+            "lvs_sync_daemon" => {
+                if let Some(sync) = super::sync_daemon::convert(cx, d) {
+                    *flow_sync = Some(sync);
+                }
+            }
             "default_interface" => defaults.interface = cx.arg(d).map(str::to_owned),
             "vrrp_version" => defaults.version = cx.int(d, 2, 3),
             "vrrp_garp_master_delay" => defaults.garp_master_delay = cx.seconds(d),

@@ -8,6 +8,7 @@ mod global;
 mod instance;
 mod reasons;
 mod script;
+mod sync_daemon;
 mod sync_group;
 mod version;
 mod virtual_server;
@@ -39,7 +40,13 @@ pub(crate) fn convert(parsed: &Parsed) -> Imported {
 
     let mut instance_defaults = global::InstanceDefaults::default();
     for d in named("global_defs") {
-        global::convert(&mut cx, d, &mut config.global, &mut instance_defaults);
+        global::convert(
+            &mut cx,
+            d,
+            &mut config.global,
+            &mut instance_defaults,
+            &mut config.flow_sync,
+        );
     }
     for d in named("vrrp_script") {
         config.track_scripts.extend(script::convert(&mut cx, d));

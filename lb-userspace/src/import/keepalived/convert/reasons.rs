@@ -19,8 +19,11 @@ pub(super) fn why(name: &str) -> &'static str {
         | "smtp_alert_vrrp"
         | "smtp_alert_checker"
         | "email_faults" => "lbd sends no mail; use notify scripts",
-        "lvs_sync_daemon" | "lvs_sync_daemon_interface" | "lvs_flush" | "lvs_flush_onstop" => {
-            "lbd does not use IPVS connection sync; Maglev scheduling keeps flows on failover"
+        "lvs_sync_daemon_interface" => {
+            "obsolete in keepalived; write `lvs_sync_daemon INTERFACE VRRP_INSTANCE`, which becomes `flow_sync`"
+        }
+        "lvs_flush" | "lvs_flush_onstop" => {
+            "lbd changes only the IPVS services it created and removes them when it stops"
         }
         "static_ipaddress" | "static_routes" | "static_rules" | "virtual_routes"
         | "virtual_rules" => "lbd manages no routes or static addresses; configure them in the OS",
