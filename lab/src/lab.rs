@@ -33,6 +33,15 @@ pub const BACKEND_IP6: &str = "fd11:2::2";
 pub const VIP: &str = "10.111.1.100";
 pub const VIP6: &str = "fd11:1::100";
 
+/// How the lab sets its interfaces' offloads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Offloads {
+    /// GRO on every receiving end, `tx` checksum offload off on the hosts.
+    HostsComputeChecksums,
+    /// Whatever the kernel sets on a new veth.
+    KernelDefaults,
+}
+
 pub struct Lab {
     pub client: Netns,
     pub balancer: Netns,
@@ -56,6 +65,18 @@ impl Lab {
 
     /// A lab with `n` backends (at most 200) on the switch.
     pub fn with_backends(n: usize) -> Result<Self> {
+        Self::build(n, Offloads::HostsComputeChecksums)
+    }
+
+    /// A lab with `n` backends whose interfaces all keep the kernel's
+    /// default offloads (no `ethtool` at all): the hosts leave TCP / UDP
+    /// checksums to "hardware" (`tx` on) and no veth end runs GRO, as in
+    /// a container or VM deployment nobody tuned.
+    pub fn with_kernel_default_offloads(n: usize) -> Result<Self> {
+        Self::build(n, Offloads::KernelDefaults)
+    }
+
+    fn build(n: usize, offloads: Offloads) -> Result<Self> {
         anyhow::ensure!((1..=200).contains(&n), "a lab has 1 to 200 backends");
         let lab = Self {
             client: Netns::new("client")?,
@@ -108,6 +129,9 @@ impl Lab {
         lab.balancer.sysctl("net.ipv4.ip_forward", "1")?;
         lab.balancer.sysctl("net.ipv6.conf.all.forwarding", "1")?;
 
+        if offloads == Offloads::KernelDefaults {
+            return Ok(lab);
+        }
         Self::ethtool(&lab.client, &["-K", "eth0", "gro", "on", "tx", "off"])?;
         for backend in &lab.backends {
             Self::ethtool(backend, &["-K", "eth0", "gro", "on", "tx", "off"])?;

@@ -44,7 +44,9 @@ pub enum Counter {
     /// Packets to a service with no backend taking new flows and no sorry
     /// server: left to the kernel.
     NoBackend,
-    /// TCP segments with impossible flags (SYN+FIN), dropped.
+    /// TCP segments to a service with a flag combination no connection
+    /// can have (netfilter's `tcp_valid_flags`: null, FIN alone, SYN+RST,
+    /// SYN+FIN, ...), dropped.
     BadTcpFlags,
     /// Packets to a backend address that is this host: left to the kernel.
     LocalDestination,
@@ -58,11 +60,34 @@ pub enum Counter {
     /// Flow-sync events lost because `FLOW_EVENTS` was full (the daemon
     /// did not drain it fast enough): the peer misses those flows.
     FlowEventsLost,
+    /// IPv4 packets to a service whose header checksum is wrong, dropped.
+    BadIpChecksum,
+    /// Packets to a service from a source no router accepts (0.0.0.0/8,
+    /// 127.0.0.0/8, multicast, broadcast; ::, ::1, ff00::/8, IPv4-mapped),
+    /// dropped.
+    MartianSource,
+    /// Packets to a service whose source is their destination, dropped.
+    Land,
+    /// Packets to a service whose IP length cannot hold their TCP / UDP
+    /// header, or whose UDP length is impossible, dropped.
+    BadLength,
+    /// IPv4 packets to a service with malformed options, dropped.
+    BadIpOptions,
+    /// IPv4 packets to a service carrying a loose or strict source route,
+    /// dropped.
+    SourceRoute,
+    /// TCP segments to a service whose data offset is under 5 words or
+    /// past the end of the segment, dropped.
+    BadTcpOffset,
+    /// Packets to a service whose TTL / hop limit expires here, answered
+    /// with Time Exceeded about the packet as the client sent it; and
+    /// backend replies that would expire, left untranslated to the kernel.
+    TtlExpired,
 }
 
 impl Counter {
     /// Every counter in slot order.
-    pub const ALL: [Counter; 24] = [
+    pub const ALL: [Counter; 32] = [
         Counter::RxFrames,
         Counter::RxBytes,
         Counter::Vlan,
@@ -87,6 +112,14 @@ impl Counter {
         Counter::Redirect,
         Counter::IcmpTranslated,
         Counter::FlowEventsLost,
+        Counter::BadIpChecksum,
+        Counter::MartianSource,
+        Counter::Land,
+        Counter::BadLength,
+        Counter::BadIpOptions,
+        Counter::SourceRoute,
+        Counter::BadTcpOffset,
+        Counter::TtlExpired,
     ];
 
     /// Number of slots the counter array needs.
@@ -124,6 +157,14 @@ impl Counter {
             Counter::Redirect => "redirect",
             Counter::IcmpTranslated => "icmp_translated",
             Counter::FlowEventsLost => "flow_events_lost",
+            Counter::BadIpChecksum => "bad_ip_checksum",
+            Counter::MartianSource => "martian_source",
+            Counter::Land => "land",
+            Counter::BadLength => "bad_length",
+            Counter::BadIpOptions => "bad_ip_options",
+            Counter::SourceRoute => "source_route",
+            Counter::BadTcpOffset => "bad_tcp_offset",
+            Counter::TtlExpired => "ttl_expired",
         }
     }
 }

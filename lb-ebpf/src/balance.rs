@@ -11,9 +11,10 @@ use lb_common::{
 
 use crate::{
     conntrack,
-    flow::{PacketFlow, TCP_FIN, TCP_RST, TCP_SYN},
+    flow::{PacketFlow, TCP_RST, TCP_SYN},
     forward::{self, Route},
     headers::IPPROTO_TCP,
+    ingress::{self, Admission},
     maps::{
         BACKEND_STATS, BACKENDS, CONNTRACK, NEW_FLOW, REALS, REVERSE, SCRATCH, SERVICE_STATS,
         SERVICES, Scratch,
@@ -21,7 +22,7 @@ use crate::{
     nat::{self, Endpoint, Side},
     parse::{Malformed, Packet},
     stats::{self, Direction},
-    sync,
+    sync, time_exceeded,
     words::set_addr16,
 };
 
@@ -130,9 +131,23 @@ fn try_to_tracked(
     packet: &Packet,
     flow: &PacketFlow,
 ) -> Result<Option<u32>, Malformed> {
+    // Every packet to a service comes here first: judge it before
+    // anything else (in this frame, not the entry function's, whose stack
+    // the ICMP path's frame leaves no room in).
+    match ingress::admit(ctx, packet, flow)? {
+        Admission::Admit => {}
+        Admission::Drop(reason) => {
+            stats::count(reason);
+            return Ok(Some(xdp_action::XDP_DROP));
+        }
+        Admission::Expired => {
+            stats::count(Counter::TtlExpired);
+            return Ok(Some(time_exceeded::reply(ctx, packet, &flow.key)));
+        }
+    }
     let key = &flow.key;
     let flags = flow.tcp_flags;
-    if packet.fragment || syn_fin(flow) {
+    if packet.fragment {
         return Ok(None);
     }
     let Some(entry) = CONNTRACK.get_ptr_mut(key) else {
@@ -170,12 +185,6 @@ fn try_to_tracked(
     .map(Some)
 }
 
-/// SYN and FIN together: never valid, a classic scan.
-#[inline(always)]
-fn syn_fin(flow: &PacketFlow) -> bool {
-    flow.key.proto == IPPROTO_TCP && flow.tcp_flags & (TCP_SYN | TCP_FIN) == (TCP_SYN | TCP_FIN)
-}
-
 /// Client -> VIP:port without a live entry: schedule it to a backend.
 #[inline(always)]
 fn try_to_new(
@@ -192,11 +201,6 @@ fn try_to_new(
         // Later fragments carry no ports to balance on: the whole datagram
         // goes to the kernel, which reassembles it.
         return Ok(Some(xdp_action::XDP_PASS));
-    }
-    if syn_fin(flow) {
-        // No backend should see it.
-        stats::count(Counter::BadTcpFlags);
-        return Ok(Some(xdp_action::XDP_DROP));
     }
     let mid_flow = tcp && flags & TCP_SYN == 0;
     let Some(backend_id) = crate::schedule::pick(service, flow_hash(key), mid_flow) else {
@@ -380,6 +384,13 @@ fn try_from_backend(
         (reverse.vip, reverse.vport, reverse.service)
     };
     if packet.fragment {
+        return Ok(Some(xdp_action::XDP_PASS));
+    }
+    if forward::expiring(ctx, packet)? {
+        // Untranslated, so the kernel's Time Exceeded goes back to the
+        // backend that sent it, and nothing about the backend reaches the
+        // client.
+        stats::count(Counter::TtlExpired);
         return Ok(Some(xdp_action::XDP_PASS));
     }
     let scratch = scratch()?;

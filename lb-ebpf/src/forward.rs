@@ -135,6 +135,18 @@ pub(crate) fn transmit(ctx: &XdpContext, packet: &Packet, hop: &NextHop) -> Resu
     Ok(unsafe { bpf_redirect(ifindex, 0) } as u32)
 }
 
+/// Whether the packet's TTL / hop limit would expire on the way through.
+#[inline(always)]
+pub(crate) fn expiring(ctx: &XdpContext, packet: &Packet) -> Result<bool, Malformed> {
+    // SAFETY (header reads below): ptr_at checked each header is in the frame.
+    let ttl = match packet.ip {
+        Some(Family::Ipv4) => unsafe { (*ptr_at::<Ipv4Hdr>(ctx, packet.l3_offset)?).ttl },
+        Some(Family::Ipv6) => unsafe { (*ptr_at::<Ipv6Hdr>(ctx, packet.l3_offset)?).hop_limit },
+        None => return Err(Malformed),
+    };
+    Ok(ttl <= 1)
+}
+
 /// The next hop the last successful [`route`] left in `params`.
 #[inline(always)]
 pub(crate) fn next_hop(params: &bpf_fib_lookup, now: u64) -> NextHop {

@@ -19,6 +19,8 @@ mod flow;
 mod forward;
 mod headers;
 mod icmp;
+mod ingress;
+mod ipv4_options;
 mod maps;
 mod nat;
 mod parse;
@@ -26,6 +28,7 @@ mod ptr;
 mod schedule;
 mod stats;
 mod sync;
+mod time_exceeded;
 mod words;
 
 use aya_ebpf::{

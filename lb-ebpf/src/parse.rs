@@ -310,12 +310,10 @@ fn parse_ipv6(ctx: &XdpContext, packet: &mut Packet) -> Result<(u8, bool), Malfo
 fn parse_l4(ctx: &XdpContext, l4_offset: usize, protocol: u8) -> Result<Transport, Malformed> {
     match protocol {
         IPPROTO_TCP => {
-            let tcp = ptr_at::<TcpHdr>(ctx, l4_offset)?;
-            let data_offset = unsafe { (*tcp).doff_flags[0] };
-            // Data offset counts 32-bit words; under 5 cannot hold the header.
-            if usize::from(data_offset >> 4) * 4 < core::mem::size_of::<TcpHdr>() {
-                return Err(Malformed);
-            }
+            // The ports and flags are all the balancer reads; a data offset
+            // that cannot hold the header is judged by the ingress policy
+            // when the segment is for a service (and by the kernel if not).
+            ptr_at::<TcpHdr>(ctx, l4_offset)?;
             stats::count(Counter::Tcp);
             Ok(Transport::Tcp)
         }

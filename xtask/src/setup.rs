@@ -103,7 +103,7 @@ fn is_root() -> bool {
 fn check_kernel() -> Result<()> {
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
         bail!(
-            "this kernel has no BTF (/sys/kernel/btf/vmlinux): lbd needs a kernel >= 5.15 built with CONFIG_DEBUG_INFO_BTF"
+            "this kernel has no BTF (/sys/kernel/btf/vmlinux): lbd needs a kernel >= 5.18 built with CONFIG_DEBUG_INFO_BTF"
         );
     }
     if !is_root() {

@@ -71,7 +71,7 @@ pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
         "",
         &[
             Key { path: "interfaces[].name", ty: "string", default: "required", equivalent: "-", meaning: "Interface name, e.g. `eth0`." },
-            Key { path: "interfaces[].xdp_mode", ty: "`auto` \\| `native` \\| `generic`", default: "`auto`", equivalent: "ip-link `xdp` / `xdpdrv` / `xdpgeneric`", meaning: "How XDP attaches: native (in the driver) when possible, else generic." },
+            Key { path: "interfaces[].xdp_mode", ty: "`auto` \\| `native` \\| `generic`", default: "`auto`", equivalent: "ip-link `xdp` / `xdpdrv` / `xdpgeneric`", meaning: "How XDP attaches: native (in the driver) when possible, else generic; `auto` uses generic on a veth, where native mode loses frames behind peers with default offloads." },
         ],
     ),
     (

@@ -20,7 +20,8 @@ use super::{CounterSnapshot, XdpError, object_bytes};
 /// How to attach to an interface.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AttachMode {
-    /// Native mode, falling back to generic mode with a warning.
+    /// Native mode, falling back to generic mode with a warning; generic
+    /// mode on a veth (see `veth.rs` for why).
     #[default]
     Auto,
     /// Native mode only.
@@ -161,6 +162,27 @@ impl XdpProgram {
                         XdpError::AttachMode {
                             interface: interface.to_owned(),
                             mode: m.name(),
+                            source: Box::new(source),
+                        }
+                    }
+                })?
+            }
+            AttachMode::Auto if super::veth::is_veth(interface) => {
+                warn!(
+                    interface,
+                    "veth: attaching in generic mode; in native mode frames redirected into a \
+                     veth whose peer runs no NAPI are dropped, and frames whose sender leaves \
+                     the checksum to offload (tx on, the default) leave with a wrong checksum"
+                );
+                try_mode(program, AttachedMode::Generic).map_err(|source| {
+                    if unknown(&source) {
+                        XdpError::UnknownInterface {
+                            interface: interface.to_owned(),
+                        }
+                    } else {
+                        XdpError::AttachMode {
+                            interface: interface.to_owned(),
+                            mode: AttachedMode::Generic.name(),
                             source: Box::new(source),
                         }
                     }

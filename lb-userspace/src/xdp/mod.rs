@@ -18,6 +18,7 @@ pub mod pins;
 mod plan;
 pub mod rings;
 mod sync_port;
+mod veth;
 mod writer;
 
 pub use counters::CounterSnapshot;

@@ -5,18 +5,25 @@
 //! program measured in the same run, inside a namespace whose FIB answers
 //! every lookup. Prints the median of several runs and the ratios; absolute
 //! nanoseconds vary with the machine, ratios much less (docs/benchmarking.md).
+//!
+//! Then the program's load time (the verifier's work, which every `lbd run`
+//! with XDP waits for), against the bare program and, when
+//! `LBD_BENCH_REFERENCE_OBJECT` names another build of the object (e.g.
+//! main's), against that object's program, loaded in the same invocation.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use etherparse::PacketBuilder;
-use lb_common::maps::{BARE_PASS_PROGRAM, SETTINGS, Settings};
+use lb_common::maps::{BARE_PASS_PROGRAM, SETTINGS, Settings, XDP_PROGRAM};
 use lb_tests::nat_lab::{BACKEND1_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture};
 use lb_userspace::dataplane::{BackendSpec, L4Protocol, SchedulerKind, ServiceSpec};
 
 const REPEAT: u32 = 1_000_000;
 const RUNS: usize = 9;
+/// Loads of each program for the load-time figures (each takes seconds).
+const LOADS: usize = 5;
 const CLIENT: [u8; 4] = [10, 0, 0, 1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 const BACKEND: [u8; 4] = [10, 1, 0, 1];
@@ -133,12 +140,39 @@ fn main() -> Result<()> {
         true,
     );
     let _ = BACKEND;
+    // The ingress policy's costliest admitted case (the option walk) and
+    // its cheapest drop.
+    let with_options = {
+        let mut ip = etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, CLIENT, VIP)?;
+        ip.options = [1u8, 1, 1, 0][..].try_into()?;
+        let mut th = etherparse::TcpHeader::new(40001, 80, 1, 64240);
+        th.ack = true;
+        th.acknowledgment_number = 1;
+        let payload = [0u8; 10];
+        ip.set_payload_len(th.header_len() + payload.len())?;
+        th.checksum = th.calc_checksum_ipv4(&ip, &payload)?;
+        let mut f = Vec::new();
+        etherparse::Ethernet2Header {
+            source: CLIENT_MAC,
+            destination: LB_CLIENT_MAC,
+            ether_type: etherparse::EtherType::IPV4,
+        }
+        .write(&mut f)?;
+        ip.write(&mut f)?;
+        th.write(&mut f)?;
+        f.extend_from_slice(&payload);
+        f
+    };
+    let mut bad_checksum = ack.clone();
+    bad_checksum[24] ^= 0x5a;
 
     let reference = time(&fx, bare, &pass, client_if)?;
     let program = fx.dp.program().program()?;
     let established = time(&fx, program, &ack, client_if)?;
     let reply_ns = time(&fx, program, &reply, backend_if)?;
     let pass_ns = time(&fx, program, &pass, client_if)?;
+    let options_ns = time(&fx, program, &with_options, client_if)?;
+    let dropped_ns = time(&fx, program, &bad_checksum, client_if)?;
     let mut arp = vec![0xffu8; 6];
     arp.extend_from_slice(&CLIENT_MAC);
     arp.extend_from_slice(&[0x08, 0x06]);
@@ -193,7 +227,7 @@ fn main() -> Result<()> {
         "XDP program cost per packet (BPF_PROG_TEST_RUN, {REPEAT} repeats, {RUNS} runs, 64-byte frames)"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>12}",
+        "{:<38} {:>9} {:>9} {:>12}",
         "path", "best ns", "median ns", "x bare (best)"
     );
     for (name, ns) in [
@@ -202,16 +236,108 @@ fn main() -> Result<()> {
         ("established flow (NAT + redirect)", established),
         ("established flow, flow sync on", established_sync),
         ("reply (reverse NAT + redirect)", reply_ns),
+        ("established, 4 bytes of IPv4 options", options_ns),
+        ("policy drop (bad IPv4 checksum)", dropped_ns),
         ("pass-through (not a service)", pass_ns),
         ("ARP (parse and counters only)", arp_ns),
     ] {
         println!(
-            "{name:<34} {:>9.1} {:>9.1} {:>12.2}x",
+            "{name:<38} {:>9.1} {:>9.1} {:>12.2}x",
             ns.best,
             ns.median,
             ns.best / reference.best
         );
     }
     println!("target: established flow <= 3x the bare program");
+    load_times()
+}
+
+/// The median wall-clock time of loading `program` from `object` (parsing
+/// the ELF, creating its maps, and the kernel verifying the program), and
+/// how many instructions the verifier processed (the machine-independent
+/// part of that time).
+fn load_time(object: &[u8], program: &str) -> Result<(Duration, Option<u32>)> {
+    let mut verified = None;
+    let mut samples = Vec::with_capacity(LOADS);
+    for _ in 0..LOADS {
+        let started = Instant::now();
+        let mut ebpf = aya::Ebpf::load(object).context("loading the object")?;
+        let xdp: &mut Xdp = ebpf
+            .program_mut(program)
+            .with_context(|| format!("{program} is in the object"))?
+            .try_into()?;
+        xdp.load().with_context(|| format!("verifying {program}"))?;
+        samples.push(started.elapsed());
+        verified = xdp.info()?.verified_instruction_count();
+        drop(ebpf);
+    }
+    samples.sort();
+    Ok((samples[LOADS / 2], verified))
+}
+
+fn load_times() -> Result<()> {
+    let object = lb_userspace::xdp::object_bytes();
+    let bare = load_time(object, BARE_PASS_PROGRAM)?;
+    let this = load_time(object, XDP_PROGRAM)?;
+    let reference = match std::env::var_os("LBD_BENCH_REFERENCE_OBJECT") {
+        Some(path) => {
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("reading {}", path.to_string_lossy()))?;
+            // aya wants the ELF 8-byte aligned; a Vec<u64> copy is.
+            let mut aligned = vec![0u64; bytes.len().div_ceil(8)];
+            bytemuck_copy(&mut aligned, &bytes);
+            let aligned = &as_bytes(&aligned)[..bytes.len()];
+            Some((path, load_time(aligned, XDP_PROGRAM)?))
+        }
+        None => None,
+    };
+    println!();
+    println!("Program load time (ELF, maps and verifier; median of {LOADS} loads)");
+    println!(
+        "{:<38} {:>9} {:>14} {:>16}",
+        "program", "ms", "x reference", "insns verified"
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let insns = |n: Option<u32>| n.map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let base = reference.as_ref().map_or(this.0, |(_, (d, _))| *d);
+    println!(
+        "{:<38} {:>9.1} {:>14} {:>16}",
+        "bare XDP_PASS program",
+        ms(bare.0),
+        "",
+        insns(bare.1)
+    );
+    if let Some((path, (d, n))) = &reference {
+        println!(
+            "{:<38} {:>9.1} {:>13.2}x {:>16}",
+            format!("{XDP_PROGRAM} from {}", path.to_string_lossy()),
+            ms(*d),
+            1.0,
+            insns(*n)
+        );
+    }
+    println!(
+        "{:<38} {:>9.1} {:>13.2}x {:>16}",
+        format!("{XDP_PROGRAM} (this build)"),
+        ms(this.0),
+        ms(this.0) / ms(base),
+        insns(this.1)
+    );
+    if reference.is_none() {
+        println!("(set LBD_BENCH_REFERENCE_OBJECT to another build's lb-ebpf.o for a reference)");
+    }
     Ok(())
+}
+
+fn bytemuck_copy(dst: &mut [u64], src: &[u8]) {
+    for (word, chunk) in dst.iter_mut().zip(src.chunks(8)) {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        *word = u64::from_ne_bytes(b);
+    }
+}
+
+fn as_bytes(words: &[u64]) -> &[u8] {
+    // SAFETY: u64 has no padding; the slice covers exactly the words.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), words.len() * 8) }
 }
