@@ -301,7 +301,8 @@ pub fn has_xdp(ns: &Netns, interface: &str) -> Result<bool> {
     Ok(String::from_utf8_lossy(&out.stdout).contains("prog/xdp"))
 }
 
-/// Waits until `interface` in `ns` shows an XDP program.
+/// Waits until `interface` in `ns` shows an XDP program and the daemon
+/// answers on its control socket (its services are installed by then).
 pub fn wait_for_xdp(ns: &Netns, interface: &str, daemon: &mut Daemon) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
@@ -312,12 +313,20 @@ pub fn wait_for_xdp(ns: &Netns, interface: &str, daemon: &mut Daemon) -> Result<
             );
         }
         if has_xdp(ns, interface)? {
-            return Ok(());
+            // Attached comes before the services are installed; the
+            // control socket answers once they are.
+            while Instant::now() < deadline {
+                if daemon.try_wait()?.is_some() || daemon.status().is_ok() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!(
-        "lbd did not attach XDP to {interface} within 15 s; its log:\n{}",
+        "lbd did not attach XDP to {interface} and answer within 15 s; its log:\n{}",
         daemon.log()
     )
 }
