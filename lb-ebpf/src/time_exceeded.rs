@@ -252,22 +252,7 @@ fn ipv4_headers(
     }
     b[10] = header_check[0];
     b[11] = header_check[1];
-    let icmp_sum = quote_sum
-        + u32::from(u16::from_be_bytes([
-            ICMP_TIME_EXCEEDED,
-            EXCEEDED_IN_TRANSIT,
-        ]));
-    let icmp_check = (!csum::fold(icmp_sum)).to_be_bytes();
-    let icmp = [
-        ICMP_TIME_EXCEEDED,
-        EXCEEDED_IN_TRANSIT,
-        icmp_check[0],
-        icmp_check[1],
-        0,
-        0,
-        0,
-        0,
-    ];
+    let icmp = time_exceeded_header(ICMP_TIME_EXCEEDED, quote_sum);
     for i in 0..8 {
         b[20 + i] = icmp[i];
     }
@@ -310,27 +295,24 @@ fn ipv6_headers(
         b[8 + i] = key.dst[i];
         b[24 + i] = key.src[i];
     }
-    let sum = quote_sum
-        + pseudo_header_sum(key, icmp_len)
-        + u32::from(u16::from_be_bytes([
-            ICMPV6_TIME_EXCEEDED,
-            EXCEEDED_IN_TRANSIT,
-        ]));
-    let check = (!csum::fold(sum)).to_be_bytes();
-    let icmp = [
+    let icmp = time_exceeded_header(
         ICMPV6_TIME_EXCEEDED,
-        EXCEEDED_IN_TRANSIT,
-        check[0],
-        check[1],
-        0,
-        0,
-        0,
-        0,
-    ];
+        quote_sum + pseudo_header_sum(key, icmp_len),
+    );
     for i in 0..8 {
         b[40 + i] = icmp[i];
     }
     Ok(())
+}
+
+/// An ICMP or ICMPv6 "time exceeded in transit" header of type `kind`
+/// whose checksum covers `sum` (the quote's, and for ICMPv6 the
+/// pseudo-header's) and the header itself.
+#[inline(always)]
+fn time_exceeded_header(kind: u8, sum: u32) -> [u8; 8] {
+    let check = (!csum::fold(sum + u32::from(u16::from_be_bytes([kind, EXCEEDED_IN_TRANSIT]))))
+        .to_be_bytes();
+    [kind, EXCEEDED_IN_TRANSIT, check[0], check[1], 0, 0, 0, 0]
 }
 
 /// The ICMPv6 pseudo-header's sum (RFC 8200 8.1): VIP, client, length and

@@ -18,6 +18,7 @@ use std::{fmt::Write as _, net::SocketAddr, thread::JoinHandle, time::Duration};
 use anyhow::Result;
 use lb_lab::{
     lab::Lab,
+    long_flows::{FlowPlan, FlowReport, LongFlows},
     netns::{Netns, veth},
     traffic::{StopFlag, tcp_identity_server, udp_identity_server},
 };
@@ -93,6 +94,17 @@ impl HaLab {
 
     pub fn vip() -> SocketAddr {
         SocketAddr::new(VIP.parse().expect("an address"), SERVICE_PORT)
+    }
+
+    /// The flows the tests and the bench hold through the VIP: 300 TCP
+    /// connections asking every 50 ms, and a UDP stream.
+    pub fn flow_plan() -> FlowPlan {
+        FlowPlan {
+            tcp: Self::vip(),
+            connections: 300,
+            interval: Duration::from_millis(50),
+            udp: Some(Self::vip()),
+        }
     }
 }
 
@@ -205,6 +217,22 @@ impl HaLab {
         lab.vrrp.wait_sole_holder(VIP, "a", WAIT)?;
         lab.vrrp.wait_sole_holder(VIP2, "a", WAIT)?;
         Ok(lab)
+    }
+
+    /// An elected pair (as [`HaLab::elected`]) with [`HaLab::flow_plan`]'s
+    /// flows open through a, then `event`: the lab and what the flows went
+    /// through. Errors carry both nodes' logs.
+    pub fn flows_through(event: Event, scheduler: &str, rest: &str) -> Result<(Self, FlowReport)> {
+        let mut lab = Self::elected(scheduler, rest)?;
+        let flows = LongFlows::start(&lab.vrrp.client, Self::flow_plan())
+            .map_err(|e| e.context(format!("opening the flows\n{}", lab.vrrp.logs())))?;
+        // Let them settle into their rhythm before anything happens.
+        std::thread::sleep(Duration::from_millis(500));
+        if let Err(e) = lab.happen(event, scheduler, rest) {
+            return Err(e.context(format!("{}\n{}", event.name(), lab.vrrp.logs())));
+        }
+        let report = flows.finish()?;
+        Ok((lab, report))
     }
 
     /// Makes `event` happen to node a (started with `scheduler`, `rest`)

@@ -18,6 +18,37 @@ pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0c, 0x01];
 pub const BACKEND1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x01];
 pub const BACKEND2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0b, 0x02];
 
+/// Addresses the lab routes: a client, the VIPs, and backend 1 (resolved,
+/// [`BACKEND1_MAC`]), in both families.
+pub const CLIENT: [u8; 4] = [10, 0, 0, 1];
+pub const VIP: [u8; 4] = [10, 0, 0, 100];
+pub const BACKEND1: [u8; 4] = [10, 1, 0, 1];
+pub const CLIENT6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+pub const VIP6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64];
+pub const BACKEND6: [u8; 16] = [0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+/// A request's bytes, for frames that carry data.
+pub const PAYLOAD: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
+
+/// Port 80 of `vip` over `protocol`, round robin to `backend`:8080.
+pub fn one_backend_service(
+    vip: impl Into<std::net::IpAddr>,
+    protocol: lb_userspace::dataplane::L4Protocol,
+    backend: impl Into<std::net::IpAddr>,
+) -> lb_userspace::dataplane::ServiceSpec {
+    lb_userspace::dataplane::ServiceSpec {
+        vip: vip.into(),
+        port: 80,
+        protocol,
+        scheduler: lb_userspace::dataplane::SchedulerKind::RoundRobin,
+        backends: vec![lb_userspace::dataplane::BackendSpec {
+            addr: backend.into(),
+            port: 8080,
+            weight: 1,
+        }],
+        sorry: None,
+    }
+}
+
 /// The namespace and the interface indexes inside it.
 pub struct NatLab {
     pub ns: Netns,
@@ -97,6 +128,17 @@ pub struct NatFixture {
 impl NatFixture {
     /// Loads the program and installs `services`. Panics (the test's
     /// failure) when any step fails.
+    /// TCP and UDP on port 80 of [`VIP`] and TCP on port 80 of [`VIP6`],
+    /// each to backend 1 port 8080.
+    pub fn vips_80() -> Self {
+        use lb_userspace::dataplane::L4Protocol;
+        Self::new(vec![
+            one_backend_service(VIP, L4Protocol::Tcp, BACKEND1),
+            one_backend_service(VIP, L4Protocol::Udp, BACKEND1),
+            one_backend_service(VIP6, L4Protocol::Tcp, BACKEND6),
+        ])
+    }
+
     pub fn new(services: Vec<lb_userspace::dataplane::ServiceSpec>) -> Self {
         use lb_userspace::dataplane::{Dataplane, DesiredState, Timeouts};
         lb_lab::privileges::require_root("loading the XDP program in a namespace");

@@ -11,7 +11,7 @@
 use std::{fmt::Write as _, time::Duration};
 
 use lb_lab::{
-    long_flows::{FlowPlan, FlowReport, LongFlows},
+    long_flows::{FlowReport, LongFlows},
     privileges::require_root,
 };
 use lb_tests::{
@@ -20,16 +20,6 @@ use lb_tests::{
 };
 
 const WAIT: Duration = Duration::from_secs(15);
-const CONNECTIONS: usize = 300;
-
-fn plan() -> FlowPlan {
-    FlowPlan {
-        tcp: HaLab::vip(),
-        connections: CONNECTIONS,
-        interval: Duration::from_millis(50),
-        udp: Some(HaLab::vip()),
-    }
-}
 
 /// How the nodes sync flows, if at all.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -63,7 +53,7 @@ fn pair(sync: Sync) -> (HaLab, LongFlows) {
     lab.vrrp.b().start(&config(100, 1, sync)).unwrap();
     lab.vrrp.wait_sole_holder(VIP, "a", WAIT).unwrap();
     lab.vrrp.wait_sole_holder(VIP2, "a", WAIT).unwrap();
-    let flows = LongFlows::start(&lab.vrrp.client, plan()).unwrap_or_else(|e| {
+    let flows = LongFlows::start(&lab.vrrp.client, HaLab::flow_plan()).unwrap_or_else(|e| {
         panic!("flows open: {e:#}\n{}", lab.vrrp.logs());
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -76,7 +66,7 @@ fn pair(sync: Sync) -> (HaLab, LongFlows) {
             .wait_status("b to install a's flows", WAIT, |r| {
                 r.flow_sync
                     .as_ref()
-                    .is_some_and(|s| s.installed > CONNECTIONS as u64)
+                    .is_some_and(|s| s.installed > HaLab::flow_plan().connections as u64)
             });
         let sync = report.flow_sync.expect("b runs the flow sync");
         assert_eq!(
@@ -93,7 +83,7 @@ fn pair(sync: Sync) -> (HaLab, LongFlows) {
         let a = lab.vrrp.a().daemon().status().unwrap();
         let sent = a.flow_sync.expect("a runs the flow sync");
         assert!(
-            sent.entries_sent > CONNECTIONS as u64 && sent.send_errors == 0,
+            sent.entries_sent > HaLab::flow_plan().connections as u64 && sent.send_errors == 0,
             "a's sender: {sent:?}"
         );
         assert_eq!(
@@ -201,7 +191,7 @@ fn sigterm_failover_under_wrr_without_flow_sync_breaks_connections() {
     // wrr placed them in turn; b places each by hash: about two thirds
     // land on a backend that never saw them (chance of none: 3^-300).
     assert!(
-        report.broken + report.moved > CONNECTIONS / 4,
+        report.broken + report.moved > HaLab::flow_plan().connections / 4,
         "without flow sync most wrr connections should break or move: {}",
         report.summary()
     );

@@ -7,37 +7,18 @@
 
 use std::time::{Duration, Instant};
 
-use lb_lab::{
-    long_flows::{FlowPlan, FlowReport, LongFlows},
-    privileges::require_root,
-};
+use lb_lab::{long_flows::FlowReport, privileges::require_root};
 use lb_tests::{
     ha_lab::{Event, HaLab},
     vrrp_lab::{VIP, VIP2},
 };
 
-fn plan() -> FlowPlan {
-    FlowPlan {
-        tcp: HaLab::vip(),
-        connections: 300,
-        interval: Duration::from_millis(50),
-        udp: Some(HaLab::vip()),
-    }
-}
-
 /// Runs `event` on a pair using `scheduler` (with `rest` in both configs)
 /// while the flows run; returns the lab and what the flows went through.
 fn through(event: Event, scheduler: &str, rest: &str) -> (HaLab, FlowReport) {
     require_root("the HA lab");
-    let mut lab = HaLab::elected(scheduler, rest).expect("an elected pair");
-    let flows = LongFlows::start(&lab.vrrp.client, plan())
-        .unwrap_or_else(|e| panic!("flows open: {e:#}\n{}", lab.vrrp.logs()));
-    // Let them settle into their rhythm before anything happens.
-    std::thread::sleep(Duration::from_millis(500));
-    if let Err(e) = lab.happen(event, scheduler, rest) {
-        panic!("{}: {e:#}\n{}", event.name(), lab.vrrp.logs());
-    }
-    let report = flows.finish().unwrap();
+    let (lab, report) =
+        HaLab::flows_through(event, scheduler, rest).unwrap_or_else(|e| panic!("{e:#}"));
     eprintln!("{}, {scheduler}: {}", event.name(), report.summary());
     (lab, report)
 }

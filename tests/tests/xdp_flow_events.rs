@@ -6,17 +6,15 @@
 
 use etherparse::PacketBuilder;
 use lb_common::maps::{FAMILY_IPV4, FLOW_ESTABLISHED, FLOW_FIN, FLOW_SYN, FLOW_UDP, FlowEvent};
-use lb_tests::nat_lab::{BACKEND1_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture};
+use lb_tests::nat_lab::{
+    BACKEND1, BACKEND1_MAC, CLIENT, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture, VIP,
+};
 use lb_userspace::{
     dataplane::{
         BackendSpec, Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
     },
     xdp::FlowSyncPort,
 };
-
-const CLIENT: [u8; 4] = [10, 0, 0, 1];
-const VIP: [u8; 4] = [10, 0, 0, 100];
-const BACKEND1: [u8; 4] = [10, 1, 0, 1];
 
 fn services() -> Vec<ServiceSpec> {
     [L4Protocol::Tcp, L4Protocol::Udp]

@@ -5,52 +5,21 @@
 //! untouched, its reason counted and no flow created; the guards beside
 //! them show that the legitimate neighbours of each class still go through.
 
-use std::net::IpAddr;
-
 use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, PacketBuilder, TcpHeader};
 use lb_common::{counters::Counter, csum};
 use lb_tests::{
     fixture::{XDP_DROP, XDP_PASS, XDP_REDIRECT, assert_verdict},
-    nat_lab::{BACKEND1_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture},
+    nat_lab::{
+        BACKEND1, BACKEND1_MAC, CLIENT, CLIENT_MAC, CLIENT6, LB_BACKEND_MAC, LB_CLIENT_MAC,
+        NatFixture, PAYLOAD, VIP, VIP6,
+    },
 };
-use lb_userspace::dataplane::{BackendSpec, L4Protocol, SchedulerKind, ServiceSpec};
 
-const CLIENT: [u8; 4] = [10, 0, 0, 1];
-const VIP: [u8; 4] = [10, 0, 0, 100];
-const BACKEND1: [u8; 4] = [10, 1, 0, 1];
-const CLIENT6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-const VIP6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64];
-const BACKEND6: [u8; 16] = [0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-const PAYLOAD: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
 /// Where the IPv4 header starts in an untagged frame.
 const L3: usize = 14;
 
-fn service(
-    vip: impl Into<IpAddr>,
-    protocol: L4Protocol,
-    backend: impl Into<IpAddr>,
-) -> ServiceSpec {
-    ServiceSpec {
-        vip: vip.into(),
-        port: 80,
-        protocol,
-        scheduler: SchedulerKind::RoundRobin,
-        backends: vec![BackendSpec {
-            addr: backend.into(),
-            port: 8080,
-            weight: 1,
-        }],
-        sorry: None,
-    }
-}
-
-/// TCP and UDP services on port 80 of the IPv4 and IPv6 VIPs.
 fn fixture() -> NatFixture {
-    NatFixture::new(vec![
-        service(VIP, L4Protocol::Tcp, BACKEND1),
-        service(VIP, L4Protocol::Udp, BACKEND1),
-        service(VIP6, L4Protocol::Tcp, BACKEND6),
-    ])
+    NatFixture::vips_80()
 }
 
 /// A client's TCP/IPv4 segment to port `dport` with the given IPv4

@@ -4,50 +4,20 @@
 //! Expected frames are built from scratch; each fixture also checks that
 //! no byte sequence of the real server's address appears in what leaves.
 
-use std::net::IpAddr;
-
 use etherparse::{Icmpv4Type, Icmpv6Type, IpNumber, Ipv4Header, PacketBuilder, icmpv4, icmpv6};
 use lb_common::counters::Counter;
 use lb_tests::{
     fixture::{XDP_DROP, XDP_PASS, XDP_REDIRECT, XDP_TX, assert_verdict},
-    nat_lab::{BACKEND1_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture},
+    nat_lab::{
+        BACKEND1, BACKEND1_MAC, BACKEND6, CLIENT, CLIENT_MAC, CLIENT6, LB_BACKEND_MAC,
+        LB_CLIENT_MAC, NatFixture, PAYLOAD, VIP, VIP6,
+    },
 };
-use lb_userspace::dataplane::{BackendSpec, L4Protocol, SchedulerKind, ServiceSpec};
 
-const CLIENT: [u8; 4] = [10, 0, 0, 1];
-const VIP: [u8; 4] = [10, 0, 0, 100];
-const BACKEND1: [u8; 4] = [10, 1, 0, 1];
-const CLIENT6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-const VIP6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x64];
-const BACKEND6: [u8; 16] = [0xfd, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-const PAYLOAD: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
 const L3: usize = 14;
 
-fn service(
-    vip: impl Into<IpAddr>,
-    protocol: L4Protocol,
-    backend: impl Into<IpAddr>,
-) -> ServiceSpec {
-    ServiceSpec {
-        vip: vip.into(),
-        port: 80,
-        protocol,
-        scheduler: SchedulerKind::RoundRobin,
-        backends: vec![BackendSpec {
-            addr: backend.into(),
-            port: 8080,
-            weight: 1,
-        }],
-        sorry: None,
-    }
-}
-
 fn fixture() -> NatFixture {
-    NatFixture::new(vec![
-        service(VIP, L4Protocol::Tcp, BACKEND1),
-        service(VIP, L4Protocol::Udp, BACKEND1),
-        service(VIP6, L4Protocol::Tcp, BACKEND6),
-    ])
+    NatFixture::vips_80()
 }
 
 fn syn4(ttl: u8) -> Vec<u8> {

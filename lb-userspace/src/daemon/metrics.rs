@@ -325,24 +325,16 @@ mod tests {
                         }),
                     },
                     // Down and out of the pool (quiescent=no): still a series.
-                    RealServerView {
-                        ip: "10.0.1.3".parse().unwrap(),
-                        port: 8080,
-                        address: "10.0.1.3:8080".into(),
-                        weight: 0,
-                        active_connections: 0,
-                        inactive_connections: 0,
-                        stats: StatsView::default(),
-                        rates: RateView::default(),
-                        draining: false,
-                        in_pool: false,
-                        health: Some(HealthView {
+                    RealServerView::out_of_pool(
+                        "10.0.1.3".parse().unwrap(),
+                        8080,
+                        HealthView {
                             up: false,
                             last_result: Some("connect: refused".into()),
                             last_failure: Some("connect: refused".into()),
                             last_failure_at: Some(1_795_333_470),
-                        }),
-                    },
+                        },
+                    ),
                 ],
             }],
             vrrp_instances: vec![InstanceView {

@@ -85,6 +85,26 @@ pub struct RealServerView {
     pub health: Option<HealthView>,
 }
 
+impl RealServerView {
+    /// A checked real server its check took out of the pool: no weight,
+    /// no traffic, listed for its health.
+    pub fn out_of_pool(ip: IpAddr, port: u16, health: HealthView) -> Self {
+        Self {
+            ip,
+            port,
+            address: socket_label(ip, port),
+            weight: 0,
+            active_connections: 0,
+            inactive_connections: 0,
+            stats: StatsView::default(),
+            rates: RateView::default(),
+            draining: false,
+            in_pool: false,
+            health: Some(health),
+        }
+    }
+}
+
 const fn in_pool_default() -> bool {
     true
 }
@@ -209,19 +229,7 @@ pub fn services(
                         .iter()
                         .any(|b| b.addr == id.addr && b.port == id.port)
                 })
-                .map(|(id, view)| RealServerView {
-                    ip: id.addr,
-                    port: id.port,
-                    address: socket_label(id.addr, id.port),
-                    weight: 0,
-                    active_connections: 0,
-                    inactive_connections: 0,
-                    stats: StatsView::default(),
-                    rates: RateView::default(),
-                    draining: false,
-                    in_pool: false,
-                    health: Some(view.clone()),
-                })
+                .map(|(id, view)| RealServerView::out_of_pool(id.addr, id.port, view.clone()))
                 .collect();
             real_servers.extend(out_of_pool);
             ServiceView {

@@ -183,24 +183,16 @@ mod tests {
                         health: None,
                     },
                     // Taken out by its check (quiescent=no): still listed.
-                    RealServerView {
-                        ip: "10.0.1.4".parse().unwrap(),
-                        port: 8080,
-                        address: "10.0.1.4:8080".into(),
-                        weight: 0,
-                        active_connections: 0,
-                        inactive_connections: 0,
-                        stats: StatsView::default(),
-                        rates: RateView::default(),
-                        draining: false,
-                        in_pool: false,
-                        health: Some(HealthView {
+                    RealServerView::out_of_pool(
+                        "10.0.1.4".parse().unwrap(),
+                        8080,
+                        HealthView {
                             up: false,
                             last_result: Some("connect: refused".into()),
                             last_failure: Some("connect: refused".into()),
                             last_failure_at: Some(1_795_333_469 + 61),
-                        }),
-                    },
+                        },
+                    ),
                 ],
             }],
             vrrp_instances: vec![

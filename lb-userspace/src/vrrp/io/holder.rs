@@ -127,6 +127,25 @@ struct IfReq {
     _pad: [u8; 22],
 }
 
+impl IfReq {
+    /// A request about interface `name` (cut to fit) with `flags`.
+    fn new(name: &str, flags: libc::c_short) -> Self {
+        let mut request = Self {
+            name: [0; libc::IFNAMSIZ],
+            flags,
+            _pad: [0; 22],
+        };
+        for (slot, byte) in request
+            .name
+            .iter_mut()
+            .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+        {
+            *slot = byte.cast_signed();
+        }
+        request
+    }
+}
+
 impl VipHolder {
     /// Creates the (non-persistent) tun device `name` and brings it up.
     pub fn create(name: &str) -> io::Result<Self> {
@@ -135,14 +154,7 @@ impl VipHolder {
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
             .open("/dev/net/tun")?;
-        let mut request = IfReq {
-            name: [0; libc::IFNAMSIZ],
-            flags: IFF_TUN | IFF_NO_PI,
-            _pad: [0; 22],
-        };
-        for (slot, byte) in request.name.iter_mut().zip(name.bytes()) {
-            *slot = byte.cast_signed();
-        }
+        let mut request = IfReq::new(name, IFF_TUN | IFF_NO_PI);
         // SAFETY: TUNSETIFF reads and writes one ifreq, which `request`
         // is (same layout: name then a short of flags, padded).
         if unsafe { libc::ioctl(file.as_raw_fd(), TUNSETIFF, &raw mut request) } < 0 {
@@ -169,14 +181,7 @@ fn set_up(name: &str) -> io::Result<()> {
     }
     // SAFETY: fd is a socket we own; closed once on every path below.
     let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let mut request = IfReq {
-        name: [0; libc::IFNAMSIZ],
-        flags: 0,
-        _pad: [0; 22],
-    };
-    for (slot, byte) in request.name.iter_mut().zip(name.bytes()) {
-        *slot = byte.cast_signed();
-    }
+    let mut request = IfReq::new(name, 0);
     // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write one ifreq.
     unsafe {
         if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &raw mut request) < 0 {

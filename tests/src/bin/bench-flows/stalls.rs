@@ -6,10 +6,7 @@
 //! fresh lab; the reference row is the same run with nothing happening, so
 //! the ratio says how much longer than a quiet network the worst wait was.
 
-use std::time::Duration;
-
-use anyhow::{Context as _, Result};
-use lb_lab::long_flows::{FlowPlan, FlowReport, LongFlows};
+use anyhow::Result;
 use lb_tests::ha_lab::{Event, HaLab};
 
 /// The schedulers measured and the configuration each needs beyond the
@@ -22,30 +19,13 @@ const SCHEDULERS: [(&str, &str); 2] = [
     ),
 ];
 
-fn round(event: Event, scheduler: &str, rest: &str) -> Result<FlowReport> {
-    let mut lab = HaLab::elected(scheduler, rest).context("an elected pair")?;
-    let flows = LongFlows::start(
-        &lab.vrrp.client,
-        FlowPlan {
-            tcp: HaLab::vip(),
-            connections: 300,
-            interval: Duration::from_millis(50),
-            udp: Some(HaLab::vip()),
-        },
-    )?;
-    std::thread::sleep(Duration::from_millis(500));
-    lab.happen(event, scheduler, rest)
-        .with_context(|| format!("{}:\n{}", event.name(), lab.vrrp.logs()))?;
-    flows.finish()
-}
-
 pub(crate) fn run() -> Result<()> {
     println!();
     println!("established flows through a pair (300 TCP every 50 ms + UDP every 20 ms):");
     for (scheduler, rest) in SCHEDULERS {
         let mut reference = None;
         for event in Event::ALL {
-            let report = round(event, scheduler, rest)?;
+            let (_lab, report) = HaLab::flows_through(event, scheduler, rest)?;
             let stall = report.longest_stall.as_secs_f64() * 1e3;
             let base = *reference.get_or_insert(stall.max(1.0));
             println!(
