@@ -36,7 +36,7 @@ pub struct XdpDataplane {
     fresh_pins: bool,
 }
 
-fn map_err(
+pub(super) fn map_err(
     map: &'static str,
     operation: &'static str,
 ) -> impl Fn(aya::maps::MapError) -> XdpApplyError {

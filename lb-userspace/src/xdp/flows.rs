@@ -41,7 +41,8 @@ fn address(bytes: &[u8; 16], family: u8) -> IpAddr {
 
 /// A second handle on one of the program's maps.
 pub(super) fn duplicate(map: &Map, name: &'static str) -> Result<MapData, XdpApplyError> {
-    let (Map::HashMap(data) | Map::LruHashMap(data) | Map::Array(data)) = map else {
+    let (Map::HashMap(data) | Map::LruHashMap(data) | Map::Array(data) | Map::RingBuf(data)) = map
+    else {
         return Err(XdpApplyError::MissingMap(name));
     };
     let fd = data

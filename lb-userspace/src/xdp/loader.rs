@@ -146,6 +146,21 @@ impl XdpProgram {
                 .map(|link| (m, link))
         };
         let unknown = |e: &ProgramError| matches!(e, ProgramError::UnknownInterface { .. });
+        // Attaching in one given mode failed: the interface is missing, or
+        // that mode is not available on it.
+        let in_mode = |m: AttachedMode, source: ProgramError| {
+            if unknown(&source) {
+                XdpError::UnknownInterface {
+                    interface: interface.to_owned(),
+                }
+            } else {
+                XdpError::AttachMode {
+                    interface: interface.to_owned(),
+                    mode: m.name(),
+                    source: Box::new(source),
+                }
+            }
+        };
         let (attached, link) = match mode {
             AttachMode::Native | AttachMode::Generic => {
                 let m = if mode == AttachMode::Native {
@@ -153,19 +168,7 @@ impl XdpProgram {
                 } else {
                     AttachedMode::Generic
                 };
-                try_mode(program, m).map_err(|source| {
-                    if unknown(&source) {
-                        XdpError::UnknownInterface {
-                            interface: interface.to_owned(),
-                        }
-                    } else {
-                        XdpError::AttachMode {
-                            interface: interface.to_owned(),
-                            mode: m.name(),
-                            source: Box::new(source),
-                        }
-                    }
-                })?
+                try_mode(program, m).map_err(|source| in_mode(m, source))?
             }
             AttachMode::Auto if super::veth::is_veth(interface) => {
                 warn!(
@@ -174,19 +177,8 @@ impl XdpProgram {
                      veth whose peer runs no NAPI are dropped, and frames whose sender leaves \
                      the checksum to offload (tx on, the default) leave with a wrong checksum"
                 );
-                try_mode(program, AttachedMode::Generic).map_err(|source| {
-                    if unknown(&source) {
-                        XdpError::UnknownInterface {
-                            interface: interface.to_owned(),
-                        }
-                    } else {
-                        XdpError::AttachMode {
-                            interface: interface.to_owned(),
-                            mode: AttachedMode::Generic.name(),
-                            source: Box::new(source),
-                        }
-                    }
-                })?
+                let m = AttachedMode::Generic;
+                try_mode(program, m).map_err(|source| in_mode(m, source))?
             }
             AttachMode::Auto => match try_mode(program, AttachedMode::Native) {
                 Ok(ok) => ok,

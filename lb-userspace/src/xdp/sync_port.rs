@@ -3,7 +3,7 @@
 //! in, and, after every change, which services and reals are installed
 //! under which ids (`SyncIds`), to translate the peer's flows to.
 
-use std::{os::fd::AsFd as _, sync::Arc};
+use std::sync::Arc;
 
 use aya::maps::{HashMap as BpfHashMap, Map, MapData, RingBuf};
 use lb_common::maps::{self as m, Flow, FlowKey, ReverseFlow};
@@ -11,6 +11,8 @@ use tokio::sync::watch;
 
 use super::{
     XdpApplyError, XdpDataplane,
+    dataplane::map_err,
+    flows::duplicate,
     plan::{
         InstalledState,
         entries::{addr_bytes, real_key},
@@ -37,16 +39,7 @@ impl XdpDataplane {
         let ebpf = self.program.ebpf();
         let reopen = |name: &'static str| -> Result<Map, XdpApplyError> {
             let map = ebpf.map(name).ok_or(XdpApplyError::MissingMap(name))?;
-            let (Map::RingBuf(data) | Map::HashMap(data) | Map::LruHashMap(data)) = map else {
-                return Err(XdpApplyError::MissingMap(name));
-            };
-            let fd = data
-                .fd()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|source| XdpApplyError::Duplicate { map: name, source })?;
-            let data = MapData::from_fd(fd).map_err(map_err(name, "reopen"))?;
-            Map::from_map_data(data).map_err(map_err(name, "reopen"))
+            Map::from_map_data(duplicate(map, name)?).map_err(map_err(name, "reopen"))
         };
         Ok(FlowSyncPort {
             events: RingBuf::try_from(reopen(m::FLOW_EVENTS)?)
@@ -71,17 +64,6 @@ impl XdpDataplane {
                 changed
             });
         }
-    }
-}
-
-fn map_err(
-    map: &'static str,
-    operation: &'static str,
-) -> impl Fn(aya::maps::MapError) -> XdpApplyError {
-    move |source| XdpApplyError::Map {
-        map,
-        operation,
-        source: Box::new(source),
     }
 }
 
