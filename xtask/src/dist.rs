@@ -9,7 +9,8 @@
 //! from the `lbd` binary being packaged, so it cannot drift from it.
 //!
 //! Contents: `/usr/sbin/lbd` (release build, the XDP program embedded),
-//! the systemd unit, `/etc/lbd/lbd.yaml` (a conffile: the minimal example,
+//! the systemd unit (and an opt-in sandbox for it among the examples),
+//! `/etc/lbd/lbd.yaml` (a conffile: the minimal example,
 //! scripts run as `lbd-script`), `/etc/lbd/conf.d/`, man pages lbd(8),
 //! lbd-SUBCOMMAND(8) and lbd.yaml(5), bash/zsh/fish completions, the JSON
 //! Schema of the configuration (`/usr/share/lbd/lbd.schema.json`), the docs
@@ -34,6 +35,11 @@ const FILES: &[(&str, &str, u32)] = &[
     (
         "dist/lbd.service",
         "usr/lib/systemd/system/lbd.service",
+        0o644,
+    ),
+    (
+        "dist/lbd.service.d/hardening.conf",
+        "usr/share/doc/lbd/examples/lbd.service.d/hardening.conf",
         0o644,
     ),
     (

@@ -57,42 +57,49 @@ pub(crate) fn test(args: &TestArgs) -> Result<()> {
     let host = cmd::run(&mut nextest);
     // The IPVS tests need a kernel with IPVS: one boot of the lab VM runs
     // them all (they are the `#[ignore]`d tests of tests/tests/ipvs_vm.rs).
-    let vm = step("IPVS tests in the lab VM (Debian's kernel, TCG)", || {
-        vm_tests(args.filter.as_deref())
+    let ipvs = step("IPVS tests in the lab VM (Debian's kernel, TCG)", || {
+        vm_tests("ipvs_vm", vm::Init::Shell, args.filter.as_deref())
+    });
+    // The shipped unit needs systemd as PID 1, which this machine's is not:
+    // a second boot, with systemd (tests/tests/systemd_unit_vm.rs).
+    let unit = step("the shipped unit under systemd in the lab VM", || {
+        vm_tests("systemd_unit_vm", vm::Init::Systemd, args.filter.as_deref())
     });
     host?;
-    vm
+    ipvs?;
+    unit
 }
 
-/// Builds the IPVS test binary and runs its tests inside the lab VM.
-fn vm_tests(filter: Option<&str>) -> Result<()> {
+/// Builds the test binary `name` and runs its `#[ignore]`d tests inside the
+/// lab VM.
+fn vm_tests(name: &str, init: vm::Init, filter: Option<&str>) -> Result<()> {
     let out = cmd::cargo()
-        .args(["test", "-p", "lb-tests", "--test", "ipvs_vm", "--no-run"])
+        .args(["test", "-p", "lb-tests", "--test", name, "--no-run"])
         .args(["--features", PRIVILEGED])
         .args(["--message-format", "json"])
         .stderr(std::process::Stdio::inherit())
         .output()
-        .context("while building the IPVS tests")?;
+        .with_context(|| format!("while building the {name} tests"))?;
     if !out.status.success() {
-        bail!("building the IPVS tests failed");
+        bail!("building the {name} tests failed");
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let exe = stdout
         .lines()
-        .filter(|l| l.contains("\"name\":\"ipvs_vm\""))
+        .filter(|l| l.contains(&format!("\"name\":\"{name}\"")))
         .find_map(|l| {
             let start = l.find("\"executable\":\"")? + "\"executable\":\"".len();
             let len = l[start..].find('"')?;
             Some(l[start..start + len].to_owned())
         })
-        .context("cargo named no ipvs_vm test executable")?;
+        .with_context(|| format!("cargo named no {name} test executable"))?;
     let kernel = vm::prepare()
-        .context("the lab VM cannot be prepared, so the IPVS tests cannot run (see above)")?;
+        .with_context(|| format!("the lab VM cannot be prepared, so the {name} tests cannot run (see above)"))?;
     let mut command = vec![exe, "--ignored".to_owned(), "--test-threads=2".to_owned()];
     command.extend(filter.map(ToOwned::to_owned));
-    let code = vm::run_in_vm(&kernel, &command, 2048)?;
+    let code = vm::run_in_vm(&kernel, &command, 2048, init)?;
     if code != 0 {
-        bail!("IPVS tests in the lab VM failed (exit status {code}); see the [vm] lines above");
+        bail!("the {name} tests in the lab VM failed (exit status {code}); see the [vm] lines above");
     }
     Ok(())
 }

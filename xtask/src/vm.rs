@@ -14,6 +14,9 @@
 //!   cannot run a stock kernel. No network device at all (`-nic none`).
 //! - The command's exit status comes back as a marker line on the serial
 //!   console.
+//! - The command runs under a busybox shell as PID 1 (the IPVS tests), or,
+//!   with `--systemd`, as a service of the host's systemd booted as PID 1
+//!   (the tests of the shipped unit, which need a real service manager).
 
 use std::{
     fs,
@@ -40,11 +43,29 @@ pub(crate) struct VmArgs {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048)]
     pub(crate) memory: u32,
+    /// Boot systemd as PID 1 and run the command as one of its services.
+    #[arg(long)]
+    pub(crate) systemd: bool,
+}
+
+/// What runs as the guest's PID 1 around the command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Init {
+    /// A busybox shell: up in seconds, nothing else running.
+    Shell,
+    /// The host's systemd, the command one of its services: for what needs
+    /// a service manager (`systemctl`, the shipped unit).
+    Systemd,
 }
 
 pub(crate) fn vm(args: &VmArgs) -> Result<()> {
     let kernel = cmd::step("lab VM: Debian kernel and initramfs", prepare)?;
-    let code = run_in_vm(&kernel, &args.command, args.memory)?;
+    let init = if args.systemd {
+        Init::Systemd
+    } else {
+        Init::Shell
+    };
+    let code = run_in_vm(&kernel, &args.command, args.memory, init)?;
     if code != 0 {
         bail!("the command inside the VM exited with status {code}");
     }
@@ -218,6 +239,47 @@ sync
 poweroff -f
 "#;
 
+/// Runs in the switched root when systemd is to be PID 1: systemd mounts a
+/// fresh tmpfs on /run, so busybox (the modprobe) moves to /lbd-vm; two
+/// units run the command and power off, and the kernel's
+/// `systemd.unit=lbd-vm.target` makes them all that boots (with what the
+/// command's own units pull in, such as sysinit.target).
+const STAGE2_SYSTEMD: &str = r#"mkdir -p /lbd-vm /etc/systemd/system
+cp /run/lbd-vm/busybox /lbd-vm/busybox
+ln -sf /lbd-vm/busybox /lbd-vm/modprobe
+echo /lbd-vm/modprobe > /proc/sys/kernel/modprobe
+/lbd-vm/busybox sed -n 's/.*lbd.script=\([^ ]*\).*/\1/p' /proc/cmdline > /lbd-vm/script-path
+cat > /lbd-vm/run.sh <<'EOF'
+ip link set lo up
+SCRIPT=$(cat /lbd-vm/script-path)
+cd "$(dirname "$SCRIPT")"
+sh "$SCRIPT"
+echo "LBD-VM-EXIT=$?"
+sync
+systemctl poweroff -ff
+EOF
+cat > /etc/systemd/system/lbd-vm.target <<'EOF'
+[Unit]
+Description=lab VM: the command
+AllowIsolate=yes
+Requires=lbd-vm-run.service
+EOF
+cat > /etc/systemd/system/lbd-vm-run.service <<'EOF'
+[Unit]
+Description=lab VM: run the command, report its status, power off
+DefaultDependencies=no
+[Service]
+Type=oneshot
+Environment=PATH=/lbd-vm:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+StandardInput=null
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+ExecStart=/lbd-vm/busybox sh /lbd-vm/run.sh
+EOF
+exec /lib/systemd/systemd
+"#;
+
 fn build_initramfs(cache: &Path, modules: &Path, version: &str, out: &Path) -> Result<()> {
     let dir = cache.join("initramfs");
     let _ = fs::remove_dir_all(&dir);
@@ -279,7 +341,12 @@ fn build_initramfs(cache: &Path, modules: &Path, version: &str, out: &Path) -> R
 
 /// Boots the VM, runs `command` inside (as a shell command line) and
 /// returns its exit status. The guest's console is streamed to stderr.
-pub(crate) fn run_in_vm(kernel: &Kernel, command: &[String], memory: u32) -> Result<i32> {
+pub(crate) fn run_in_vm(
+    kernel: &Kernel,
+    command: &[String],
+    memory: u32,
+    init: Init,
+) -> Result<i32> {
     let work = cache_dir().join("runs");
     fs::create_dir_all(&work)?;
     let script = work.join(format!("run-{}.sh", std::process::id()));
@@ -294,11 +361,19 @@ pub(crate) fn run_in_vm(kernel: &Kernel, command: &[String], memory: u32) -> Res
         ),
     )?;
     // stage2 travels in the root share, like the command.
-    let stage2_path = cache_dir().join("stage2.sh");
-    fs::write(&stage2_path, STAGE2)?;
+    let (stage2_name, stage2, boot_unit) = match init {
+        Init::Shell => ("stage2.sh", STAGE2, ""),
+        Init::Systemd => (
+            "stage2-systemd.sh",
+            STAGE2_SYSTEMD,
+            " systemd.unit=lbd-vm.target systemd.show_status=error",
+        ),
+    };
+    let stage2_path = cache_dir().join(stage2_name);
+    fs::write(&stage2_path, stage2)?;
     let start = Instant::now();
     eprintln!(
-        "[xtask] booting the lab VM (kernel {}, TCG): {}",
+        "[xtask] booting the lab VM (kernel {}, TCG, {init:?} as PID 1): {}",
         kernel.version,
         command.join(" ")
     );
@@ -313,7 +388,7 @@ pub(crate) fn run_in_vm(kernel: &Kernel, command: &[String], memory: u32) -> Res
         .arg(&kernel.initramfs)
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 quiet panic=-1 lbd.script={} lbd.stage2={}",
+            "console=ttyS0 quiet panic=-1 lbd.script={} lbd.stage2={}{boot_unit}",
             script.display(),
             stage2_path.display()
         ))
