@@ -1,6 +1,6 @@
 //! The NGINX HA pair migrated from keepalived as a user would: the
 //! primary's keepalived.conf (VRRPv3 unicast, two weight-50 track scripts,
-//! one notify script) turned into lbd's YAML by `lbd import keepalived`, the
+//! one notify script) turned into lbd's YAML by `lbd import-keepalived`, the
 //! secondary's the same file with the addresses swapped and priority 100
 //! (as nginx-ha-setup writes it), both run as lbd nodes in the VRRP lab.
 //!
@@ -151,19 +151,19 @@ impl Files {
         conf
     }
 
-    /// `lbd import keepalived` of [`Self::keepalived_conf`].
+    /// `lbd import-keepalived` of [`Self::keepalived_conf`].
     fn import(&self, node: usize) -> String {
         let conf = self.dir.join("keepalived.conf");
         std::fs::write(&conf, self.keepalived_conf(node)).unwrap();
         let out = std::process::Command::new(binaries::lbd())
-            .args(["import", "keepalived"])
+            .arg("import-keepalived")
             .arg(&conf)
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success(),
-            "lbd import keepalived failed:\n{stderr}"
+            "lbd import-keepalived failed:\n{stderr}"
         );
         assert!(
             stderr.contains("imported 1 vrrp instance(s), 0 virtual server(s)"),
@@ -299,11 +299,16 @@ fn nginx_ha_pair_imported_from_keepalived_fails_over_and_back_at_each_step() {
     let mut pair = Pair::new();
     // Both files import to what keepalived runs: v3 unicast to the peer,
     // the two weight-50 scripts, notify, and nothing to attach XDP to.
-    for config in &pair.configs {
-        assert!(
-            config.contains("chk_nginx_service") && config.contains("chk_manual_failover"),
-            "{config}"
-        );
+    for (i, config) in pair.configs.iter().enumerate() {
+        for expected in [
+            "version: 3".to_owned(),
+            format!("unicast_peers:\n  - \"{}\"", node_ip(1 - i, 0)),
+            "- chk_nginx_service\n  - chk_manual_failover".to_owned(),
+            "weight: 50".to_owned(),
+            "notify: ".to_owned(),
+        ] {
+            assert!(config.contains(&expected), "{expected:?} in:\n{config}");
+        }
         assert!(!config.contains("interfaces:"), "{config}");
     }
 
@@ -365,7 +370,10 @@ fn nginx_ha_pair_imported_from_keepalived_fails_over_and_back_at_each_step() {
         took_over.as_secs_f64()
     );
     assert_eq!(pair.files[A].state(), "STATE=STOP\n");
-    assert_eq!(pair.lab.nodes[A].state_file("VI_1").unwrap(), "STATE=STOP\n");
+    assert_eq!(
+        pair.lab.nodes[A].state_file("VI_1").unwrap(),
+        "STATE=STOP\n"
+    );
     let b = pair.instance(B);
     assert_eq!((b.state.as_str(), b.priority), ("MASTER", 200));
     assert_eq!(pair.files[B].state(), "STATE=MASTER\n");
@@ -377,11 +385,19 @@ fn nginx_ha_pair_imported_from_keepalived_fails_over_and_back_at_each_step() {
     let deadline = Instant::now() + WAIT;
     loop {
         let holders = pair.lab.holders(VIP).unwrap();
-        assert!(holders.len() < 2, "two holders: {holders:?}\n{}", pair.lab.logs());
+        assert!(
+            holders.len() < 2,
+            "two holders: {holders:?}\n{}",
+            pair.lab.logs()
+        );
         if holders == ["a"] {
             break;
         }
-        assert!(Instant::now() < deadline, "a never took the VIP back\n{}", pair.lab.logs());
+        assert!(
+            Instant::now() < deadline,
+            "a never took the VIP back\n{}",
+            pair.lab.logs()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     pair.settled(A, [201, 200]);

@@ -75,13 +75,8 @@ fn write_executable(path: &str, text: &str) {
 
 /// What to show when something is not as expected.
 fn diagnostics() -> String {
-    let status = run(Command::new("systemctl").args([
-        "status",
-        "--no-pager",
-        "-l",
-        "lbd",
-        "nginx",
-    ]));
+    let status =
+        run(Command::new("systemctl").args(["status", "--no-pager", "-l", "lbd", "nginx"]));
     let journal = run(Command::new("journalctl").args(["--no-pager", "-n", "60", "-u", "lbd"]));
     format!(
         "{}\n{}\nnotify log:\n{}\n/etc/lbd/lbd.yaml:\n{}",
@@ -122,12 +117,20 @@ fn shipped_unit_lets_the_nginx_ha_notify_script_write_state_and_start_nginx() {
         "this test installs lbd and adds eth0: it runs only in the lab VM booted with systemd \
          (cargo xtask test; or cargo xtask vm --systemd TEST-BINARY --ignored)"
     );
+    let began = Instant::now();
+    let phase = |what: &str| eprintln!("[{:6.1} s] {what}", began.elapsed().as_secs_f64());
+    // man-db's dpkg trigger re-indexes every manual page: half a minute on
+    // the VM's emulated CPU, and nothing this test looks at.
+    let _ = std::fs::remove_file("/var/lib/man-db/auto-update");
     stdout(Command::new("dpkg").arg("--install").arg(package()));
+    phase("package installed");
 
     // The primary's network as its keepalived.conf expects it.
     sh("ip link add eth0 type dummy && ip addr add 10.1.1.7/24 dev eth0 && ip link set eth0 up");
     // The VM has no udev to make the tun node lbd's VIP holder opens.
-    sh("modprobe tun; [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200; }");
+    sh(
+        "modprobe tun; [ -e /dev/net/tun ] || { mkdir -p /dev/net && mknod /dev/net/tun c 10 200; }",
+    );
     write_executable("/usr/lib/keepalived/nginx-ha-notify", NOTIFY);
     write_executable("/usr/lib/keepalived/nginx-ha-check", CHECK);
     write_executable(
@@ -136,9 +139,10 @@ fn shipped_unit_lets_the_nginx_ha_notify_script_write_state_and_start_nginx() {
     );
     std::fs::write("/etc/systemd/system/nginx.service", NGINX_STAND_IN).unwrap();
     sh("systemctl daemon-reload");
-    let imported = stdout(Command::new("lbd").args(["import", "keepalived", SAMPLE]));
+    let imported = stdout(Command::new("lbd").args(["import-keepalived", SAMPLE]));
     std::fs::write("/etc/lbd/lbd.yaml", imported).unwrap();
 
+    phase("scripts, nginx.service and /etc/lbd/lbd.yaml in place");
     let start = run(Command::new("systemctl").args(["start", "lbd"]));
     assert!(
         start.status.success(),
@@ -148,9 +152,11 @@ fn shipped_unit_lets_the_nginx_ha_notify_script_write_state_and_start_nginx() {
     );
     // Alone on its link, the node becomes MASTER: notify starts nginx and
     // writes the state files; the check then passes (priority 201).
+    phase("systemctl start lbd returned");
     wait_for("the notify script's MASTER state file", || {
         read(STATE_FILE) == "STATE=MASTER\n"
     });
+    phase("MASTER");
     assert_eq!(
         unit_property("nginx", "ActiveState"),
         "active",
@@ -173,6 +179,7 @@ fn shipped_unit_lets_the_nginx_ha_notify_script_write_state_and_start_nginx() {
     let stopping = Instant::now();
     sh("systemctl stop lbd");
     let took = stopping.elapsed();
+    phase("stopped");
     eprintln!(
         "systemctl stop lbd returned after {:.2} s",
         took.as_secs_f64()

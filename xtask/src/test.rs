@@ -93,13 +93,16 @@ fn vm_tests(name: &str, init: vm::Init, filter: Option<&str>) -> Result<()> {
             Some(l[start..start + len].to_owned())
         })
         .with_context(|| format!("cargo named no {name} test executable"))?;
-    let kernel = vm::prepare()
-        .with_context(|| format!("the lab VM cannot be prepared, so the {name} tests cannot run (see above)"))?;
+    let kernel = vm::prepare().with_context(|| {
+        format!("the lab VM cannot be prepared, so the {name} tests cannot run (see above)")
+    })?;
     let mut command = vec![exe, "--ignored".to_owned(), "--test-threads=2".to_owned()];
     command.extend(filter.map(ToOwned::to_owned));
     let code = vm::run_in_vm(&kernel, &command, 2048, init)?;
     if code != 0 {
-        bail!("the {name} tests in the lab VM failed (exit status {code}); see the [vm] lines above");
+        bail!(
+            "the {name} tests in the lab VM failed (exit status {code}); see the [vm] lines above"
+        );
     }
     Ok(())
 }

@@ -241,10 +241,15 @@ poweroff -f
 
 /// Runs in the switched root when systemd is to be PID 1: systemd mounts a
 /// fresh tmpfs on /run, so busybox (the modprobe) moves to /lbd-vm; two
-/// units run the command and power off, and the kernel's
-/// `systemd.unit=lbd-vm.target` makes them all that boots (with what the
-/// command's own units pull in, such as sysinit.target).
+/// units run the command and power off, and `--unit=lbd-vm.target` makes
+/// them all that boots (with what the command's own units pull in, such as
+/// sysinit.target). The host's /.dockerenv (when the build machine is a
+/// container) would make systemd think it runs in one: hidden. So is
+/// systemd-tmpfiles-setup: it would empty the host's /tmp through the
+/// overlay, which over 9p on an emulated CPU takes half a minute.
 const STAGE2_SYSTEMD: &str = r#"mkdir -p /lbd-vm /etc/systemd/system
+rm -f /.dockerenv /run/.containerenv
+ln -sf /dev/null /etc/systemd/system/systemd-tmpfiles-setup.service
 cp /run/lbd-vm/busybox /lbd-vm/busybox
 ln -sf /lbd-vm/busybox /lbd-vm/modprobe
 echo /lbd-vm/modprobe > /proc/sys/kernel/modprobe
@@ -277,7 +282,7 @@ StandardError=tty
 TTYPath=/dev/ttyS0
 ExecStart=/lbd-vm/busybox sh /lbd-vm/run.sh
 EOF
-exec /lib/systemd/systemd
+exec /lib/systemd/systemd --unit=lbd-vm.target --show-status=error
 "#;
 
 fn build_initramfs(cache: &Path, modules: &Path, version: &str, out: &Path) -> Result<()> {
@@ -361,13 +366,9 @@ pub(crate) fn run_in_vm(
         ),
     )?;
     // stage2 travels in the root share, like the command.
-    let (stage2_name, stage2, boot_unit) = match init {
-        Init::Shell => ("stage2.sh", STAGE2, ""),
-        Init::Systemd => (
-            "stage2-systemd.sh",
-            STAGE2_SYSTEMD,
-            " systemd.unit=lbd-vm.target systemd.show_status=error",
-        ),
+    let (stage2_name, stage2) = match init {
+        Init::Shell => ("stage2.sh", STAGE2),
+        Init::Systemd => ("stage2-systemd.sh", STAGE2_SYSTEMD),
     };
     let stage2_path = cache_dir().join(stage2_name);
     fs::write(&stage2_path, stage2)?;
@@ -388,7 +389,7 @@ pub(crate) fn run_in_vm(
         .arg(&kernel.initramfs)
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 quiet panic=-1 lbd.script={} lbd.stage2={}{boot_unit}",
+            "console=ttyS0 quiet panic=-1 lbd.script={} lbd.stage2={}",
             script.display(),
             stage2_path.display()
         ))
