@@ -71,6 +71,11 @@ fn package_has_the_files_an_operator_expects() {
             "-rw-r--r-- root/root",
             "./usr/share/doc/lbd/examples/lbd.yaml",
         ),
+        // The opt-in sandbox for the unit (docs/operations.md).
+        (
+            "-rw-r--r-- root/root",
+            "./usr/share/doc/lbd/examples/lbd.service.d/hardening.conf",
+        ),
     ];
     for (mode_owner, path) in expect {
         assert!(

@@ -242,8 +242,9 @@ poweroff -f
 /// Runs in the switched root when systemd is to be PID 1: systemd mounts a
 /// fresh tmpfs on /run, so busybox (the modprobe) moves to /lbd-vm; two
 /// units run the command and power off, and `--unit=lbd-vm.target` makes
-/// them all that boots (with what the command's own units pull in, such as
-/// sysinit.target). The host's /.dockerenv (when the build machine is a
+/// them all that boots, with sysinit.target (which every ordinary service
+/// needs) coming up beside the command rather than at its first
+/// `systemctl start`. The host's /.dockerenv (when the build machine is a
 /// container) would make systemd think it runs in one: hidden. So is
 /// systemd-tmpfiles-setup: it would empty the host's /tmp through the
 /// overlay, which over 9p on an emulated CPU takes half a minute.
@@ -268,6 +269,7 @@ cat > /etc/systemd/system/lbd-vm.target <<'EOF'
 Description=lab VM: the command
 AllowIsolate=yes
 Requires=lbd-vm-run.service
+Wants=sysinit.target
 EOF
 cat > /etc/systemd/system/lbd-vm-run.service <<'EOF'
 [Unit]
