@@ -681,16 +681,34 @@ fn reload_under_3000_open_connections_resets_none_and_drains_a_removed_real_serv
     let _ = std::fs::remove_file(path);
 }
 
+/// The values of `key=` lines in a unit file's text.
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What sandboxes the unit's processes, the scripts lbd starts among them.
+const SANDBOX: &[&str] = &[
+    "CapabilityBoundingSet",
+    "NoNewPrivileges",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateTmp",
+    "PrivateDevices",
+    "ProtectKernelTunables",
+    "ProtectKernelModules",
+    "RestrictNamespaces",
+    "RestrictSUIDSGID",
+    "MemoryDenyWriteExecute",
+];
+
 #[test]
 fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
     let unit_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/lbd.service");
     let unit = std::fs::read_to_string(&unit_path).unwrap();
-    let value = |key: &str| -> Vec<String> {
-        unit.lines()
-            .filter_map(|l| l.strip_prefix(&format!("{key}=")))
-            .map(str::to_owned)
-            .collect()
-    };
+    let value = |key: &str| unit_values(&unit, key);
     assert_eq!(value("Type"), ["notify"]);
     assert_eq!(value("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
     assert!(value("ExecStart")[0].starts_with("/usr/sbin/lbd run --config /etc/lbd/lbd.yaml"));
@@ -698,12 +716,27 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
         value("ExecStopPost")[0].starts_with("/usr/sbin/lbd cleanup --config /etc/lbd/lbd.yaml")
     );
     // `systemctl restart` runs ExecStopPost too: cleanup must know the unit
-    // to keep the pinned XDP state then, and the sandbox must let lbd pin.
+    // to keep the pinned XDP state then.
     assert!(
         value("ExecStopPost")[0].ends_with("--systemd-unit %n"),
         "{:?}",
         value("ExecStopPost")
     );
+    // Scripts run as keepalived runs them: nothing in the unit confines
+    // them (docs/operations.md, "Scripts under the unit").
+    for sandbox in SANDBOX {
+        assert!(
+            value(sandbox).is_empty(),
+            "{sandbox} would confine the user's scripts too"
+        );
+    }
+    assert_eq!(value("UMask"), ["0022"], "keepalived's umask");
+
+    // The opt-in sandbox: what lbd needs stays, and lbd can still pin.
+    let hardening_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/lbd.service.d/hardening.conf");
+    let hardening = std::fs::read_to_string(&hardening_path).unwrap();
+    let value = |key: &str| unit_values(&hardening, key);
     assert!(
         value("ReadWritePaths")[0]
             .split_whitespace()
@@ -727,21 +760,24 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
             .any(|c| c == "CAP_SYS_ADMIN" || c == "CAP_SYS_MODULE"),
         "{caps:?}"
     );
-    for hardening in [
-        "NoNewPrivileges",
-        "ProtectSystem",
-        "ProtectHome",
-        "PrivateTmp",
-        "ProtectKernelModules",
-    ] {
-        assert!(!value(hardening).is_empty(), "{hardening} missing");
+    for sandbox in SANDBOX {
+        assert!(!value(sandbox).is_empty(), "{sandbox} missing");
     }
 
-    // systemd's own check, with the paths pointing at the built binary.
+    // systemd's own check, with the paths pointing at the built binary,
+    // of the unit and of the unit with the drop-in beside it.
     let dir = state_dir("unit");
     let copy = dir.join("lbd.service");
     let lbd = lb_tests::binaries::lbd();
     std::fs::write(&copy, unit.replace("/usr/sbin/lbd", lbd.to_str().unwrap())).unwrap();
+    let hardened = dir.join("hardened").join("lbd.service");
+    std::fs::create_dir_all(hardened.with_extension("service.d")).unwrap();
+    std::fs::copy(&copy, &hardened).unwrap();
+    std::fs::write(
+        hardened.with_extension("service.d").join("hardening.conf"),
+        &hardening,
+    )
+    .unwrap();
     // Its Documentation= names man pages, which systemd asks `man` for:
     // the ones the package ships, from the built binary, on MANPATH.
     let man = dir.join("man");
@@ -755,24 +791,28 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
         std::fs::create_dir_all(man.join(section)).unwrap();
         std::fs::copy(man.join("pages").join(page), man.join(section).join(page)).unwrap();
     }
-    let out = std::process::Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&copy)
-        .env("MANPATH", &man)
-        .output()
-        .expect("systemd-analyze (Debian: apt-get install systemd) verifies the unit");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "systemd-analyze verify: {stderr}"
-    );
+    for unit in [&copy, &hardened] {
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(unit)
+            .env("MANPATH", &man)
+            .output()
+            .expect("systemd-analyze (Debian: apt-get install systemd) verifies the unit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "systemd-analyze verify {}: {stderr}",
+            unit.display()
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn the_units_capabilities_are_enough_for_xdp_vrrp_and_the_socket() {
-    // The bounding set of dist/lbd.service, as root: no CAP_SYS_ADMIN.
+    // The bounding set of the opt-in sandbox
+    // (dist/lbd.service.d/hardening.conf), as root: no CAP_SYS_ADMIN.
     let (lab, _stop) = lab(1);
     let state = state_dir("caps");
     let path = temp_config("caps", &config(Some(150), "", &[service(80, &[1])])).unwrap();
