@@ -70,9 +70,9 @@ service nginx status >/dev/null 2>&1
 "#;
 
 /// Fails while the operator's manual-failover file exists.
-const MANUAL_FAILOVER: &str = r#"#!/bin/sh
+const MANUAL_FAILOVER: &str = r"#!/bin/sh
 [ ! -e @RUN@/nginx-ha-keepalived.manual-failover ]
-"#;
+";
 
 /// Stand-in for `systemctl VERB [--quiet] nginx`.
 const SYSTEMCTL: &str = r#"#!/bin/sh

@@ -57,9 +57,9 @@ const CHECK: &str = r#"#!/bin/sh
 "#;
 
 /// Fails while the operator's manual-failover file exists.
-const MANUAL_FAILOVER: &str = r#"#!/bin/sh
+const MANUAL_FAILOVER: &str = r"#!/bin/sh
 [ ! -e /var/run/nginx-ha-keepalived.manual-failover ]
-"#;
+";
 
 const NGINX_STAND_IN: &str = "[Unit]\nDescription=stand-in for nginx (a notify script starts it)\n\n[Service]\nExecStart=/bin/sleep infinity\n";
 
@@ -89,7 +89,7 @@ fn diagnostics() -> String {
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     // Generous: the VM emulates its CPU.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while Instant::now() < deadline {
         if done() {
             return;
