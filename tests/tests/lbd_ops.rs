@@ -696,7 +696,6 @@ const SANDBOX: &[&str] = &[
     "ProtectSystem",
     "ProtectHome",
     "PrivateTmp",
-    "PrivateDevices",
     "ProtectKernelTunables",
     "ProtectKernelModules",
     "RestrictNamespaces",
@@ -763,6 +762,10 @@ fn the_systemd_unit_verifies_and_keeps_what_lbd_needs() {
     for sandbox in SANDBOX {
         assert!(!value(sandbox).is_empty(), "{sandbox} missing");
     }
+    assert!(
+        value("PrivateDevices").is_empty(),
+        "PrivateDevices hides /dev/net/tun, which the VIP device needs"
+    );
 
     // systemd's own check, with the paths pointing at the built binary,
     // of the unit and of the unit with the drop-in beside it.
