@@ -14,7 +14,6 @@ use crate::vrrp::{
 };
 
 impl Instance {
-
     /// RFC 5798 6.4.2, Backup receiving an advert.
     pub(super) fn backup_received(&mut self, now: Instant, src: IpAddr, advert: &Advert) {
         if advert.priority == 0 {

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use crate::config::VirtualAddress;
 
-
 /// RFC 5798 6.3: the protocol states, plus keepalived's FAULT (a tracked
 /// script or interface says this node must not serve the addresses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +62,7 @@ pub enum FaultCause {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send `message` (the VRRP payload) from `src` to `dst` with TTL / hop
-    /// limit 255 (IPv4: [`super::ipv4_packet`] builds the header).
+    /// limit 255 (IPv4: [`crate::vrrp::ipv4_packet`] builds the header).
     SendAdvert {
         src: IpAddr,
         dst: IpAddr,
