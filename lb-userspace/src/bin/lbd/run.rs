@@ -22,13 +22,12 @@ use lb_userspace::{
     config,
     daemon::{
         self, DEFAULT_SOCKET, ServeOptions, drain::Drains, effective::effective, lock::Claims,
-        select,
+        preflight, select,
     },
     dataplane::DesiredState,
     defaults::STATE_DIR as DEFAULT_STATE_DIR,
     health,
     ipvs::IpvsOptions,
-    preflight,
     vrrp::io::{self as vrrp_io, Prepared, RuntimeOptions},
     xdp::pins,
 };
