@@ -23,7 +23,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::protocol::{Request, Response};
+use super::{
+    admission::{Admission, CLIENTS_PER_LISTENER, Waiting},
+    protocol::{Request, Response},
+};
 
 pub use crate::defaults::CONTROL_SOCKET as DEFAULT_SOCKET;
 /// A request line longer than this is refused (they are tiny).
@@ -136,13 +139,17 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlErr
 
 /// Serves clients: each request goes to `requests`, its answer back.
 pub fn spawn(listener: UnixListener, requests: mpsc::Sender<ControlRequest>) -> JoinHandle<()> {
+    let admission = Admission::new("control socket", CLIENTS_PER_LISTENER);
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(waiting) = admission.admit() else {
+                        continue;
+                    };
                     let requests = requests.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = serve_client(stream, &requests).await {
+                        if let Err(err) = serve_client(stream, waiting, &requests).await {
                             tracing::debug!("control client: {err}");
                         }
                     });
@@ -158,12 +165,16 @@ pub fn spawn(listener: UnixListener, requests: mpsc::Sender<ControlRequest>) -> 
 
 async fn serve_client(
     stream: UnixStream,
+    waiting: Waiting,
     requests: &mpsc::Sender<ControlRequest>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
     let mut line = String::new();
-    let read = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line)).await;
+    let read_request = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line));
+    let Some((read, _serving)) = waiting.read(read_request).await else {
+        return Ok(());
+    };
     let reply = match read {
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Ok(request) => ask_reply(requests, request).await,
