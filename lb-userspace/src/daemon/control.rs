@@ -459,11 +459,14 @@ mod tests {
     #[tokio::test]
     async fn a_daemon_still_starting_holds_the_socket_against_a_second() {
         let path = temp_socket("race");
-        // The first has bound but is not accepting yet (no `spawn`): the
-        // second must not take the socket as stale and replace it.
-        let first = bind(&path, None).unwrap();
-        drop(std::os::unix::net::UnixStream::connect(&path));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // A stale socket from a crash: nobody listens.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        // The first daemon has found it stale and is about to replace it:
+        // the second must not replace it under the first's feet.
+        let first = lock_beside(&path).unwrap();
         assert!(matches!(bind(&path, None), Err(ControlError::InUse(_))));
+        assert!(path.exists(), "the second removed the file");
         drop(first);
         assert!(
             bind(&path, None).is_ok(),
