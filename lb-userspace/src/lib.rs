@@ -31,9 +31,10 @@
 //!   refuses from the configuration alone, shared by `lbd check`, `lbd run`
 //!   and reloads), the data plane's selection (`daemon::select`), control
 //!   socket, reload, status, metrics, the start-up claims (`daemon::lock`).
-//! - [`defaults`], [`exec`], [`error_text`]: shared paths and timeouts,
-//!   running scripts, errors as one line.
+//! - [`defaults`], [`exec`], [`error_text`], [`atomic_file`]: shared paths
+//!   and timeouts, running scripts, errors as one line, replacing a file.
 
+pub mod atomic_file;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;

@@ -16,17 +16,30 @@ use std::{
 /// `daemon` except the operator's views of it (`top`).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error_text", &[]),
+    ("atomic_file", &[]),
     ("defaults", &[]),
     ("config", &["error_text", "defaults"]),
     ("import", &["config", "error_text"]),
     ("exec", &["defaults", "error_text"]),
     ("dataplane", &["config", "error_text"]),
-    ("vrrp", &["config", "defaults", "exec", "error_text"]),
+    (
+        "vrrp",
+        &["atomic_file", "config", "defaults", "exec", "error_text"],
+    ),
     (
         "health",
         &["config", "dataplane", "defaults", "exec", "error_text"],
     ),
-    ("ipvs", &["config", "dataplane", "defaults", "error_text"]),
+    (
+        "ipvs",
+        &[
+            "atomic_file",
+            "config",
+            "dataplane",
+            "defaults",
+            "error_text",
+        ],
+    ),
     ("xdp", &["config", "dataplane", "defaults", "error_text"]),
     (
         "flowsync",
@@ -35,6 +48,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "daemon",
         &[
+            "atomic_file",
             "config",
             "dataplane",
             "defaults",

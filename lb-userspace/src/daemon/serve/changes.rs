@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use sd_notify::NotifyState;
 use tracing::{error, info, warn};
 
-use super::{Daemon, mtime, notify};
+use super::{Daemon, file_watch, notify};
 use crate::{
     daemon::{drain::Drains, effective::effective, reload},
     dataplane::{DesiredState, ServiceSpec, socket_label},
@@ -71,7 +71,8 @@ impl Daemon<'_> {
     /// nothing changes. Returns what happened, or the error text.
     pub(super) fn reload(&mut self) -> Result<String, String> {
         notify(&[NotifyState::Reloading]);
-        self.config_mtime = mtime(&self.options.config_path);
+        self.config_file
+            .loaded(file_watch::stamp(&self.options.config_path));
         let result = self.try_reload();
         match &result {
             Ok(message) => {
@@ -175,8 +176,8 @@ impl Daemon<'_> {
             }
         }
         if self.config.global.autoreload {
-            let now = mtime(&self.options.config_path);
-            if now.is_some() && now != self.config_mtime {
+            let now = file_watch::stamp(&self.options.config_path);
+            if self.config_file.settled_change(now) {
                 info!(config = %self.options.config_path.display(), "configuration file changed, reloading (autoreload)");
                 let _ = self.reload();
             }

@@ -10,6 +10,7 @@
 //! - [`requests`]: control requests, SIGUSR1, the counter log.
 
 mod changes;
+mod file_watch;
 mod requests;
 
 use std::{
@@ -35,6 +36,8 @@ use super::{
     rates::RateSampler,
     select::ActiveDataplane,
 };
+use file_watch::FileWatch;
+
 use crate::{
     config::Config,
     dataplane::DesiredState,
@@ -63,7 +66,7 @@ pub struct ServeOptions {
 struct Daemon<'a> {
     options: ServeOptions,
     config: Config,
-    config_mtime: Option<FileStamp>,
+    config_file: FileWatch,
     /// What the configuration asks for.
     desired: DesiredState,
     /// What the data plane has: `desired` plus drains, by VRRP state.
@@ -141,7 +144,7 @@ pub async fn serve(
 
     let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
-        config_mtime: mtime(&options.config_path),
+        config_file: FileWatch::new(file_watch::stamp(&options.config_path)),
         options,
         config,
         desired,
@@ -264,16 +267,6 @@ fn notify(states: &[NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         warn!("cannot notify systemd: {err}");
     }
-}
-
-/// What tells `autoreload` the file changed: its modification time, size
-/// and inode (a rename-over keeps the time coarse but changes the inode).
-type FileStamp = (SystemTime, u64, u64);
-
-fn mtime(path: &std::path::Path) -> Option<FileStamp> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl Daemon<'_> {
