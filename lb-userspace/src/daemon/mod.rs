@@ -19,6 +19,7 @@
 //! - [`lock`]: one lbd per state directory and managed interface.
 
 pub mod admission;
+pub mod apply_retry;
 pub mod cleanup;
 pub mod connections;
 pub mod control;

@@ -38,6 +38,8 @@ use super::{
 };
 use file_watch::FileWatch;
 
+use super::apply_retry::ApplyRetry;
+
 use crate::{
     config::Config,
     dataplane::DesiredState,
@@ -67,6 +69,8 @@ struct Daemon<'a> {
     options: ServeOptions,
     config: Config,
     config_file: FileWatch,
+    /// A change the data plane refused, retried every tick.
+    apply_retry: ApplyRetry,
     /// What the configuration asks for.
     desired: DesiredState,
     /// What the data plane has: `desired` plus drains, by VRRP state.
@@ -145,6 +149,7 @@ pub async fn serve(
     let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
         config_file: FileWatch::new(file_watch::stamp(&options.config_path)),
+        apply_retry: ApplyRetry::default(),
         options,
         config,
         desired,
@@ -195,8 +200,8 @@ pub async fn serve(
                     break Err(anyhow::anyhow!("the health checks stopped unexpectedly"));
                 }
                 daemon.verdict = daemon.checks.verdict.borrow_and_update().clone();
-                if let Err(err) = daemon.follow() {
-                    break Err(err.context("while following a health check verdict"));
+                if let Err(err) = daemon.follow_or_retry("a health check verdict") {
+                    break Err(err);
                 }
             }
             changed = async {
@@ -211,8 +216,8 @@ pub async fn serve(
                 if let Some(rx) = states.as_mut() {
                     rx.borrow_and_update();
                 }
-                if let Err(err) = daemon.follow() {
-                    break Err(err.context("while following a VRRP state change"));
+                if let Err(err) = daemon.follow_or_retry("a VRRP state change") {
+                    break Err(err);
                 }
             }
             _ = tick.tick() => {
