@@ -48,7 +48,7 @@ pub(crate) fn cleanup(args: &CleanupArgs) -> Result<ExitCode> {
         .build()
         .context("while starting the async runtime")?;
     let removed = runtime
-        .block_on(cleanup::remove_vips(&loaded.config))
+        .block_on(cleanup::remove_vips(&loaded.config, &args.state_dir))
         .context("while removing lbd's virtual addresses")?;
     for (interface, address) in &removed {
         println!("removed virtual address {address} from {interface}");
