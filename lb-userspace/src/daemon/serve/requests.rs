@@ -1,5 +1,5 @@
 //! What the daemon answers: control-socket requests (status, reload,
-//! failover, maintenance), SIGUSR1, and the periodic counter log.
+//! failover, maintenance) and the periodic counter log.
 
 use std::collections::BTreeMap;
 
@@ -22,28 +22,6 @@ use crate::{
 };
 
 impl Daemon<'_> {
-    /// SIGUSR1: every MASTER hands over (a priority-0 advert, its addresses
-    /// removed) and then accepts whichever node is master, as with
-    /// `nopreempt`, until it is elected again.
-    pub(super) async fn sigusr1(&self) {
-        let Some(handle) = &self.vrrp else { return };
-        let masters: Vec<String> = handle
-            .states
-            .borrow()
-            .iter()
-            .filter(|s| s.state == State::Master)
-            .map(|s| s.name.clone())
-            .collect();
-        if masters.is_empty() {
-            info!("SIGUSR1: manual failover asked, but no instance is MASTER");
-        }
-        for name in masters {
-            if handle.failover(&name).await {
-                info!(instance = %name, "SIGUSR1: manual failover, handed over");
-            }
-        }
-    }
-
     pub(super) async fn handle(&mut self, request: Request) -> Reply {
         let response = match request {
             Request::Connections(query) => return self.connections(query),
@@ -128,7 +106,7 @@ impl Daemon<'_> {
         }
     }
 
-    async fn report(&mut self) -> Result<StatusReport> {
+    pub(super) async fn report(&mut self) -> Result<StatusReport> {
         self.refresh_health_board();
         let mut services = match self.dataplane.as_deref() {
             Some(dp) => status::services(&dp.status()?, &self.drains, &self.health),

@@ -48,6 +48,7 @@ pub(super) fn convert(
         virtual_ipaddresses_excluded: Vec::new(),
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
+        unicast_min_ttl: 255,
         preempt: true,
         preempt_delay: Duration::ZERO,
         accept: true,
