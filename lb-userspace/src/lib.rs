@@ -44,6 +44,7 @@ pub mod flowsync;
 pub mod health;
 pub mod import;
 pub mod ipvs;
+pub mod log_format;
 pub mod preflight;
 pub mod top;
 pub mod vrrp;

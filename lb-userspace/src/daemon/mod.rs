@@ -27,6 +27,7 @@ pub mod health;
 pub mod http;
 pub mod lock;
 pub mod metrics;
+pub mod process_stats;
 pub mod protocol;
 pub mod rate_table;
 pub mod rates;

@@ -133,9 +133,13 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         // Colour codes only help a terminal; journald and log files get plain text.
         .with_ansi(std::io::stderr().is_terminal());
-    // Under systemd, journald stamps every line itself.
+    // Under systemd, journald stamps every line itself, and takes each
+    // line's priority from a `<N>` prefix (see lb_userspace::log_format).
     if stderr_is_journal() {
-        builder.without_time().init();
+        let format = fmt::format().with_ansi(false).without_time();
+        builder
+            .event_format(lb_userspace::log_format::JournalPriority(format))
+            .init();
     } else {
         builder.init();
     }

@@ -86,6 +86,7 @@ struct Daemon<'a> {
     reloaded_at: Option<SystemTime>,
     reloads_ok: u64,
     reloads_failed: u64,
+    last_reload_failed: bool,
     /// Counter samples for the rates status shows.
     rates: RateSampler,
     /// The flow sync with the peer, when configured (XDP only).
@@ -162,6 +163,7 @@ pub async fn serve(
         reloaded_at: None,
         reloads_ok: 0,
         reloads_failed: 0,
+        last_reload_failed: false,
         rates: RateSampler::default(),
         flow_sync,
     };

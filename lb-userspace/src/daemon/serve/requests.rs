@@ -18,7 +18,6 @@ use crate::{
     dataplane::{FlowQuery, socket_label},
     error_text::error_chain,
     flowsync::FlowSyncHandle,
-    vrrp::State,
 };
 
 impl Daemon<'_> {
@@ -136,6 +135,7 @@ impl Daemon<'_> {
             reloaded_at: self.reloaded_at.map(unix_seconds),
             reloads_ok: self.reloads_ok,
             reloads_failed: self.reloads_failed,
+            last_reload_failed: self.last_reload_failed,
             services,
             vrrp_instances,
             vrrp_unmatched,

@@ -301,14 +301,27 @@ impl Instance {
 
     pub(super) fn transition(&mut self, now: Instant, to: State, reason: Reason) {
         let from = self.state;
-        tracing::info!(
-            instance = %self.params.name,
-            ?from,
-            ?to,
-            ?reason,
-            priority = self.priority,
-            "VRRP state change"
-        );
+        // keepalived's wording, which alert rules grep for, with the
+        // details as fields. FAULT is a warning: `journalctl -p warning`.
+        let name = &self.params.name;
+        let (state, detail) = match (to, &reason) {
+            (State::Backup, Reason::Startup) => ("BACKUP", " (init)"),
+            (State::Master, _) => ("MASTER", ""),
+            (State::Backup, _) => ("BACKUP", ""),
+            (State::Fault, _) => ("FAULT", ""),
+            (State::Init, _) => ("INIT", ""),
+        };
+        if to == State::Fault {
+            tracing::warn!(
+                vrrp_instance = %name, ?from, ?to, ?reason, priority = self.priority,
+                "({name}) Entering {state} STATE{detail}"
+            );
+        } else {
+            tracing::info!(
+                vrrp_instance = %name, ?from, ?to, ?reason, priority = self.priority,
+                "({name}) Entering {state} STATE{detail}"
+            );
+        }
         self.state = to;
         self.since = now;
         self.actions

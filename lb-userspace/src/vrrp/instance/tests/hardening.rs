@@ -1,6 +1,7 @@
 //! Rules a crafted or flooded advert must not break: the address owner
 //! keeps its addresses, and a MASTER answers another master at most once
-//! per advert interval per sender.
+//! per advert interval per sender. And the log lines keepalived users'
+//! alerting greps for.
 
 use super::*;
 
@@ -81,4 +82,29 @@ fn the_first_advert_of_a_real_split_brain_is_answered_at_once() {
     let second = h.actions();
     assert!(adverts(&second).contains(&150));
     assert_eq!(garps(&second), [5]);
+}
+
+#[test]
+fn state_changes_log_keepalived_s_lines_that_alert_rules_grep() {
+    let log = crate::log_format::capture(|| {
+        let mut h = master(params_v2());
+        h.vrrp.interface_state("eth0", false, h.clock.now());
+        h.vrrp.interface_state("eth0", true, h.clock.now());
+    });
+    for line in [
+        "(VI_1) Entering BACKUP STATE (init)",
+        "(VI_1) Entering MASTER STATE",
+        "(VI_1) Entering FAULT STATE",
+    ] {
+        assert!(log.contains(line), "no `{line}` in the log:\n{log}");
+    }
+    let fault = log
+        .lines()
+        .find(|l| l.contains("Entering FAULT STATE"))
+        .expect("the FAULT line");
+    assert!(fault.contains("WARN"), "FAULT is a warning: {fault}");
+    assert!(
+        fault.contains("vrrp_instance=VI_1") && fault.contains("from=Master"),
+        "the structured fields are kept: {fault}"
+    );
 }
