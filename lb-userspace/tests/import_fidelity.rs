@@ -269,7 +269,13 @@ fn every_directive_of_the_samples_is_imported_or_listed_with_a_reason() {
         let skipped_names: BTreeSet<String> = imported
             .skipped
             .iter()
-            .map(|s| s.directive.split_whitespace().next().unwrap_or("").to_owned())
+            .map(|s| {
+                s.directive
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            })
             .collect();
         let mut all = Vec::new();
         walk(&parsed.directives, &skipped_names, &mut all);
