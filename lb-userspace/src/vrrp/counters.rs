@@ -97,7 +97,7 @@ impl DropLog {
     pub fn log(&mut self, instance: &str, reason: DropReason, src: IpAddr, now: Instant) {
         if let Some(suppressed) = self.record(reason, now) {
             tracing::warn!(
-                instance,
+                vrrp_instance = instance,
                 %src,
                 reason = reason.name(),
                 suppressed,

@@ -367,7 +367,7 @@ impl Instance {
                 }
                 Err(err) => {
                     self.counters.encode_errors += 1;
-                    tracing::error!(instance = %self.params.name, %dst, "cannot encode advert: {err}");
+                    tracing::error!(vrrp_instance = %self.params.name, %dst, "cannot encode advert: {err}");
                 }
             }
         }
