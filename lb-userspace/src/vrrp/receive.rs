@@ -79,7 +79,10 @@ pub enum DropReason {
     OwnAddress,
     #[error("source is not a configured unicast peer")]
     UnknownPeer,
-    #[error("TTL / hop limit is below 255 (or below unicast_min_ttl for unicast peers)")]
+    #[error(
+        "TTL / hop limit too low (255 expected, or unicast_min_ttl from unicast peers): the \
+         advert crossed a router or was forged; routed unicast peers need unicast_min_ttl"
+    )]
     Ttl,
     #[error("VRRP version differs from the instance's")]
     Version,

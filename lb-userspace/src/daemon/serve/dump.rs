@@ -56,7 +56,7 @@ impl Daemon<'_> {
         };
         match write_report(&self.options.state_dir, dump.file_name(), &report) {
             Ok(path) => {
-                info!(path = %path.display(), "{signal}: status written to {}", path.display())
+                info!(path = %path.display(), "{signal}: status written to {}", path.display());
             }
             Err(err) => warn!("{signal}: cannot write the status report: {err:#}"),
         }
