@@ -45,6 +45,7 @@ pub mod flowsync;
 pub mod health;
 pub mod import;
 pub mod ipvs;
+pub mod log_format;
 pub mod top;
 pub mod vrrp;
 pub mod xdp;

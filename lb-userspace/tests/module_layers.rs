@@ -17,6 +17,7 @@ use std::{
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error_text", &[]),
     ("atomic_file", &[]),
+    ("log_format", &[]),
     ("defaults", &[]),
     ("config", &["error_text", "defaults"]),
     ("import", &["config", "error_text"]),

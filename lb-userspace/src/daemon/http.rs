@@ -16,6 +16,7 @@ use super::{
     admission::{Admission, CLIENTS_PER_LISTENER, Waiting},
     control::{ControlRequest, ask},
     metrics::encode_report,
+    process_stats::ProcessStats,
     protocol::{Request, Response},
 };
 
@@ -73,7 +74,9 @@ async fn serve(
     let path = target.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
         ("GET", "/metrics") => match ask(requests, Request::Status).await {
-            Response::Status(report) => ("200 OK", CONTENT_TYPE, encode_report(&report)),
+            Response::Status(report) => ("200 OK", CONTENT_TYPE, {
+                encode_report(&report, ProcessStats::sample().as_ref())
+            }),
             Response::Error { message } | Response::Done { message } => (
                 "503 Service Unavailable",
                 "text/plain; charset=utf-8",

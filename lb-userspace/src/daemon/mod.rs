@@ -31,6 +31,7 @@ pub mod http;
 pub mod lock;
 pub mod metrics;
 pub mod preflight;
+pub mod process_stats;
 pub mod protocol;
 pub mod rate_table;
 pub mod rates;

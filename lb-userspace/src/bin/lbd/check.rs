@@ -13,7 +13,7 @@ use lb_userspace::{
 #[derive(clap::Args)]
 pub(crate) struct CheckArgs {
     /// The configuration file.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE", default_value = lb_userspace::defaults::CONFIG_FILE)]
     pub(crate) config: PathBuf,
 }
 

@@ -20,7 +20,7 @@ use lb_userspace::{
 #[derive(clap::Args)]
 pub(crate) struct CleanupArgs {
     /// The configuration lbd ran with (for its instances' interfaces).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE", default_value = lb_userspace::defaults::CONFIG_FILE)]
     pub(crate) config: PathBuf,
     /// lbd's state directory (where it records its IPVS services).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]

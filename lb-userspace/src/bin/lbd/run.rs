@@ -36,7 +36,7 @@ use tracing::{info, warn};
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
     /// The configuration file.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE", default_value = lb_userspace::defaults::CONFIG_FILE)]
     pub(crate) config: PathBuf,
     /// Log the XDP counters every SECONDS when they changed (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
@@ -170,6 +170,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         socket: args.socket.clone(),
         metrics: args.metrics.or(config.global.metrics_listen),
         stats_interval: args.stats_interval,
+        state_dir: args.state_dir.clone(),
         drains,
     };
     let result = runtime.block_on(daemon::serve(

@@ -116,11 +116,13 @@ impl Daemon<'_> {
         match &result {
             Ok(message) => {
                 self.reloads_ok += 1;
+                self.last_reload_failed = false;
                 self.reloaded_at = Some(SystemTime::now());
                 info!("{message}");
             }
             Err(message) => {
                 self.reloads_failed += 1;
+                self.last_reload_failed = true;
                 error!("reload refused, nothing changed: {message}");
             }
         }

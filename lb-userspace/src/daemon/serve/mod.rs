@@ -1,5 +1,6 @@
 //! The daemon's event loop: signals (SIGTERM/SIGINT stop, SIGHUP reloads,
-//! SIGUSR1 is the manual failover switch), control-socket requests, health
+//! SIGUSR1/SIGUSR2 write the status report, as keepalived writes its state
+//! and statistics), control-socket requests, health
 //! check verdicts (which real servers are in a service, at what weight),
 //! VRRP state changes (a service whose VIP an instance carries is installed
 //! only while that instance is MASTER), and a one-second tick for draining
@@ -7,9 +8,12 @@
 //!
 //! - this file: the loop, what it owns, and the stop;
 //! - [`changes`]: following verdicts and VRRP, reloads, drains;
-//! - [`requests`]: control requests, SIGUSR1, the counter log.
+//! - [`requests`]: control requests, the counter log;
+//! - [`dump`]: SIGUSR1/SIGUSR2's status files;
+//! - [`file_watch`]: when `autoreload` acts on a changed file.
 
 mod changes;
+mod dump;
 mod file_watch;
 mod requests;
 
@@ -59,6 +63,8 @@ pub struct ServeOptions {
     pub metrics: Option<SocketAddr>,
     /// Log the counters every this many seconds (0: never).
     pub stats_interval: u64,
+    /// Where SIGUSR1/SIGUSR2 write the status report (`--state-dir`).
+    pub state_dir: PathBuf,
     /// Real servers draining from the start: those an earlier lbd left in
     /// the pinned XDP maps that the configuration no longer lists.
     pub drains: Drains,
@@ -88,6 +94,7 @@ struct Daemon<'a> {
     reloaded_at: Option<SystemTime>,
     reloads_ok: u64,
     reloads_failed: u64,
+    last_reload_failed: bool,
     /// Counter samples for the rates status shows.
     rates: RateSampler,
     /// The flow sync with the peer, when configured (XDP only).
@@ -113,6 +120,7 @@ pub async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
     let mut sigusr1 = signal(SignalKind::user_defined1()).context("while installing SIGUSR1")?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).context("while installing SIGUSR2")?;
     let mut sighup = signal(SignalKind::hangup()).context("while installing SIGHUP")?;
 
     let (requests_tx, mut requests) = mpsc::channel::<ControlRequest>(16);
@@ -164,6 +172,7 @@ pub async fn serve(
         reloaded_at: None,
         reloads_ok: 0,
         reloads_failed: 0,
+        last_reload_failed: false,
         rates: RateSampler::default(),
         flow_sync,
     };
@@ -185,7 +194,8 @@ pub async fn serve(
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM received, stopping"); break Ok(()); }
             _ = sigint.recv() => { info!("SIGINT received, stopping"); break Ok(()); }
-            _ = sigusr1.recv() => daemon.sigusr1().await,
+            _ = sigusr1.recv() => daemon.write_dump(dump::Dump::State).await,
+            _ = sigusr2.recv() => daemon.write_dump(dump::Dump::Stats).await,
             _ = sighup.recv() => {
                 info!("SIGHUP received, reloading");
                 // Logged either way; nobody to answer.

@@ -72,8 +72,11 @@ impl Instance {
         }
         // RFC 5798 6.4.3: a higher priority, or an equal one from a greater
         // primary address, wins. Addresses compare as unsigned integers.
-        let better = advert.priority > self.priority
-            || (advert.priority == self.priority && self.source.is_none_or(|own| src > own));
+        // RFC 5798 7.1 has the owner drop every advert: it keeps its own
+        // addresses whatever another router claims.
+        let better = !self.params.is_owner()
+            && (advert.priority > self.priority
+                || (advert.priority == self.priority && self.source.is_none_or(|own| src > own)));
         if better {
             // RFC 5798 6.4.3: cancel Adver_Timer, set Master_Adver_Interval
             // to the advert's, recompute Skew_Time and Master_Down_Interval,
@@ -91,7 +94,22 @@ impl Instance {
         } else {
             // RFC 5798 6.4.3 says discard. Two masters is a split brain
             // though: keepalived answers with an advert so the other yields
-            // now, and gratuitous ARPs so the switches relearn our MAC.
+            // now, and gratuitous ARPs so the switches relearn our MAC. Once
+            // per interval per sender: the other master sends no faster.
+            if !self.replies.allow(src, now, self.params.advert_interval) {
+                self.counters.split_brain_replies_limited += 1;
+                return;
+            }
+            if advert.priority == u8::MAX {
+                tracing::warn!(
+                    vrrp_instance = %self.params.name,
+                    other = %src,
+                    "({}) another router claims to own the addresses (priority 255); \
+                     keeping them: configure one owner per VRID",
+                    self.params.name
+                );
+            }
+            self.counters.split_brain_replies += 1;
             self.send_advert(self.priority);
             self.gratuitous(self.params.garp.master_repeat);
         }
@@ -146,6 +164,7 @@ impl Instance {
         self.garp_delay_timer = None;
         self.garp_refresh_timer = None;
         self.master = None;
+        self.replies.clear();
         self.counters.released_master += 1;
     }
 
@@ -282,14 +301,27 @@ impl Instance {
 
     pub(super) fn transition(&mut self, now: Instant, to: State, reason: Reason) {
         let from = self.state;
-        tracing::info!(
-            instance = %self.params.name,
-            ?from,
-            ?to,
-            ?reason,
-            priority = self.priority,
-            "VRRP state change"
-        );
+        // keepalived's wording, which alert rules grep for, with the
+        // details as fields. FAULT is a warning: `journalctl -p warning`.
+        let name = &self.params.name;
+        let (state, detail) = match (to, &reason) {
+            (State::Backup, Reason::Startup) => ("BACKUP", " (init)"),
+            (State::Master, _) => ("MASTER", ""),
+            (State::Backup, _) => ("BACKUP", ""),
+            (State::Fault, _) => ("FAULT", ""),
+            (State::Init, _) => ("INIT", ""),
+        };
+        if to == State::Fault {
+            tracing::warn!(
+                vrrp_instance = %name, ?from, ?to, ?reason, priority = self.priority,
+                "({name}) Entering {state} STATE{detail}"
+            );
+        } else {
+            tracing::info!(
+                vrrp_instance = %name, ?from, ?to, ?reason, priority = self.priority,
+                "({name}) Entering {state} STATE{detail}"
+            );
+        }
         self.state = to;
         self.since = now;
         self.actions
@@ -335,7 +367,7 @@ impl Instance {
                 }
                 Err(err) => {
                     self.counters.encode_errors += 1;
-                    tracing::error!(instance = %self.params.name, %dst, "cannot encode advert: {err}");
+                    tracing::error!(vrrp_instance = %self.params.name, %dst, "cannot encode advert: {err}");
                 }
             }
         }

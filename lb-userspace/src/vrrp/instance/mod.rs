@@ -36,11 +36,13 @@ use crate::config::InitialState;
 mod election;
 mod events;
 mod group;
+mod reply_limit;
 #[cfg(test)]
 mod tests;
 
 pub use events::{Action, FaultCause, Reason, State};
 use group::GroupLink;
+use reply_limit::ReplyLimit;
 
 /// What keeps a backup from taking over besides the protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct Instance {
     master: Option<(IpAddr, u8)>,
     counters: Counters,
     drop_log: DropLog,
+    /// Split-brain answers sent while MASTER, per sender.
+    replies: ReplyLimit,
     actions: VecDeque<Action>,
 }
 
@@ -109,6 +113,7 @@ impl Instance {
             master: None,
             counters: Counters::default(),
             drop_log: DropLog::default(),
+            replies: ReplyLimit::default(),
             actions: VecDeque::new(),
             params,
         }

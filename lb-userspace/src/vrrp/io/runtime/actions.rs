@@ -57,7 +57,7 @@ impl Runtime {
                         .is_none_or(|t| now.duration_since(t) >= SEND_ERROR_LOG_INTERVAL)
                     {
                         slot.last_send_error = Some(now);
-                        tracing::warn!(instance = %slot.name, "cannot send an advert: {err}");
+                        tracing::warn!(vrrp_instance = %slot.name, "cannot send an advert: {err}");
                     }
                 }
             }
@@ -65,20 +65,20 @@ impl Runtime {
                 if !accept {
                     // Refused at configuration time (unsupported.rs); an
                     // owner-less `no_accept` would need packet filtering.
-                    tracing::debug!(instance = %slot.name, "accept mode off is not enforced");
+                    tracing::debug!(vrrp_instance = %slot.name, "accept mode off is not enforced");
                 }
                 for address in &addresses {
                     let address = slot.placed(address);
                     let device = vip::device(address, &slot.interface);
                     match self.vips.add(address, device).await {
                         Ok(Added::Added | Added::AlreadyOurs) => {
-                            tracing::info!(instance = %slot.name, address = %address.address, %device, "virtual address added");
+                            tracing::info!(vrrp_instance = %slot.name, address = %address.address, %device, "virtual address added");
                         }
                         Ok(Added::Foreign) => tracing::warn!(
-                            instance = %slot.name, address = %address.address, %device,
+                            vrrp_instance = %slot.name, address = %address.address, %device,
                             "virtual address already present without lbd's mark: left alone, and it will not be removed"
                         ),
-                        Err(err) => tracing::error!(instance = %slot.name, "{err}"),
+                        Err(err) => tracing::error!(vrrp_instance = %slot.name, "{err}"),
                     }
                 }
             }
@@ -88,10 +88,10 @@ impl Runtime {
                     let device = vip::device(address, &slot.interface);
                     match self.vips.remove(address, device).await {
                         Ok(true) => {
-                            tracing::info!(instance = %slot.name, address = %address.address, %device, "virtual address removed");
+                            tracing::info!(vrrp_instance = %slot.name, address = %address.address, %device, "virtual address removed");
                         }
                         Ok(false) => {}
-                        Err(err) => tracing::error!(instance = %slot.name, "{err}"),
+                        Err(err) => tracing::error!(vrrp_instance = %slot.name, "{err}"),
                     }
                 }
             }
@@ -141,7 +141,7 @@ impl Runtime {
                 continue;
             };
             if let Err(err) = garp::announce(device, info.index, mac, &addresses, count) {
-                tracing::warn!(instance = %slot.name, "{err}");
+                tracing::warn!(vrrp_instance = %slot.name, "{err}");
             }
         }
     }

@@ -18,6 +18,10 @@ use crate::vrrp::io::{
 
 use super::{Command, VrrpHandle};
 
+/// Packets handled per turn of the loop before timers and commands get
+/// another look.
+const PACKET_BATCH: usize = 64;
+
 /// Starts the runtime: instances begin, script runners and socket readers
 /// run on their own tasks.
 pub fn start(prepared: Prepared) -> VrrpHandle {
@@ -149,7 +153,23 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
                     runtime.run_actions().await;
                 }
                 Some((socket, incoming)) = packets.recv() => {
+                    // A flood must not push the adverts back: take what
+                    // has queued in one go (one status update, one round
+                    // of actions), and look at the clock rather than wait
+                    // for the timer to be polled when an advert is due.
                     runtime.handle_packet(socket, &incoming, Instant::now());
+                    for _ in 1..PACKET_BATCH {
+                        let Ok((socket, incoming)) = packets.try_recv() else {
+                            break;
+                        };
+                        runtime.handle_packet(socket, &incoming, Instant::now());
+                    }
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| d <= now) {
+                        for unit in &mut runtime.units {
+                            unit.handle_timeout(now);
+                        }
+                    }
                     runtime.run_actions().await;
                 }
                 Some(result) = script_results.recv() => {
