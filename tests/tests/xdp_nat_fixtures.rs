@@ -47,6 +47,7 @@ fn service(
         scheduler: SchedulerKind::RoundRobin,
         backends,
         sorry: None,
+        removed_server_flows: Default::default(),
     }
 }
 

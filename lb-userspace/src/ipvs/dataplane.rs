@@ -19,6 +19,7 @@ use super::{
     IpvsError,
     conn_table::{CONN_TABLE, IpvsFlowLister},
     message::{Attr, IpvsMessage, attr, cmd},
+    nodest::{self, Leaving},
     owned::OwnedRecord,
     service::{Destination, KernelDest, KernelService},
     socket::{IpvsSocket, is_not_found},
@@ -61,7 +62,8 @@ fn family_name(addr: std::net::IpAddr) -> &'static str {
 /// The real servers a service should have: every backend (weight 0 stays
 /// as a quiescent destination: no new flows, established ones continue),
 /// plus the sorry server while no backend takes new flows, as keepalived
-/// does it.
+/// does it (once added, it stays at weight 0 for its connections: see
+/// `nodest`).
 fn destinations(spec: &ServiceSpec) -> Vec<Destination> {
     let mut out: Vec<Destination> = spec
         .backends
@@ -184,11 +186,24 @@ impl IpvsDataplane {
             }
         }
         for c in &current {
-            if !wanted
+            if wanted
                 .iter()
                 .any(|d| d.addr == c.dest.addr && d.port == c.dest.port)
             {
-                self.send(cmd::DEL_DEST, vec![key.attr(), c.dest.attr(false)])?;
+                continue;
+            }
+            match nodest::leaving(spec, c.dest.addr, c.dest.port) {
+                Leaving::Delete => {
+                    self.send(cmd::DEL_DEST, vec![key.attr(), c.dest.attr(false)])?;
+                }
+                Leaving::Quiesce if c.dest.weight != 0 => {
+                    let quiet = Destination {
+                        weight: 0,
+                        ..c.dest
+                    };
+                    self.send(cmd::SET_DEST, vec![key.attr(), quiet.attr(true)])?;
+                }
+                Leaving::Quiesce => {}
             }
         }
         Ok(())
@@ -246,6 +261,9 @@ impl IpvsDataplane {
             .filter_map(|s| Some((s.key?, s)))
             .collect();
         self.check(desired, &present)?;
+        if let Some(expire) = nodest::wanted(desired)? {
+            nodest::set(expire)?;
+        }
         self.set_timeouts(desired.timeouts)?;
         let wanted: Vec<ServiceId> = desired.services.iter().map(ServiceSpec::id).collect();
         for key in self.owned.keys() {

@@ -13,6 +13,7 @@ mod error;
 mod flows;
 mod ids;
 mod loader;
+mod local_reals;
 mod object;
 pub mod pins;
 mod plan;

@@ -281,6 +281,7 @@ fn measure(mode: Mode) -> Result<Sample> {
                         weight: 1,
                     }],
                     sorry: None,
+                    removed_server_flows: Default::default(),
                 }],
                 timeouts: Timeouts::default(),
             })?;

@@ -154,6 +154,8 @@ impl InstalledState {
                     port,
                     weight: 0,
                 }),
+                // Not in the maps: the configuration's value replaces it.
+                removed_server_flows: crate::config::RemovedServerFlows::default(),
             };
             let installed = Installed {
                 spec,
@@ -162,6 +164,7 @@ impl InstalledState {
                 ring,
                 backends,
                 sorry,
+                departed: std::collections::BTreeMap::new(),
             };
             services.insert(*key, installed);
         }

@@ -18,6 +18,12 @@
 //! - `REALS` says which service a backend's replies belong to, or that the
 //!   backend serves several (ambiguous): then replies need per-flow
 //!   `REVERSE` entries, backfilled for the flows it already had.
+//! - A backend that leaves its service (a failed check, a reload) goes as
+//!   the service's `removed_server_flows` says: `reset` retires its id
+//!   (flows pinned to it are scheduled anew); `drop` marks it
+//!   `BACKEND_HOLD` (their packets are dropped) and `keep` leaves it live
+//!   outside the ring, both keeping its id in `departed`, so that when it
+//!   returns it gets the same id and generation and its flows carry on.
 //! - Every operation carries its undo ([`Step`]), so a failed write can put
 //!   back the previous state (see `super::writer::execute`).
 
@@ -35,7 +41,9 @@ use std::{
     sync::Arc,
 };
 
-use lb_common::maps::{BACKEND_LIVE, MAX_BACKENDS, MAX_SERVICES, ServiceKey, Settings};
+use lb_common::maps::{
+    BACKEND_HOLD, BACKEND_LIVE, MAX_BACKENDS, MAX_SERVICES, ServiceKey, Settings,
+};
 
 use self::entries::{
     backend_entry, identity, ring_scheduler, service_entry, service_key, settings_entry,
@@ -48,7 +56,10 @@ use super::{
     ids::IdPool,
     rings::{RingMember, build_ring},
 };
-use crate::dataplane::{DesiredState, ServiceSpec};
+use crate::{
+    config::RemovedServerFlows,
+    dataplane::{DesiredState, ServiceSpec},
+};
 
 /// A backend's `(address, port)` within its service.
 pub(crate) type At = (IpAddr, u16);
@@ -64,6 +75,10 @@ pub(crate) struct Installed {
     /// Backend ids, for this service only.
     pub(crate) backends: BTreeMap<At, u32>,
     pub(crate) sorry: Option<(At, u32)>,
+    /// Backends that left the service but keep their id (policy `drop`:
+    /// held; `keep`: live outside the ring), so their flows resume if
+    /// they return.
+    pub(crate) departed: BTreeMap<At, u32>,
 }
 
 /// What is installed: services, the ids they hold, and what the maps hold.
@@ -220,6 +235,7 @@ impl Planning {
                 ring: Arc::from([]),
                 backends: BTreeMap::new(),
                 sorry: None,
+                departed: BTreeMap::new(),
             };
             (installed, true)
         };
@@ -232,6 +248,11 @@ impl Planning {
             let at = (b.addr, b.port);
             let id = if let Some(id) = leaving.remove(&at) {
                 id
+            } else if let Some(id) = installed.departed.remove(&at) {
+                // Back under its old id and generation: flows pinned to it
+                // carry on.
+                self.set_backend_flags(id, BACKEND_LIVE);
+                id
             } else {
                 let (id, generation) = self.allocate_backend()?;
                 self.emit(MapOp::Backend {
@@ -243,7 +264,8 @@ impl Planning {
             wanted.insert(at, id);
         }
         installed.backends = wanted;
-        let mut retire: Vec<u32> = leaving.into_values().collect();
+        installed.departed.extend(leaving);
+        let mut retire = self.settle_departed(&mut installed, spec.removed_server_flows);
 
         let sorry_at = spec.sorry.as_ref().map(|s| (s.addr, s.port));
         let sorry = match (installed.sorry.take(), &spec.sorry) {
@@ -319,10 +341,65 @@ impl Planning {
             return Ok(id);
         }
         self.evict_parked();
+        if let Some(id) = self.state.backend_ids.allocate() {
+            return Ok(id);
+        }
+        self.evict_departed();
         self.state
             .backend_ids
             .allocate()
             .ok_or(OutOfIds(PlanError::BACKENDS))
+    }
+
+    /// Applies `policy` to the backends that left `installed`: returns
+    /// those to retire (`reset`), marks the rest held (`drop`) or live
+    /// (`keep`). Also run when a reload changes the policy.
+    fn settle_departed(
+        &mut self,
+        installed: &mut Installed,
+        policy: RemovedServerFlows,
+    ) -> Vec<u32> {
+        let flags = match policy {
+            RemovedServerFlows::Reset => {
+                return std::mem::take(&mut installed.departed)
+                    .into_values()
+                    .collect();
+            }
+            RemovedServerFlows::Drop => BACKEND_HOLD,
+            RemovedServerFlows::Keep => BACKEND_LIVE,
+        };
+        for id in installed.departed.values().copied().collect::<Vec<_>>() {
+            self.set_backend_flags(id, flags);
+        }
+        Vec::new()
+    }
+
+    /// Sets a backend's flags, keeping its address and generation; writes
+    /// nothing when they are already so.
+    fn set_backend_flags(&mut self, id: u32, flags: u8) {
+        if let Some(current) = self.state.mirror.backends.get(&id)
+            && current.flags != flags
+        {
+            let value = lb_common::maps::Backend { flags, ..*current };
+            self.emit(MapOp::Backend { id, value });
+        }
+    }
+
+    /// Out of backend ids: the departed backends of every service give
+    /// theirs back (their flows are scheduled anew).
+    fn evict_departed(&mut self) {
+        let mut ids = Vec::new();
+        for installed in self
+            .state
+            .services
+            .values_mut()
+            .chain(self.state.parked.values_mut())
+        {
+            ids.extend(std::mem::take(&mut installed.departed).into_values());
+        }
+        for id in ids {
+            self.retire_backend(id);
+        }
     }
 
     /// Frees everything parked services hold: their backends are retired
@@ -332,6 +409,7 @@ impl Planning {
             let ids = installed
                 .backends
                 .values()
+                .chain(installed.departed.values())
                 .chain(installed.sorry.iter().map(|(_, id)| id));
             for id in ids.copied().collect::<Vec<_>>() {
                 self.retire_backend(id);
@@ -342,7 +420,7 @@ impl Planning {
 
     /// Marks a backend gone: flows pinned to it stop being forwarded to it
     /// (the program reschedules them; for TCP the new backend answers with
-    /// a reset, which ends the flow as IPVS's expire_nodest_conn does).
+    /// a reset, which ends the flow as IPVS's expire_nodest_conn=1 does).
     fn retire_backend(&mut self, id: u32) {
         if let Entry::Occupied(e) = self.state.mirror.backends.entry(id) {
             let mut value = *e.get();

@@ -66,6 +66,7 @@ fn fill(dp: &mut XdpDataplane) -> Result<u64> {
             scheduler: SchedulerKind::RoundRobin,
             backends,
             sorry: None,
+            removed_server_flows: Default::default(),
         }],
         ..DesiredState::default()
     })?;
