@@ -119,8 +119,10 @@ fn held_backends_give_their_ids_back_when_ids_run_out() {
     more[0].backends.push(backend("10.9.9.9", 1));
     node.apply(&desired(&more))
         .expect("held ids are evicted for a backend that needs one");
-    assert!(
-        node.state.services.values().all(|i| i.departed.is_empty()),
-        "every held backend gave its id back"
+    // The service being installed keeps its own; every other gave theirs.
+    let held: usize = node.state.services.values().map(|i| i.departed.len()).sum();
+    assert_eq!(
+        held, 1,
+        "the other services' held backends gave their ids back"
     );
 }
