@@ -46,7 +46,7 @@ pub fn one_backend_service(
             weight: 1,
         }],
         sorry: None,
-        removed_server_flows: Default::default(),
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     }
 }
 

@@ -77,7 +77,6 @@ fn assert_kept(step: &str, report: &FlowReport, lab: &HealthLab) {
 
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-#[expect(clippy::too_many_lines, reason = "one migration, step by step")]
 fn the_imported_ldirectord_fallback_setup_balances_fails_over_to_its_sorry_page_and_reloads() {
     require_root("the namespace lab");
     let dir = std::env::temp_dir().join(format!("lbd-ldirectord-{}", std::process::id()));

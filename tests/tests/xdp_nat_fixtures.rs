@@ -48,7 +48,7 @@ fn service(
         scheduler: SchedulerKind::RoundRobin,
         backends,
         sorry: None,
-        removed_server_flows: Default::default(),
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     }
 }
 
@@ -789,7 +789,7 @@ fn pinned_to_backend1(policy: RemovedServerFlows) -> (NatFixture, ServiceSpec, u
     );
     spec.removed_server_flows = policy;
     let fx = fixture(vec![spec.clone()]);
-    let port = (40000..)
+    let port = (40000..41000)
         .find(|port| lands_on(&fx, *port, Flags::Syn) == BACKEND1)
         .expect("some port lands on BACKEND1");
     (fx, spec, port)

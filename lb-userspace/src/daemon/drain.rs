@@ -117,7 +117,7 @@ mod tests {
                 })
                 .collect(),
             sorry: None,
-            removed_server_flows: Default::default(),
+            removed_server_flows: crate::config::RemovedServerFlows::default(),
         }
     }
 

@@ -95,12 +95,14 @@ mod tests {
     use crate::config;
 
     fn desired(policies: &[&str]) -> DesiredState {
+        use std::fmt::Write as _;
         let mut yaml = String::from("virtual_servers:\n");
         for (i, p) in policies.iter().enumerate() {
-            yaml.push_str(&format!(
-                "  - {{ address: 10.0.0.1, port: {}, removed_server_flows: {p}, sorry_server: {{ address: 10.0.9.9 }}, real_servers: [{{ address: 10.0.1.2 }}] }}\n",
+            let _ = writeln!(
+                yaml,
+                "  - {{ address: 10.0.0.1, port: {}, removed_server_flows: {p}, sorry_server: {{ address: 10.0.9.9 }}, real_servers: [{{ address: 10.0.1.2 }}] }}",
                 80 + i
-            ));
+            );
         }
         let config = config::load_str(&yaml, "t.yaml").unwrap().config;
         DesiredState::from_config(&config).unwrap()
