@@ -247,6 +247,8 @@ impl Planning {
         for b in &spec.backends {
             let at = (b.addr, b.port);
             let id = if let Some(id) = leaving.remove(&at) {
+                // Live already, unless adopted held from an earlier lbd.
+                self.set_backend_flags(id, BACKEND_LIVE);
                 id
             } else if let Some(id) = installed.departed.remove(&at) {
                 // Back under its old id and generation: flows pinned to it
