@@ -53,6 +53,8 @@ pub struct IpvsDataplane {
     timeouts: Option<Timeouts>,
     /// Services in the order the desired state lists them, for status.
     order: Vec<ServiceId>,
+    /// `net.ipv4.vs.expire_nodest_conn` of the socket's namespace.
+    expire_nodest_conn: nodest::ExpireNodestConn,
 }
 
 fn family_name(addr: std::net::IpAddr) -> &'static str {
@@ -120,11 +122,14 @@ impl IpvsDataplane {
     pub fn open(options: &IpvsOptions) -> Result<Self, IpvsError> {
         let socket = IpvsSocket::open()?;
         let owned = OwnedRecord::open(&options.run_dir)?;
+        // After the socket: opening it loaded ip_vs, which adds the sysctl.
+        let expire_nodest_conn = nodest::ExpireNodestConn::open()?;
         let mut this = Self {
             socket: RefCell::new(socket),
             owned,
             timeouts: None,
             order: Vec::new(),
+            expire_nodest_conn,
         };
         let leftovers = this.owned.keys();
         if !leftovers.is_empty() {
@@ -262,7 +267,7 @@ impl IpvsDataplane {
             .collect();
         self.check(desired, &present)?;
         if let Some(expire) = nodest::wanted(desired)? {
-            nodest::set(expire)?;
+            self.expire_nodest_conn.set(expire)?;
         }
         self.set_timeouts(desired.timeouts)?;
         let wanted: Vec<ServiceId> = desired.services.iter().map(ServiceSpec::id).collect();

@@ -70,23 +70,53 @@ pub(crate) fn wanted(desired: &DesiredState) -> Result<Option<bool>, IpvsError> 
     Ok(out.map(|(v, _)| v))
 }
 
-/// Sets the sysctl (this network namespace) when it differs.
-pub(crate) fn set(expire: bool) -> Result<(), IpvsError> {
-    let value = if expire { "1" } else { "0" };
-    let io_err = |source: io::Error| IpvsError::Sysctl {
+/// `expire_nodest_conn` of the network namespace it was opened in (a
+/// sysctl file belongs to the namespace of the task that opened it, as
+/// the IPVS socket does), so later writes land there whatever thread
+/// makes them.
+#[derive(Debug)]
+pub(crate) struct ExpireNodestConn {
+    file: fs::File,
+}
+
+impl ExpireNodestConn {
+    pub(crate) fn open() -> Result<Self, IpvsError> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(SYSCTL)
+            .map_err(io_err)?;
+        Ok(Self { file })
+    }
+
+    /// Sets it when it differs.
+    pub(crate) fn set(&mut self, expire: bool) -> Result<(), IpvsError> {
+        use std::{
+            io::{Read as _, Seek as _, Write as _},
+            os::unix::fs::FileExt as _,
+        };
+        let value = if expire { "1" } else { "0" };
+        let mut before = String::new();
+        self.file.rewind().map_err(io_err)?;
+        self.file.read_to_string(&mut before).map_err(io_err)?;
+        if before.trim() != value {
+            self.file.write_at(value.as_bytes(), 0).map_err(io_err)?;
+            self.file.flush().map_err(io_err)?;
+            info!(
+                before = before.trim(),
+                "net.ipv4.vs.expire_nodest_conn set to {value} (removed_server_flows: {})",
+                if expire { "reset" } else { "drop" }
+            );
+        }
+        Ok(())
+    }
+}
+
+fn io_err(source: io::Error) -> IpvsError {
+    IpvsError::Sysctl {
         path: SYSCTL,
         source,
-    };
-    let before = fs::read_to_string(SYSCTL).map_err(io_err)?;
-    if before.trim() != value {
-        fs::write(SYSCTL, value).map_err(io_err)?;
-        info!(
-            before = before.trim(),
-            "net.ipv4.vs.expire_nodest_conn set to {value} (removed_server_flows: {})",
-            if expire { "reset" } else { "drop" }
-        );
     }
-    Ok(())
 }
 
 #[cfg(test)]
