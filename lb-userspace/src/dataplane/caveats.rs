@@ -46,13 +46,17 @@ pub fn caveats(config: &Config) -> Vec<Caveat> {
                 });
             }
             if may_run_ipvs && addr.is_loopback() {
+                let when = if config.dataplane == DataplaneKind::Auto {
+                    "if `dataplane: auto` falls back to IPVS"
+                } else {
+                    "with the IPVS data plane"
+                };
                 out.push(Caveat {
                     path: key,
                     message: format!(
-                        "with the IPVS data plane, packets for {addr} reach the local server \
-                         untranslated (to {}:{}), so a server listening only on {addr} never \
-                         sees them: make it listen on the VIP or on all addresses (XDP \
-                         translates them)",
+                        "{when}, packets for {addr} reach the local server untranslated (to \
+                         {}:{}), so a server listening only on {addr} never sees them: make it \
+                         listen on the VIP or on all addresses (XDP translates them)",
                         vs.address, vs.port
                     ),
                     refuses: false,
