@@ -88,7 +88,12 @@ impl HealthLab {
     /// `n` backends serving their identity and a health page, and lbd on
     /// `body` (YAML after `interfaces:`, e.g. `virtual_servers:` ...).
     pub fn start(name_tag: &str, n: usize, body: &str) -> Result<Self> {
-        let lab = Lab::with_backends(n)?;
+        Self::start_in(Lab::with_backends(n)?, name_tag, body)
+    }
+
+    /// As [`HealthLab::start`], in `lab` (say, one on the kernel's default
+    /// offloads).
+    pub fn start_in(lab: Lab, name_tag: &str, body: &str) -> Result<Self> {
         lab.add_vips()?;
         let identity = StopFlag::default();
         let mut pages = Vec::new();

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 
 use lb_lab::{
+    lab::Lab,
     long_flows::LongFlows,
     privileges::require_root,
     traffic::{IdentityConnection, tcp_identity_server},
@@ -19,13 +20,27 @@ const SORRY: &str = "sorry";
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn a_sorry_page_on_127_0_0_1_answers_and_keeps_its_connections_when_the_real_servers_return() {
     require_root("the namespace lab");
+    sorry_page_on_loopback(Lab::with_backends(2).expect("lab"));
+}
+
+/// The balancer's own replies leave with checksum offload on (the
+/// kernel's default): the egress program's rewrite must keep the partial
+/// checksum right.
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_sorry_page_on_127_0_0_1_answers_with_the_kernels_default_offloads() {
+    require_root("the namespace lab");
+    sorry_page_on_loopback(Lab::with_kernel_default_offloads(2).expect("lab"));
+}
+
+fn sorry_page_on_loopback(lab: Lab) {
     let body = format!(
         "virtual_servers:\n  - address: {}\n    port: 80\n    scheduler: rr\n    sorry_server: {{ address: 127.0.0.1 }}\n    real_servers:\n{}{}",
         lb_lab::lab::VIP,
         checked_real_server(0),
         checked_real_server(1)
     );
-    let mut lab = HealthLab::start("sorry-lo", 2, &body).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut lab = HealthLab::start_in(lab, "sorry-lo", &body).unwrap_or_else(|e| panic!("{e:#}"));
     let at: SocketAddr = "127.0.0.1:80".parse().unwrap();
     tcp_identity_server(&lab.lab.balancer, at, SORRY, lab.identity.clone())
         .expect("the sorry page listens on 127.0.0.1:80 only");
@@ -70,22 +85,42 @@ fn a_sorry_page_on_127_0_0_1_answers_and_keeps_its_connections_when_the_real_ser
     );
 }
 
-#[test]
-#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn a_real_server_on_the_balancers_own_address_is_balanced_and_its_direct_clients_untouched() {
+/// rr over a real server on the balancer's own backend-side address and
+/// backend1, on `vip`; a client of the node's address directly is left
+/// alone by the egress program.
+fn own_address_real_server(tag: &str, vip: &str, own: &str, backend: &str) {
     require_root("the namespace lab");
-    // The balancer's address on the backends' side.
-    let own = "10.111.2.1";
     let body = format!(
-        "virtual_servers:\n  - address: {}\n    port: 80\n    scheduler: rr\n    real_servers:\n      - {{ address: {own}, port: {IDENTITY_PORT} }}\n      - {{ address: {}, port: {IDENTITY_PORT} }}\n",
-        lb_lab::lab::VIP,
-        ip(0)
+        "virtual_servers:\n  - address: \"{vip}\"\n    port: 80\n    scheduler: rr\n    real_servers:\n      - {{ address: \"{own}\", port: {IDENTITY_PORT} }}\n      - {{ address: \"{backend}\", port: {IDENTITY_PORT} }}\n"
     );
-    let lab = HealthLab::start("local-real", 1, &body).unwrap_or_else(|e| panic!("{e:#}"));
-    let at: SocketAddr = format!("{own}:{IDENTITY_PORT}").parse().unwrap();
+    let lab = HealthLab::start(tag, 1, &body).unwrap_or_else(|e| panic!("{e:#}"));
+    let at = SocketAddr::new(own.parse().unwrap(), IDENTITY_PORT);
+    let backend_at = SocketAddr::new(backend.parse().unwrap(), IDENTITY_PORT);
     tcp_identity_server(&lab.lab.balancer, at, "local", lab.identity.clone()).unwrap();
+    if backend_at.is_ipv6() {
+        tcp_identity_server(
+            &lab.lab.backends[0],
+            backend_at,
+            &name(0),
+            lab.identity.clone(),
+        )
+        .unwrap();
+    }
 
-    let seen = lab.new_connections(10);
+    let target = SocketAddr::new(vip.parse().unwrap(), 80);
+    let seen: Vec<String> = lab
+        .lab
+        .client
+        .run(move || {
+            (0..10)
+                .map(|_| {
+                    IdentityConnection::open(target)
+                        .and_then(|mut c| c.ask())
+                        .unwrap_or_else(|e| format!("failed: {e:#}"))
+                })
+                .collect()
+        })
+        .unwrap();
     let local = seen.iter().filter(|n| *n == "local").count();
     let remote = seen.iter().filter(|n| **n == name(0)).count();
     assert!(
@@ -103,5 +138,22 @@ fn a_real_server_on_the_balancers_own_address_is_balanced_and_its_direct_clients
     assert_eq!(
         direct.expect("a direct connection to the node's address works"),
         "local"
+    );
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn a_real_server_on_the_balancers_own_address_is_balanced_and_its_direct_clients_untouched() {
+    own_address_real_server("local-real", lb_lab::lab::VIP, "10.111.2.1", &ip(0));
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn an_ipv6_real_server_on_the_balancers_own_address_is_balanced_too() {
+    own_address_real_server(
+        "local-real6",
+        lb_lab::lab::VIP6,
+        "fd11:2::1",
+        &lb_lab::lab::backend_addrs(0).1,
     );
 }
