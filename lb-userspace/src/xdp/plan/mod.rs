@@ -29,6 +29,7 @@
 
 pub(crate) mod adopt;
 mod check;
+mod departed;
 pub(crate) mod entries;
 mod ops;
 mod reals;
@@ -41,9 +42,7 @@ use std::{
     sync::Arc,
 };
 
-use lb_common::maps::{
-    BACKEND_HOLD, BACKEND_LIVE, MAX_BACKENDS, MAX_SERVICES, ServiceKey, Settings,
-};
+use lb_common::maps::{BACKEND_LIVE, MAX_BACKENDS, MAX_SERVICES, ServiceKey, Settings};
 
 use self::entries::{
     backend_entry, identity, ring_scheduler, service_entry, service_key, settings_entry,
@@ -56,10 +55,7 @@ use super::{
     ids::IdPool,
     rings::{RingMember, build_ring},
 };
-use crate::{
-    config::RemovedServerFlows,
-    dataplane::{DesiredState, ServiceSpec},
-};
+use crate::dataplane::{DesiredState, ServiceSpec};
 
 /// A backend's `(address, port)` within its service.
 pub(crate) type At = (IpAddr, u16);
@@ -351,57 +347,6 @@ impl Planning {
             .backend_ids
             .allocate()
             .ok_or(OutOfIds(PlanError::BACKENDS))
-    }
-
-    /// Applies `policy` to the backends that left `installed`: returns
-    /// those to retire (`reset`), marks the rest held (`drop`) or live
-    /// (`keep`). Also run when a reload changes the policy.
-    fn settle_departed(
-        &mut self,
-        installed: &mut Installed,
-        policy: RemovedServerFlows,
-    ) -> Vec<u32> {
-        let flags = match policy {
-            RemovedServerFlows::Reset => {
-                return std::mem::take(&mut installed.departed)
-                    .into_values()
-                    .collect();
-            }
-            RemovedServerFlows::Drop => BACKEND_HOLD,
-            RemovedServerFlows::Keep => BACKEND_LIVE,
-        };
-        for id in installed.departed.values().copied().collect::<Vec<_>>() {
-            self.set_backend_flags(id, flags);
-        }
-        Vec::new()
-    }
-
-    /// Sets a backend's flags, keeping its address and generation; writes
-    /// nothing when they are already so.
-    fn set_backend_flags(&mut self, id: u32, flags: u8) {
-        if let Some(current) = self.state.mirror.backends.get(&id)
-            && current.flags != flags
-        {
-            let value = lb_common::maps::Backend { flags, ..*current };
-            self.emit(MapOp::Backend { id, value });
-        }
-    }
-
-    /// Out of backend ids: the departed backends of every service give
-    /// theirs back (their flows are scheduled anew).
-    fn evict_departed(&mut self) {
-        let mut ids = Vec::new();
-        for installed in self
-            .state
-            .services
-            .values_mut()
-            .chain(self.state.parked.values_mut())
-        {
-            ids.extend(std::mem::take(&mut installed.departed).into_values());
-        }
-        for id in ids {
-            self.retire_backend(id);
-        }
     }
 
     /// Frees everything parked services hold: their backends are retired
