@@ -18,7 +18,9 @@
 //!   translations. Like `accept_local`, it is left set at exit.
 //!
 //! The TC links are not pinned: while lbd restarts (its XDP program stays
-//! attached) replies of local real servers leave untranslated.
+//! attached) replies of local real servers leave untranslated. Before
+//! Linux 6.6 they are netlink filters, which outlive a killed lbd: the
+//! next start replaces them and `lbd cleanup` removes them.
 
 use std::{fs, io, net::IpAddr, path::PathBuf};
 
@@ -49,9 +51,12 @@ impl XdpProgram {
         if program.fd().is_err() {
             program.load().map_err(program_error)?;
         }
-        // Before TCX (Linux 6.6) a TC program hangs off a clsact qdisc.
+        // Before TCX (Linux 6.6) a TC program hangs off a clsact qdisc, as
+        // a netlink filter that outlives the process: one an earlier lbd
+        // left (killed) is replaced, not doubled.
         let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
         if !tcx {
+            detach_stale_egress(interface);
             let _ = tc::qdisc_add_clsact(interface);
         }
         program
@@ -66,6 +71,13 @@ impl XdpProgram {
         );
         Ok(())
     }
+}
+
+/// Removes the egress filters an earlier lbd left on `interface` (only
+/// netlink filters, before Linux 6.6, outlive their process); whether
+/// there were any.
+pub fn detach_stale_egress(interface: &str) -> bool {
+    tc::qdisc_detach_program(interface, TcAttachType::Egress, EGRESS_PROGRAM).is_ok()
 }
 
 /// Whether `desired` has a real or sorry server on IPv4 127.0.0.0/8.

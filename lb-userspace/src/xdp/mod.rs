@@ -28,6 +28,7 @@ pub(crate) use dataplane::monotonic_ns;
 pub use error::{XdpApplyError, XdpError};
 pub use flows::XdpFlowLister;
 pub use loader::{AttachMode, AttachedMode, XdpProgram};
+pub use local_reals::detach_stale_egress;
 pub use object::object_bytes;
 pub(crate) use plan::entries::service_key;
 pub use sync_port::FlowSyncPort;
