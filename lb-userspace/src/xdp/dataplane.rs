@@ -24,8 +24,7 @@ pub struct XdpDataplane {
     pub(super) program: XdpProgram,
     pub(super) installed: InstalledState,
     /// Where the flow sync learns the installed ids (`sync_port`).
-    pub(super) sync_ids:
-        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::flowsync::SyncIds>>>,
+    pub(super) sync_ids: Option<tokio::sync::watch::Sender<std::sync::Arc<super::SyncIds>>>,
     /// The services an earlier lbd left in the pinned maps.
     adopted: Option<DesiredState>,
     /// Where the maps and links are pinned: they outlive this process

@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use lb_userspace::{
     config::{self, ConfigError, Diagnostic, Loaded},
-    preflight,
+    daemon::preflight,
 };
 
 #[derive(clap::Args)]

@@ -51,7 +51,7 @@ pub struct VirtualServer {
     #[serde(
         default = "defaults::delay_loop",
         skip_serializing_if = "defaults::is_delay_loop",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub delay_loop: Duration,

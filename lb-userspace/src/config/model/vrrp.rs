@@ -365,7 +365,7 @@ pub struct TrackScript {
     #[serde(
         default = "defaults::script_interval",
         skip_serializing_if = "defaults::is_script_interval",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub interval: Duration,
@@ -373,7 +373,7 @@ pub struct TrackScript {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub timeout: Option<Duration>,

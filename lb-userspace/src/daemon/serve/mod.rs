@@ -10,6 +10,7 @@
 //! - [`requests`]: control requests, SIGUSR1, the counter log.
 
 mod changes;
+mod file_watch;
 mod requests;
 
 use std::{
@@ -35,6 +36,10 @@ use super::{
     rates::RateSampler,
     select::ActiveDataplane,
 };
+use file_watch::FileWatch;
+
+use super::apply_retry::ApplyRetry;
+
 use crate::{
     config::Config,
     dataplane::DesiredState,
@@ -63,7 +68,9 @@ pub struct ServeOptions {
 struct Daemon<'a> {
     options: ServeOptions,
     config: Config,
-    config_mtime: Option<FileStamp>,
+    config_file: FileWatch,
+    /// A change the data plane refused, retried every tick.
+    apply_retry: ApplyRetry,
     /// What the configuration asks for.
     desired: DesiredState,
     /// What the data plane has: `desired` plus drains, by VRRP state.
@@ -141,7 +148,8 @@ pub async fn serve(
 
     let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
-        config_mtime: mtime(&options.config_path),
+        config_file: FileWatch::new(file_watch::stamp(&options.config_path)),
+        apply_retry: ApplyRetry::default(),
         options,
         config,
         desired,
@@ -192,8 +200,8 @@ pub async fn serve(
                     break Err(anyhow::anyhow!("the health checks stopped unexpectedly"));
                 }
                 daemon.verdict = daemon.checks.verdict.borrow_and_update().clone();
-                if let Err(err) = daemon.follow() {
-                    break Err(err.context("while following a health check verdict"));
+                if let Err(err) = daemon.follow_or_retry("a health check verdict") {
+                    break Err(err);
                 }
             }
             changed = async {
@@ -208,8 +216,8 @@ pub async fn serve(
                 if let Some(rx) = states.as_mut() {
                     rx.borrow_and_update();
                 }
-                if let Err(err) = daemon.follow() {
-                    break Err(err.context("while following a VRRP state change"));
+                if let Err(err) = daemon.follow_or_retry("a VRRP state change") {
+                    break Err(err);
                 }
             }
             _ = tick.tick() => {
@@ -264,16 +272,6 @@ fn notify(states: &[NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         warn!("cannot notify systemd: {err}");
     }
-}
-
-/// What tells `autoreload` the file changed: its modification time, size
-/// and inode (a rename-over keeps the time coarse but changes the inode).
-type FileStamp = (SystemTime, u64, u64);
-
-fn mtime(path: &std::path::Path) -> Option<FileStamp> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl Daemon<'_> {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::config::VirtualAddress;
 use crate::vrrp::{
     counters::Counters,
     params::{TrackedInterface, TrackedScript},
