@@ -169,6 +169,7 @@ pub(super) const SECTIONS: &[(&str, &str, &[Key])] = &[
             Key { path: "virtual_servers[].quorum_up", ty: "command", default: "-", equivalent: "`quorum_up`", meaning: "Run when quorum is gained." },
             Key { path: "virtual_servers[].quorum_down", ty: "command", default: "-", equivalent: "`quorum_down`", meaning: "Run when quorum is lost." },
             Key { path: "virtual_servers[].virtualhost", ty: "string", default: "-", equivalent: "`virtualhost`; ldirectord `virtualhost`", meaning: "HTTP `Host:` for this service's HTTP and SSL checks." },
+            Key { path: "virtual_servers[].removed_server_flows", ty: "`drop` \\| `reset` \\| `keep`", default: "`drop`", equivalent: "IPVS `net.ipv4.vs.expire_nodest_conn` (0: `drop`, 1: `reset`); `keep` is weight 0", meaning: "What becomes of a real server's established flows once it leaves the pool (a failed check without `inhibit_on_failure`, or a reload once its drain ends): `drop` their packets until it returns or they time out; `reset`: schedule them anew, so the new real server resets them and clients reconnect at once; `keep` forwarding them to it while it answers. With IPVS every service must agree on `drop` or `reset` (one sysctl per namespace)." },
             Key { path: "virtual_servers[].real_servers", ty: "list", default: "`[]`", equivalent: "`real_server IP PORT { }`; ldirectord `real=`", meaning: "The backends." },
         ],
     ),
@@ -318,9 +319,9 @@ pub(super) mod tests {
     use crate::config::{
         AuthType, Authentication, Check, Config, DataplaneKind, FlowSync, ForwardingMethod,
         HttpCheck, InitialState, InterfaceConfig, IpPrefix, MiscCheck, NegotiateCheck,
-        NegotiateService, Protocol, RealServer, Scheduler, SorryServer, SyncGroup, TcpCheck,
-        TrackInterface, TrackScript, TrackScriptRef, UrlCheck, VirtualAddress, VirtualServer,
-        VrrpInstance, XdpMode,
+        NegotiateService, Protocol, RealServer, RemovedServerFlows, Scheduler, SorryServer,
+        SyncGroup, TcpCheck, TrackInterface, TrackScript, TrackScriptRef, UrlCheck, VirtualAddress,
+        VirtualServer, VrrpInstance, XdpMode,
         model::ConntrackTimeouts,
         spans::{Kind, Node},
         to_yaml,
@@ -537,6 +538,7 @@ pub(super) mod tests {
                 quorum_up: Some("/bin/up".into()),
                 quorum_down: Some("/bin/down".into()),
                 virtualhost: Some("www.example.com".into()),
+                removed_server_flows: RemovedServerFlows::Keep,
                 real_servers: vec![RealServer {
                     address: ip(10),
                     port: Some(8080),

@@ -210,6 +210,18 @@ impl Dataplane for XdpDataplane {
     }
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
+        if super::local_reals::wants_route_localnet(desired) {
+            for (interface, _) in self.program.attached() {
+                if let Err(e) = super::local_reals::enable_route_localnet(interface) {
+                    tracing::warn!(
+                        interface,
+                        error = %e,
+                        "setting route_localnet failed: real servers on 127.0.0.0/8 are not \
+                         reachable through this interface"
+                    );
+                }
+            }
+        }
         let mut maps = AyaMaps::new(self.program.ebpf_mut());
         let result = writer::install(&mut self.installed, &mut maps, desired);
         self.publish_sync_ids();

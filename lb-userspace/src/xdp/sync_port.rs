@@ -142,6 +142,7 @@ mod tests {
                 })
                 .collect(),
             sorry: None,
+            removed_server_flows: crate::config::RemovedServerFlows::default(),
         }
     }
 

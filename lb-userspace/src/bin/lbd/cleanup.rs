@@ -83,5 +83,12 @@ pub(crate) fn cleanup(args: &CleanupArgs) -> Result<ExitCode> {
             pin_dir.display()
         );
     }
+    if !restarting {
+        for interface in &loaded.config.interfaces {
+            if lb_userspace::xdp::detach_stale_egress(&interface.name) {
+                println!("removed the TC egress program from {}", interface.name);
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
