@@ -48,7 +48,8 @@ pub enum Counter {
     /// can have (netfilter's `tcp_valid_flags`: null, FIN alone, SYN+RST,
     /// SYN+FIN, ...), dropped.
     BadTcpFlags,
-    /// Packets to a backend address that is this host: left to the kernel.
+    /// Packets to a backend address that is this host (a sorry server on
+    /// 127.0.0.1, say): translated and handed to the local stack.
     LocalDestination,
     /// Translated packets the kernel forwards (next hop not resolved yet,
     /// MTU, TTL expiring, VLAN).
@@ -83,11 +84,19 @@ pub enum Counter {
     /// with Time Exceeded about the packet as the client sent it; and
     /// backend replies that would expire, left untranslated to the kernel.
     TtlExpired,
+    /// Packets of flows whose real server left its service with
+    /// `removed_server_flows: drop`, dropped until it returns.
+    HeldFlow,
+    /// IPv4 packets arriving for 127.0.0.0/8, dropped: a martian
+    /// destination the kernel would deliver to local services once
+    /// `route_localnet` is set (which lbd sets for real servers on
+    /// 127.0.0.0/8).
+    LoopbackDestination,
 }
 
 impl Counter {
     /// Every counter in slot order.
-    pub const ALL: [Counter; 32] = [
+    pub const ALL: [Counter; 34] = [
         Counter::RxFrames,
         Counter::RxBytes,
         Counter::Vlan,
@@ -120,6 +129,8 @@ impl Counter {
         Counter::SourceRoute,
         Counter::BadTcpOffset,
         Counter::TtlExpired,
+        Counter::HeldFlow,
+        Counter::LoopbackDestination,
     ];
 
     /// Number of slots the counter array needs.
@@ -165,6 +176,8 @@ impl Counter {
             Counter::SourceRoute => "source_route",
             Counter::BadTcpOffset => "bad_tcp_offset",
             Counter::TtlExpired => "ttl_expired",
+            Counter::HeldFlow => "held_flow",
+            Counter::LoopbackDestination => "loopback_destination",
         }
     }
 }

@@ -39,6 +39,10 @@ pub const FLOW_EVENTS: &str = "FLOW_EVENTS";
 
 /// Name of the XDP entry point in the object file.
 pub const XDP_PROGRAM: &str = "lb_xdp";
+/// The TC egress program that translates the replies of real servers on
+/// this host (their sockets answer from their own address, which the XDP
+/// program, on ingress only, never sees) back to the VIP.
+pub const EGRESS_PROGRAM: &str = "lb_tc_egress";
 /// A program that only returns `XDP_PASS`: the benchmarks' reference.
 pub const BARE_PASS_PROGRAM: &str = "lb_bare_pass";
 /// A program that only returns `XDP_DROP`: the packet-rate baseline.
@@ -109,7 +113,9 @@ pub struct Backend {
     /// Network byte order.
     pub port: [u8; 2],
     pub family: u8,
-    /// [`BACKEND_LIVE`] while the backend exists.
+    /// [`BACKEND_LIVE`] while the backend takes packets, [`BACKEND_HOLD`]
+    /// while it is out of its service and its flows' packets are dropped
+    /// until it returns; neither: gone, its flows are scheduled again.
     pub flags: u8,
     /// Bumped each time the id is reused, so a flow pinned to an earlier
     /// occupant of this id is not sent to the new one.
@@ -117,6 +123,10 @@ pub struct Backend {
 }
 
 pub const BACKEND_LIVE: u8 = 1;
+/// The backend left its service (`removed_server_flows: drop`, IPVS's
+/// `expire_nodest_conn=0`): packets of flows pinned to it are dropped, and
+/// flow again when it returns under the same id and generation.
+pub const BACKEND_HOLD: u8 = 2;
 
 /// One direction of a flow, as it appears in the packet's headers.
 #[repr(C, align(8))]
@@ -276,7 +286,7 @@ impl Settings {
 /// the maps an earlier one pinned only when their layout (this, and each
 /// map's type, key and value sizes, entries) is the same: bump it when a
 /// field changes meaning or place without changing a size.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 const _: () = assert!(core::mem::size_of::<ServiceKey>() == 20);
 const _: () = assert!(core::mem::size_of::<Service>() == 24);

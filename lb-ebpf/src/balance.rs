@@ -10,9 +10,9 @@ use lb_common::{
 };
 
 use crate::{
-    conntrack,
+    conntrack::{self, Pinned},
     flow::{PacketFlow, TCP_RST, TCP_SYN},
-    forward::{self, Route},
+    forward::{self, Route, send, transmit_counted},
     headers::IPPROTO_TCP,
     ingress::{self, Admission},
     maps::{
@@ -94,7 +94,7 @@ fn to_new(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> u32 {
 
 #[inline(never)]
 fn from_backend(ctx: &XdpContext, packet: &Packet, flow: &PacketFlow) -> u32 {
-    action(try_from_backend(ctx, packet, flow), NOT_OURS)
+    action(crate::reply::try_from_backend(ctx, packet, flow), NOT_OURS)
 }
 
 /// A path's result as an action; `none` when the path did not take it.
@@ -112,14 +112,14 @@ fn action(result: Result<Option<u32>, Malformed>, none: u32) -> u32 {
 
 /// This CPU's scratch space.
 #[inline(always)]
-fn scratch() -> Result<&'static mut Scratch, Malformed> {
+pub(crate) fn scratch() -> Result<&'static mut Scratch, Malformed> {
     let p = SCRATCH.get_ptr_mut(0).ok_or(Malformed)?;
     // SAFETY: one slot per CPU, used by this run only.
     Ok(unsafe { &mut *p })
 }
 
 #[inline(always)]
-fn frame_len(ctx: &XdpContext) -> u64 {
+pub(crate) fn frame_len(ctx: &XdpContext) -> u64 {
     (ctx.data_end() - ctx.data()) as u64
 }
 
@@ -157,8 +157,17 @@ fn try_to_tracked(
     // SAFETY: valid for this run; two CPUs updating one flow only race
     // on last_seen, state and the cached hop, which is harmless.
     let f = unsafe { &mut *entry };
-    let Some(backend) = conntrack::pinned_backend(f, now, flags, &conntrack::settings()) else {
-        return Ok(None);
+    let backend = match conntrack::pinned_backend(f, now, flags, &conntrack::settings()) {
+        Pinned::Live(backend) => backend,
+        // Its real server left with `removed_server_flows: drop`: nothing
+        // is sent on, and the flow is not refreshed, so it expires after
+        // its idle timeout unless the server returns first (IPVS's
+        // expire_nodest_conn=0).
+        Pinned::Held => {
+            stats::count(Counter::HeldFlow);
+            return Ok(Some(xdp_action::XDP_DROP));
+        }
+        Pinned::Gone => return Ok(None),
     };
     let state = conntrack::next_state(f.state, flags);
     if (sync::worth_reporting(f.state, state) || sync::refresh_due(key, f.last_seen_ns, now))
@@ -277,12 +286,7 @@ fn deliver_to_backend(
         scratch.translated = *key;
         scratch.translated.dst = backend.addr;
         scratch.translated.dport = backend.port;
-        let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
-        if route == Route::Local {
-            stats::count(Counter::LocalDestination);
-            return Ok(xdp_action::XDP_PASS);
-        }
-        route
+        forward::route(ctx, packet, &scratch.translated, &mut scratch.fib)
     };
     if let Some(f) = entry {
         if route == Route::Next && cached.is_none() {
@@ -315,6 +319,14 @@ fn deliver_to_backend(
     let bytes = frame_len(ctx);
     stats::traffic(&SERVICE_STATS, service, Direction::In, bytes, new_flow);
     stats::traffic(&BACKEND_STATS, backend_id, Direction::In, bytes, new_flow);
+    if route == Route::Local {
+        // A real server on this host (a sorry page on 127.0.0.1, a
+        // service on one of its addresses): the kernel delivers the
+        // translated packet to its socket, tracked like any other flow;
+        // the TC egress program translates its replies back.
+        stats::count(Counter::LocalDestination);
+        return Ok(xdp_action::XDP_PASS);
+    }
     stats::count(Counter::ToBackend);
     match cached {
         Some(hop) => transmit_counted(ctx, packet, &hop),
@@ -353,139 +365,4 @@ fn remember_reverse(client_key: &FlowKey, scratch: &mut Scratch, service: u32) {
         service,
     };
     let _ = REVERSE.insert(&scratch.other, &reverse, 0);
-}
-
-/// Backend -> client: a reply, translated back to come from the VIP.
-#[inline(always)]
-fn try_from_backend(
-    ctx: &XdpContext,
-    packet: &Packet,
-    flow: &PacketFlow,
-) -> Result<Option<u32>, Malformed> {
-    let key = &flow.key;
-    let real_key = RealKey {
-        addr: key.src,
-        port: key.sport,
-        proto: key.proto,
-        family: key.family,
-    };
-    let Some(real) = REALS.get_ptr(&real_key) else {
-        return Ok(None);
-    };
-    // SAFETY: valid for this run.
-    let real = unsafe { *real };
-    let (vip, vport, service) = if real.ambiguous == 0 {
-        (real.vip, real.vport, real.service)
-    } else {
-        let Some(reverse) = REVERSE.get_ptr(key) else {
-            return Ok(None);
-        };
-        let reverse = unsafe { *reverse };
-        (reverse.vip, reverse.vport, reverse.service)
-    };
-    if packet.fragment {
-        return Ok(Some(xdp_action::XDP_PASS));
-    }
-    if forward::expiring(ctx, packet)? {
-        // Untranslated, so the kernel's Time Exceeded goes back to the
-        // backend that sent it, and nothing about the backend reaches the
-        // client.
-        stats::count(Counter::TtlExpired);
-        return Ok(Some(xdp_action::XDP_PASS));
-    }
-    let scratch = scratch()?;
-    let now = unsafe { bpf_ktime_get_ns() };
-    let client_key = &mut scratch.other;
-    *client_key = *key;
-    client_key.src = key.dst;
-    client_key.dst = vip;
-    client_key.sport = key.dport;
-    client_key.dport = vport;
-    let entry = CONNTRACK.get_ptr_mut(&scratch.other);
-    // SAFETY: valid for this run.
-    let entry = entry.map(|e| unsafe { &mut *e });
-    let cached = match &entry {
-        Some(f) if !packet.vlan && forward::fresh(&f.to_client, now) => Some(f.to_client),
-        _ => None,
-    };
-    let route = if cached.is_some() {
-        Route::Next
-    } else {
-        scratch.translated = *key;
-        scratch.translated.src = vip;
-        scratch.translated.sport = vport;
-        let route = forward::route(ctx, packet, &scratch.translated, &mut scratch.fib);
-        if route == Route::Local {
-            // The backend talks to this host itself (a health check's
-            // answer): not a reply of a balanced flow.
-            return Ok(None);
-        }
-        route
-    };
-    let mut backend_id = None;
-    if let Some(f) = entry {
-        let state = conntrack::next_state(f.state, flow.tcp_flags);
-        if sync::worth_reporting(f.state, state) && sync::on() {
-            sync::report(&scratch.other, &key.src, &key.sport, state);
-        }
-        f.state = state;
-        f.last_seen_ns = now;
-        if route == Route::Next && cached.is_none() {
-            f.to_client = forward::next_hop(&scratch.fib, now);
-        }
-        backend_id = Some(f.backend);
-    }
-    nat::rewrite(
-        ctx,
-        packet,
-        Side::Source,
-        &Endpoint {
-            addr: &key.src,
-            port: &key.sport,
-        },
-        &Endpoint {
-            addr: &vip,
-            port: &vport,
-        },
-    )?;
-    let bytes = frame_len(ctx);
-    stats::traffic(&SERVICE_STATS, service, Direction::Out, bytes, false);
-    if let Some(id) = backend_id {
-        stats::traffic(&BACKEND_STATS, id, Direction::Out, bytes, false);
-    }
-    stats::count(Counter::FromBackend);
-    match cached {
-        Some(hop) => transmit_counted(ctx, packet, &hop).map(Some),
-        None => send(ctx, packet, route, &scratch.fib).map(Some),
-    }
-}
-
-/// Sends along a cached next hop, counting the outcome.
-#[inline(always)]
-fn transmit_counted(ctx: &XdpContext, packet: &Packet, hop: &NextHop) -> Result<u32, Malformed> {
-    let action = forward::transmit(ctx, packet, hop)?;
-    if action == xdp_action::XDP_PASS {
-        stats::count(Counter::KernelForward);
-    } else {
-        stats::count(Counter::Redirect);
-    }
-    Ok(action)
-}
-
-/// Transmits a translated packet along `route`, or hands it to the kernel.
-#[inline(always)]
-pub(crate) fn send(
-    ctx: &XdpContext,
-    packet: &Packet,
-    route: Route,
-    fib: &aya_ebpf::bindings::bpf_fib_lookup,
-) -> Result<u32, Malformed> {
-    match route {
-        // VLAN-tagged frames leave through the kernel's VLAN devices.
-        Route::Next if !packet.vlan => transmit_counted(ctx, packet, &forward::next_hop(fib, 0)),
-        _ => {
-            stats::count(Counter::KernelForward);
-            Ok(xdp_action::XDP_PASS)
-        }
-    }
 }

@@ -15,10 +15,13 @@ use lb_common::{
     maps::{FlowKey, NEXT_HOP_TTL_NS, NextHop},
 };
 
+use lb_common::counters::Counter;
+
 use crate::{
     headers::{EthHdr, Ipv4Hdr, Ipv6Hdr, be16},
     parse::{Family, Malformed, Packet},
     ptr::ptr_at,
+    stats,
 };
 
 const AF_INET: u8 = 2;
@@ -162,4 +165,38 @@ pub(crate) fn next_hop(params: &bpf_fib_lookup, now: u64) -> NextHop {
 #[inline(always)]
 pub(crate) fn fresh(hop: &NextHop, now: u64) -> bool {
     hop.looked_up_ns != 0 && now.saturating_sub(hop.looked_up_ns) < NEXT_HOP_TTL_NS
+}
+
+/// Sends along a cached next hop, counting the outcome.
+#[inline(always)]
+pub(crate) fn transmit_counted(
+    ctx: &XdpContext,
+    packet: &Packet,
+    hop: &NextHop,
+) -> Result<u32, Malformed> {
+    let action = transmit(ctx, packet, hop)?;
+    if action == xdp_action::XDP_PASS {
+        stats::count(Counter::KernelForward);
+    } else {
+        stats::count(Counter::Redirect);
+    }
+    Ok(action)
+}
+
+/// Transmits a translated packet along `route`, or hands it to the kernel.
+#[inline(always)]
+pub(crate) fn send(
+    ctx: &XdpContext,
+    packet: &Packet,
+    route: Route,
+    fib: &aya_ebpf::bindings::bpf_fib_lookup,
+) -> Result<u32, Malformed> {
+    match route {
+        // VLAN-tagged frames leave through the kernel's VLAN devices.
+        Route::Next if !packet.vlan => transmit_counted(ctx, packet, &next_hop(fib, 0)),
+        _ => {
+            stats::count(Counter::KernelForward);
+            Ok(xdp_action::XDP_PASS)
+        }
+    }
 }

@@ -21,8 +21,7 @@ use lb_common::{
 };
 
 use crate::{
-    balance::send,
-    forward,
+    forward::{self, send},
     headers::{
         IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IcmpHdr, Ipv4Hdr, Ipv6Hdr, be16,
     },

@@ -15,6 +15,7 @@
 
 mod balance;
 mod conntrack;
+mod egress;
 mod flow;
 mod forward;
 mod headers;
@@ -25,6 +26,7 @@ mod maps;
 mod nat;
 mod parse;
 mod ptr;
+mod reply;
 mod schedule;
 mod stats;
 mod sync;
@@ -65,6 +67,10 @@ fn process(ctx: &XdpContext) -> Result<u32, parse::Malformed> {
     }
     let mut packet = parse::Packet::from_parsed()?;
     packet.ingress_ifindex = ctx.ingress_ifindex() as u32;
+    if loopback_destination(ctx, &packet)? {
+        stats::count(Counter::LoopbackDestination);
+        return Ok(xdp_action::XDP_DROP);
+    }
     if packet.later_fragment {
         return Ok(xdp_action::XDP_PASS);
     }
@@ -79,6 +85,23 @@ fn process(ctx: &XdpContext) -> Result<u32, parse::Malformed> {
         return Ok(action);
     }
     Ok(xdp_action::XDP_PASS)
+}
+
+/// Whether an IPv4 packet is addressed to 127.0.0.0/8. No router accepts
+/// one from a link, and the kernel drops it as a martian unless
+/// `route_localnet` is set, which lbd sets where a real server listens on
+/// 127.0.0.0/8: then only the program's own translations may reach it.
+#[inline(always)]
+fn loopback_destination(
+    ctx: &XdpContext,
+    packet: &parse::Packet,
+) -> Result<bool, parse::Malformed> {
+    if packet.ip != Some(parse::Family::Ipv4) {
+        return Ok(false);
+    }
+    let ip = ptr::ptr_at::<headers::Ipv4Hdr>(ctx, packet.l3_offset)?;
+    // SAFETY: ptr_at checked the header lies in the frame.
+    Ok(unsafe { (*ip).dst[0] } == 127)
 }
 
 #[cfg(target_arch = "bpf")]

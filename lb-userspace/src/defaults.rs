@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+/// The configuration `lbd run`, `check` and `cleanup` read without
+/// `--config`, as keepalived reads /etc/keepalived/keepalived.conf.
+pub const CONFIG_FILE: &str = "/etc/lbd/lbd.yaml";
+
 /// State files (`<instance>.state`), the pid file and lock, IPVS's
 /// ownership record: `lbd run --state-dir`.
 pub const STATE_DIR: &str = "/run/lbd";

@@ -14,8 +14,6 @@
 //! ```
 //!
 //! - [`config`]: the YAML model, loading with line/column diagnostics.
-//! - [`preflight`]: everything `lbd run` refuses from the configuration
-//!   alone; `lbd check`, `lbd run` and reloads share it.
 //! - [`dataplane`]: the desired state, the typed identities every module
 //!   uses (`ServiceId`, `RealId`) and the `Dataplane` trait. A leaf: it
 //!   knows neither implementation.
@@ -29,11 +27,14 @@
 //!   it knows nothing of virtual servers.
 //! - [`daemon`]: the loop that joins them through one pure function,
 //!   `daemon::effective` (desired -> verdict -> drains -> VRRP filter), at
-//!   start and on every change; control socket, reload, status, metrics,
-//!   the start-up claims (`daemon::lock`).
-//! - [`defaults`], [`exec`], [`error_text`]: shared paths and timeouts,
-//!   running scripts, errors as one line.
+//!   start and on every change; `daemon::preflight` (everything `lbd run`
+//!   refuses from the configuration alone, shared by `lbd check`, `lbd run`
+//!   and reloads), the data plane's selection (`daemon::select`), control
+//!   socket, reload, status, metrics, the start-up claims (`daemon::lock`).
+//! - [`defaults`], [`exec`], [`error_text`], [`atomic_file`]: shared paths
+//!   and timeouts, running scripts, errors as one line, replacing a file.
 
+pub mod atomic_file;
 pub mod config;
 pub mod daemon;
 pub mod dataplane;
@@ -44,7 +45,7 @@ pub mod flowsync;
 pub mod health;
 pub mod import;
 pub mod ipvs;
-pub mod preflight;
+pub mod log_format;
 pub mod top;
 pub mod vrrp;
 pub mod xdp;

@@ -32,7 +32,7 @@ fn full_report() -> StatusReport {
 
 /// Series name -> label names, from the exposition text.
 fn served() -> BTreeMap<String, BTreeSet<String>> {
-    let text = encode_report(&full_report());
+    let text = encode_report(&full_report(), None);
     let sample = Regex::new(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ").unwrap();
     let label = Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)=""#).unwrap();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -82,10 +82,17 @@ fn every_metric_and_label_the_dashboard_queries_is_served() {
     );
     let name = Regex::new(r"\blbd_[a-z_]+\b").unwrap();
     let grouped = Regex::new(r"\b(?:by|label_values)\s*\(([^)]*)\)").unwrap();
-    // Prometheus adds `instance` and `job` to every series it scrapes, and
-    // renames a scraped `instance` (lbd's VRRP instance name) to
-    // `exported_instance`.
-    let added = ["instance", "job", "exported_instance"];
+    // Prometheus adds `instance` and `job` to every series it scrapes; lbd
+    // serves neither (a scraped one would become `exported_instance`).
+    let added = ["instance", "job"];
+    for (n, served_labels) in &served {
+        for clash in added {
+            assert!(
+                !served_labels.contains(clash),
+                "{n} carries the label `{clash}`, which Prometheus renames exported_{clash} on scrape"
+            );
+        }
+    }
     let mut used = BTreeSet::new();
     for q in &queries {
         let names: Vec<&str> = name.find_iter(q).map(|m| m.as_str()).collect();

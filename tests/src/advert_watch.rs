@@ -134,6 +134,23 @@ fn open(interface: &str) -> Result<Fd> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error()).context("bind(AF_PACKET)");
     }
+    // The kernel's receive time, not when this thread got to run: on a
+    // busy machine the thread can be late by tens of milliseconds, which
+    // would show as gaps the sender never made.
+    let on: i32 = 1;
+    // SAFETY: `on` is a valid int of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.0,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            size_of::<i32>() as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("SO_TIMESTAMPNS");
+    }
     // Wake up regularly to see the stop flag.
     let timeout = libc::timeval {
         tv_sec: 0,
@@ -156,25 +173,77 @@ fn watch(fd: &Fd, stop: &AtomicBool) -> Result<Vec<Seen>> {
     let mut seen = Vec::new();
     let mut buf = [0u8; 2048];
     while !stop.load(Ordering::Relaxed) {
-        // SAFETY: buf is valid for writes of its length.
-        let n = unsafe { libc::recv(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        let at = Instant::now();
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            if matches!(
-                err.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ) {
+        let (n, kernel_time) = match recv_stamped(fd, &mut buf) {
+            Ok(got) => got,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) =>
+            {
                 continue;
             }
-            return Err(err).context("recv(AF_PACKET)");
-        }
-        let packet = &buf[..n as usize];
-        if let Some((src, priority)) = parse(packet) {
+            Err(err) => return Err(err).context("recvmsg(AF_PACKET)"),
+        };
+        let at = arrival(kernel_time);
+        if let Some((src, priority)) = parse(&buf[..n]) {
             seen.push(Seen { at, src, priority });
         }
     }
     Ok(seen)
+}
+
+/// One packet and the kernel's receive time (`SO_TIMESTAMPNS`, wall clock).
+fn recv_stamped(fd: &Fd, buf: &mut [u8]) -> std::io::Result<(usize, Option<libc::timespec>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: msghdr is plain data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control);
+    // SAFETY: msg points at valid buffers of the lengths it gives.
+    let n = unsafe { libc::recvmsg(fd.0, &raw mut msg, 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: walking the control messages the kernel wrote into msg.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                stamp = Some(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(cmsg).cast::<libc::timespec>(),
+                ));
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
+}
+
+/// The monotonic instant of a wall-clock kernel time: now, minus how long
+/// ago it was.
+fn arrival(kernel_time: Option<libc::timespec>) -> Instant {
+    let now = Instant::now();
+    let Some(ts) = kernel_time else {
+        return now;
+    };
+    let stamped = std::time::UNIX_EPOCH
+        + Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        );
+    let ago = std::time::SystemTime::now()
+        .duration_since(stamped)
+        .unwrap_or_default();
+    now.checked_sub(ago).unwrap_or(now)
 }
 
 /// Source and priority of an IPv4 VRRP advert (v2 or v3: the priority is

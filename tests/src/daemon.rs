@@ -304,7 +304,13 @@ pub fn has_xdp(ns: &Netns, interface: &str) -> Result<bool> {
 /// Waits until `interface` in `ns` shows an XDP program and the daemon
 /// answers on its control socket (its services are installed by then).
 pub fn wait_for_xdp(ns: &Netns, interface: &str, daemon: &mut Daemon) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Under the lab VM's emulated CPU (`cargo xtask vm`) loading the
+    // programs takes longer: LBD_TEST_XDP_WAIT_S raises the bound there.
+    let secs = std::env::var("LBD_TEST_XDP_WAIT_S")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         if let Some(status) = daemon.try_wait()? {
             bail!(
@@ -326,7 +332,7 @@ pub fn wait_for_xdp(ns: &Netns, interface: &str, daemon: &mut Daemon) -> Result<
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!(
-        "lbd did not attach XDP to {interface} and answer within 15 s; its log:\n{}",
+        "lbd did not attach XDP to {interface} and answer within {secs} s; its log:\n{}",
         daemon.log()
     )
 }

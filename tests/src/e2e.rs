@@ -73,6 +73,7 @@ pub fn spec(
         scheduler,
         backends,
         sorry: None,
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     }
 }
 

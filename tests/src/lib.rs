@@ -9,6 +9,7 @@ pub mod deb;
 pub mod e2e;
 pub mod fixture;
 pub mod ha_lab;
+pub mod health_lab;
 pub mod hexdiff;
 pub mod http_server;
 pub mod keepalived;

@@ -46,6 +46,7 @@ pub fn one_backend_service(
             weight: 1,
         }],
         sorry: None,
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     }
 }
 

@@ -205,6 +205,11 @@ impl Drop for VrrpLab {
 impl Node {
     /// Writes `config` and starts `lbd run` with this node's state dir.
     pub fn start(&mut self, config: &str) -> Result<()> {
+        self.start_wrapped(&[], config)
+    }
+
+    /// `start`, with `lbd` run by `wrapper` (`env VAR=1`, say).
+    pub fn start_wrapped(&mut self, wrapper: &[&str], config: &str) -> Result<()> {
         // A previous daemon's drop deletes the log file the new one writes.
         // Its pinned XDP state stays, as across `systemctl restart`: the new
         // one adopts it.
@@ -214,8 +219,9 @@ impl Node {
         let path = self.dir.join("lbd.yaml");
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
         let state_dir = self.state_dir();
-        let daemon = Daemon::start(
+        let daemon = Daemon::start_wrapped(
             &self.ns,
+            wrapper,
             &path,
             &["--state-dir", state_dir.to_str().context("utf-8 path")?],
         )?;

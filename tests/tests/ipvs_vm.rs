@@ -501,3 +501,135 @@ fn dataplane_auto_picks_xdp_when_it_can_and_ipvs_when_bpf_is_not_permitted() {
     assert!(!ipvsadm(&lab.balancer, &[]).contains("10.111.1.100:80"));
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Connections open on backend1 when it leaves, per `removed_server_flows`
+/// under IPVS: `drop` is `expire_nodest_conn=0` (its connections get no
+/// answer, and resume when it is added back), `reset` is 1 (their next
+/// packet is not IPVS's any more: the balancer resets them), `keep` leaves
+/// it at weight 0 (they go on).
+#[test]
+#[ignore = "needs a kernel with IPVS: `cargo xtask test` runs it in the lab VM"]
+fn ipvs_removed_server_flows_map_to_expire_nodest_conn_and_weight_0() {
+    use lb_userspace::config::RemovedServerFlows;
+    for policy in [
+        RemovedServerFlows::Drop,
+        RemovedServerFlows::Reset,
+        RemovedServerFlows::Keep,
+    ] {
+        let mut s = setup(&format!("rsf-{}", policy.name()));
+        let mut all = spec(
+            false,
+            L4Protocol::Tcp,
+            SchedulerKind::RoundRobin,
+            &[1, 1, 1],
+        );
+        all.removed_server_flows = policy;
+        s.apply(vec![all.clone()]);
+        let target = SocketAddr::new(VIP.parse().unwrap(), PORT);
+        let mut open = s.open_connections(target, 6);
+        let mut without = all.clone();
+        without.backends.remove(0);
+        s.apply(vec![without]);
+        let sysctl = s
+            .lab
+            .balancer
+            .run(|| std::fs::read_to_string("/proc/sys/net/ipv4/vs/expire_nodest_conn"))
+            .unwrap()
+            .unwrap();
+        let outcomes: Vec<(String, Result<String, String>)> = s
+            .lab
+            .client
+            .run(|| {
+                open.iter_mut()
+                    .map(|(c, n)| (n.clone(), c.ask().map_err(|e| format!("{e:#}"))))
+                    .collect()
+            })
+            .unwrap();
+        let label = policy.name();
+        for (name, got) in &outcomes {
+            if name != "backend1" {
+                assert_eq!(got.as_deref(), Ok(name.as_str()), "{label}: others go on");
+                continue;
+            }
+            match policy {
+                RemovedServerFlows::Drop => {
+                    assert_eq!(sysctl.trim(), "0", "{label}");
+                    let err = got.as_ref().expect_err("no answer while it is out");
+                    assert!(!err.contains("reset"), "{label}: held, not reset: {err}");
+                }
+                RemovedServerFlows::Reset => {
+                    assert_eq!(sysctl.trim(), "1", "{label}");
+                    assert!(got.is_err(), "{label}: the connection ends: {got:?}");
+                }
+                RemovedServerFlows::Keep => {
+                    assert_eq!(got.as_deref(), Ok("backend1"), "{label}: goes on");
+                    let listing = ipvsadm(&s.lab.balancer, &[]);
+                    assert!(
+                        listing.lines().any(|l| l
+                            .contains(&format!("{}:{BACKEND_PORT}", backend_addrs(0).0))
+                            && l.split_whitespace().nth(3) == Some("0")),
+                        "{label}: backend1 stays at weight 0:\n{listing}"
+                    );
+                }
+            }
+        }
+        if policy == RemovedServerFlows::Drop {
+            // Back: IPVS takes the destination out of its trash, with its
+            // connections (the unanswered question is retransmitted).
+            s.apply(vec![all]);
+            let answers: Vec<String> = s
+                .lab
+                .client
+                .run(|| {
+                    open.iter_mut()
+                        .filter(|(_, n)| n == "backend1")
+                        .map(|(c, _)| (0..3).find_map(|_| c.ask().ok()).unwrap_or_default())
+                        .collect()
+                })
+                .unwrap();
+            assert!(
+                !answers.is_empty() && answers.iter().all(|a| a == "backend1"),
+                "drop: backend1's connections resume when it returns: {answers:?}"
+            );
+        }
+    }
+}
+
+/// A sorry server IPVS added while no real server took connections stays
+/// at weight 0 when they return, so the connections it serves go on.
+#[test]
+#[ignore = "needs a kernel with IPVS: `cargo xtask test` runs it in the lab VM"]
+fn ipvs_a_sorry_server_keeps_its_connections_when_the_real_servers_return() {
+    let mut s = setup("sorry");
+    let with_weights = |w: &[u32]| {
+        let mut sp = spec(false, L4Protocol::Tcp, SchedulerKind::RoundRobin, w);
+        sp.sorry = Some(lb_userspace::dataplane::BackendSpec {
+            addr: backend_addrs(2).0.parse().unwrap(),
+            port: BACKEND_PORT,
+            weight: 1,
+        });
+        sp
+    };
+    s.apply(vec![with_weights(&[0, 0])]);
+    let target = SocketAddr::new(VIP.parse().unwrap(), PORT);
+    let mut open = s.open_connections(target, 4);
+    assert!(
+        open.iter().all(|(_, n)| n == "backend3"),
+        "the sorry server answers"
+    );
+    s.apply(vec![with_weights(&[1, 1])]);
+    let seen = s.connections(VIP, 20);
+    assert_eq!(
+        seen.get("backend3"),
+        None,
+        "new connections avoid it: {seen:?}"
+    );
+    s.lab
+        .client
+        .run(|| {
+            for (conn, name) in &mut open {
+                assert_eq!(&conn.ask().expect("the sorry connection goes on"), name);
+            }
+        })
+        .unwrap();
+}

@@ -335,7 +335,7 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
         samples(
             &scrape,
             "lbd_vrrp_state",
-            &[("instance", "VI_1"), ("state", "MASTER")]
+            &[("vrrp_instance", "VI_1"), ("state", "MASTER")]
         ),
         [1.0]
     );
@@ -343,19 +343,19 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
         samples(
             &scrape,
             "lbd_vrrp_state",
-            &[("instance", "VI_1"), ("state", "BACKUP")]
+            &[("vrrp_instance", "VI_1"), ("state", "BACKUP")]
         ),
         [0.0]
     );
     assert_eq!(
-        samples(&scrape, "lbd_vrrp_priority", &[("instance", "VI_1")]),
+        samples(&scrape, "lbd_vrrp_priority", &[("vrrp_instance", "VI_1")]),
         [150.0]
     );
     assert_eq!(
         samples(
             &scrape,
             "lbd_vrrp_became_master_total",
-            &[("instance", "VI_1")]
+            &[("vrrp_instance", "VI_1")]
         ),
         [1.0]
     );
@@ -363,14 +363,14 @@ fn status_and_metrics_show_services_real_servers_and_vrrp() {
         samples(
             &scrape,
             "lbd_vrrp_adverts_sent_total",
-            &[("instance", "VI_1")]
+            &[("vrrp_instance", "VI_1")]
         )[0] > 0.0
     );
     assert!(
         !samples(
             &scrape,
             "lbd_vrrp_adverts_dropped_total",
-            &[("instance", "VI_1"), ("reason", "ttl")]
+            &[("vrrp_instance", "VI_1"), ("reason", "ttl")]
         )
         .is_empty()
     );

@@ -167,19 +167,48 @@ fn wait_until(
     }
 }
 
+/// keepalived users send SIGUSR1 / SIGUSR2 for a state dump / statistics
+/// (monitoring habits, muscle memory): that must never move the VIP. lbd
+/// writes its status report, as `lbd status --json` prints it.
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn sigusr1_is_a_manual_failover_that_sticks() {
+fn sigusr1_and_sigusr2_write_the_status_and_move_nothing() {
     let mut lab = elected();
-    // SAFETY: kill has no memory preconditions.
-    unsafe { libc::kill(lab.a().daemon().pid(), libc::SIGUSR1) };
-    lab.wait_sole_holder(VIP, "b", WAIT).unwrap();
-    // a yielded: it accepts b as master although its priority is higher.
+    let state_dir = lab.nodes[0].state_dir();
+    for (signal, file) in [(libc::SIGUSR1, "lbd.data"), (libc::SIGUSR2, "lbd.stats")] {
+        let path = state_dir.join(file);
+        let _ = std::fs::remove_file(&path);
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(lab.a().daemon().pid(), signal) };
+        wait_until(&lab, WAIT, &format!("{} to appear", path.display()), |_| {
+            Ok(path.exists())
+        });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let report: lb_userspace::daemon::status::StatusReport = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{file} is not `lbd status --json`: {e}\n{text}"));
+        let vi = &report.vrrp_instances[0];
+        assert_eq!(
+            (vi.name.as_str(), vi.state.as_str()),
+            ("VI_1", "MASTER"),
+            "{text}"
+        );
+    }
+    // Nothing moved: a keeps the VIP and stays MASTER.
     for _ in 0..20 {
         std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(lab.holders(VIP).unwrap(), ["b"], "{}", lab.logs());
+        assert_eq!(
+            lab.holders(VIP).unwrap(),
+            ["a"],
+            "a signal moved the VIP\n{}",
+            lab.logs()
+        );
     }
-    lab.reached_through(VIP, "b", WAIT).unwrap();
+    lab.reached_through(VIP, "a", WAIT).unwrap();
+    let log = lab.nodes[0].daemon.as_ref().unwrap().log();
+    assert!(
+        log.contains("SIGUSR1: status written to") && log.contains("SIGUSR2: status written to"),
+        "{log}"
+    );
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn services() -> Vec<ServiceSpec> {
                 weight: 1,
             }],
             sorry: None,
+            removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
         })
         .collect()
 }

@@ -40,6 +40,7 @@ fn service(
             weight: 1,
         }],
         sorry: None,
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     }
 }
 

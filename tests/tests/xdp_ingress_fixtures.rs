@@ -184,6 +184,34 @@ fn martian_ipv4_sources_are_dropped() {
     all_dropped(&fx, "martian4", &frames, Counter::MartianSource);
 }
 
+/// lbd sets `route_localnet` where a real server listens on 127.0.0.1:
+/// a neighbour's packet already addressed there must not reach it.
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn packets_arriving_for_a_loopback_address_are_dropped() {
+    let fx = fixture();
+    let frames: Vec<(&str, Vec<u8>)> = [("port_80", 80), ("port_22", 22)]
+        .into_iter()
+        .map(|(name, port)| {
+            let frame = tcp4_with(
+                (CLIENT_MAC, LB_CLIENT_MAC),
+                (CLIENT, [127, 0, 0, 1]),
+                port,
+                &[],
+                SYN,
+                64,
+            );
+            (name, frame)
+        })
+        .collect();
+    all_dropped(
+        &fx,
+        "loopback_destination",
+        &frames,
+        Counter::LoopbackDestination,
+    );
+}
+
 #[test]
 #[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
 fn martian_ipv6_sources_are_dropped() {

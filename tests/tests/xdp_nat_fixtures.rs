@@ -12,6 +12,7 @@ use lb_tests::{
     fixture::{XDP_DROP, XDP_PASS, XDP_REDIRECT, assert_verdict},
     nat_lab::{BACKEND1_MAC, BACKEND2_MAC, CLIENT_MAC, LB_BACKEND_MAC, LB_CLIENT_MAC, NatFixture},
 };
+use lb_userspace::config::RemovedServerFlows;
 use lb_userspace::dataplane::{
     BackendSpec, Dataplane, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
 };
@@ -47,6 +48,7 @@ fn service(
         scheduler: SchedulerKind::RoundRobin,
         backends,
         sorry: None,
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     }
 }
 
@@ -776,29 +778,63 @@ fn weight_zero_keeps_existing_flows_but_takes_no_new_ones() {
     }
 }
 
-#[test]
-#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
-fn removed_backend_flows_are_rescheduled() {
+/// Two backends under `policy`, and a client port whose flow the
+/// fixture pinned to BACKEND1.
+fn pinned_to_backend1(policy: RemovedServerFlows) -> (NatFixture, ServiceSpec, u16) {
     let mut spec = service(
         VIP,
         80,
         L4Protocol::Tcp,
         vec![backend(BACKEND1, 8080, 1), backend(BACKEND2, 8080, 1)],
     );
-    let mut fx = fixture(vec![spec.clone()]);
-    let mut port = 40000;
-    loop {
-        if lands_on(&fx, port, Flags::Syn) == BACKEND1 {
-            break;
-        }
-        port += 1;
-    }
+    spec.removed_server_flows = policy;
+    let fx = fixture(vec![spec.clone()]);
+    let port = (40000..41000)
+        .find(|port| lands_on(&fx, *port, Flags::Syn) == BACKEND1)
+        .expect("some port lands on BACKEND1");
+    (fx, spec, port)
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn with_reset_removed_backend_flows_are_rescheduled() {
+    let (mut fx, mut spec, port) = pinned_to_backend1(RemovedServerFlows::Reset);
     spec.backends.remove(0);
     reapply(&mut fx, spec);
     assert_eq!(
         lands_on(&fx, port, Flags::Ack),
         BACKEND2,
         "a flow whose backend was removed goes to a remaining one (which resets it)"
+    );
+}
+
+#[test]
+#[cfg_attr(not(feature = "privileged"), ignore = "needs root: cargo xtask test")]
+fn with_drop_removed_backend_flows_are_dropped_until_it_returns() {
+    let (mut fx, spec, port) = pinned_to_backend1(RemovedServerFlows::Drop);
+    let mut without = spec.clone();
+    without.backends.remove(0);
+    reapply(&mut fx, without);
+    let ack = tcp4(
+        (CLIENT_MAC, LB_CLIENT_MAC),
+        CLIENT,
+        VIP,
+        (port, 80),
+        64,
+        Flags::Ack,
+    );
+    assert_verdict("held", &fx.client_sends(&ack), XDP_DROP, &ack);
+    assert_eq!(fx.counter(Counter::HeldFlow), 1);
+    assert_eq!(
+        lands_on(&fx, port + 1, Flags::Syn),
+        BACKEND2,
+        "new flows go to the remaining backend"
+    );
+    reapply(&mut fx, spec);
+    assert_eq!(
+        lands_on(&fx, port, Flags::Ack),
+        BACKEND1,
+        "back, the backend gets its flow again"
     );
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 ///
 /// Written without `/LEN` it is a host address (`/32` or `/128`), which is what
 /// keepalived assumes for a `virtual_ipaddress` without a prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpPrefix {
     addr: IpAddr,
     len: u8,

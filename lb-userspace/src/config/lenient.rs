@@ -39,6 +39,8 @@ pub(crate) enum Problem {
     BadDuration {
         value: String,
     },
+    /// 0 where only a positive duration works (an interval, a timeout).
+    ZeroDuration,
     UnknownName {
         what: &'static str,
         value: String,
@@ -61,6 +63,10 @@ impl Problem {
             Problem::BadDuration { value } => {
                 format!("{key}{value} is not a duration: write a number of seconds, 0 or more")
             }
+            Problem::ZeroDuration => format!(
+                "{key}0 cannot work (an interval of 0 would run without pause, a \
+                 timeout of 0 would fail every run): write a number of seconds above 0"
+            ),
             Problem::UnknownName { what, value, valid } => {
                 format!("unknown {what} `{value}`; valid {what}s: {valid}")
             }
@@ -162,6 +168,31 @@ pub(crate) fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Dura
         },
     )?;
     Ok(Duration::ZERO)
+}
+
+/// `seconds` for an interval or a timeout, where 0 cannot work.
+pub(crate) fn positive_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    let spanned = Spanned::<f64>::deserialize(deserializer)?;
+    match duration_from_secs(spanned.value) {
+        Some(d) if d.is_zero() => report::<D::Error>(spanned.referenced, Problem::ZeroDuration)?,
+        Some(d) => return Ok(d),
+        None => report::<D::Error>(
+            spanned.referenced,
+            Problem::BadDuration {
+                value: spanned.value.to_string(),
+            },
+        )?,
+    }
+    Ok(Duration::from_secs(1))
+}
+
+/// `positive_seconds` for an optional field.
+pub(crate) fn opt_positive_seconds<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    positive_seconds(deserializer).map(Some)
 }
 
 /// `seconds` for an optional field.

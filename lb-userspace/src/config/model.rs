@@ -21,8 +21,8 @@ pub use self::{
     check::{Check, HttpCheck, MiscCheck, NegotiateCheck, NegotiateService, TcpCheck, UrlCheck},
     flow_sync::FlowSync,
     virtual_server::{
-        ForwardingMethod, Protocol, RealServer, Scheduler, SorryServer, UnknownScheduler,
-        VirtualServer,
+        ForwardingMethod, Protocol, RealServer, RemovedServerFlows, Scheduler, SorryServer,
+        UnknownScheduler, VirtualServer,
     },
     vrrp::{
         AuthType, Authentication, InitialState, SyncGroup, TrackInterface, TrackScript,

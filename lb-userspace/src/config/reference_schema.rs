@@ -186,6 +186,7 @@ fn leaf(ty: &str) -> Option<Value> {
         "hex string" => json!({ "type": "string", "pattern": "^[0-9a-fA-F]+$" }),
         "bool" => json!({ "type": "boolean" }),
         "seconds" => json!({ "type": "number", "minimum": 0 }),
+        "seconds, above 0" => json!({ "type": "number", "exclusiveMinimum": 0 }),
         "pattern or list of patterns" => json!({
             "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
         }),

@@ -104,11 +104,12 @@ fn unsupported_in_virtual_server(
         alpha: _,      // supported: health checks
         sorry_server: _,
         sorry_server_inhibit,
-        quorum: _,      // supported: health checks
-        hysteresis: _,  // supported: health checks
-        quorum_up: _,   // supported: health checks
-        quorum_down: _, // supported: health checks
-        virtualhost: _, // used by health checks
+        quorum: _,               // supported: health checks
+        hysteresis: _,           // supported: health checks
+        quorum_up: _,            // supported: health checks
+        quorum_down: _,          // supported: health checks
+        virtualhost: _,          // used by health checks
+        removed_server_flows: _, // both data planes (IPVS: see ipvs::nodest)
         real_servers,
     } = vs;
     if *protocol == Protocol::Sctp {

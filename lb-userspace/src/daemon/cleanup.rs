@@ -1,8 +1,8 @@
 //! `lbd cleanup`: what systemd's `ExecStopPost` runs after lbd stopped,
 //! however it stopped. A clean stop already removed everything; after a
 //! crash or `kill -9` this removes exactly what lbd marked as its own: the
-//! virtual addresses carrying lbd's mark on the interfaces the
-//! configuration's instances use, and the IPVS services lbd recorded in
+//! virtual addresses carrying lbd's mark (or in its record) on the
+//! interfaces the configuration's instances use and those the record names, and the IPVS services lbd recorded in
 //! its state directory. The pinned XDP program and maps are removed by
 //! `lbd cleanup` itself (`xdp::pins::PinDir::remove_all`), unless systemd
 //! is restarting the unit (`daemon::systemd_jobs`).
@@ -15,28 +15,28 @@ use crate::{
     vrrp::io::{
         RuntimeError,
         vip::{self, Vips},
+        vip_record::VipRecord,
     },
 };
 
-/// Removes lbd's marked addresses; returns (interface, address) removed.
-pub async fn remove_vips(config: &Config) -> Result<Vec<(String, IpPrefix)>, RuntimeError> {
+/// Removes lbd's addresses (marked, or recorded in `state_dir`) from the
+/// configuration's interfaces and from every interface the record names;
+/// returns (interface, address) removed.
+pub async fn remove_vips(
+    config: &Config,
+    state_dir: &Path,
+) -> Result<Vec<(String, IpPrefix)>, RuntimeError> {
     let interfaces = vip::managed_interfaces(config);
-    if interfaces.is_empty() {
+    let record = VipRecord::open(state_dir);
+    if interfaces.is_empty() && record.interfaces().is_empty() {
         return Ok(Vec::new());
     }
     let (connection, handle, _) = rtnetlink::new_connection().map_err(RuntimeError::Netlink)?;
     let connection = tokio::spawn(connection);
-    let vips = Vips::new(handle);
-    let mut removed = Vec::new();
-    let mut result = Ok(());
-    for interface in interfaces {
-        match vips.remove_marked(&interface).await {
-            Ok(addresses) => removed.extend(addresses.into_iter().map(|a| (interface.clone(), a))),
-            Err(err) => result = Err(err.into()),
-        }
-    }
+    let vips = Vips::new(handle, record);
+    let result = vips.remove_stale(&interfaces).await;
     connection.abort();
-    result.map(|()| removed)
+    Ok(result?)
 }
 
 /// Removes the IPVS services an lbd recorded in `state_dir` and left

@@ -10,7 +10,9 @@
 
 use std::{
     io::{BufRead as _, BufReader, Write as _},
-    os::unix::fs::{DirBuilderExt as _, PermissionsExt as _},
+    os::unix::fs::{
+        DirBuilderExt as _, FileTypeExt as _, OpenOptionsExt as _, PermissionsExt as _,
+    },
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -23,7 +25,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::protocol::{Request, Response};
+use super::{
+    admission::{Admission, CLIENTS_PER_LISTENER, Waiting},
+    protocol::{Request, Response},
+};
 
 pub use crate::defaults::CONTROL_SOCKET as DEFAULT_SOCKET;
 /// A request line longer than this is refused (they are tiny).
@@ -41,6 +46,16 @@ pub enum ControlError {
     },
     #[error("another lbd is already listening on {0}")]
     InUse(PathBuf),
+    #[error(
+        "{0} exists and is not a socket: lbd will not delete it (remove it, or give another --socket)"
+    )]
+    NotASocket(PathBuf),
+    #[error("locking {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("binding the control socket {path}")]
     Bind {
         path: PathBuf,
@@ -94,9 +109,20 @@ impl From<Response> for Reply {
     }
 }
 
+/// The bound control socket, and the lock that makes it this daemon's.
+#[derive(Debug)]
+pub struct ControlListener {
+    listener: UnixListener,
+    /// `<socket>.lock`, held (flock) while the socket is served: two
+    /// daemons starting at once cannot both find the socket dead and
+    /// replace each other's.
+    _lock: std::fs::File,
+}
+
 /// Binds the socket at `path` with its permissions. A socket file nobody
-/// listens on (a crash) is replaced; a live one is an error.
-pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlError> {
+/// listens on (a crash) is replaced; a live one is an error, and so is a
+/// file that is not a socket (never deleted).
+pub fn bind(path: &Path, group: Option<&str>) -> Result<ControlListener, ControlError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.exists()
     {
@@ -109,7 +135,11 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlErr
                 source,
             })?;
     }
-    if path.exists() {
+    let lock = lock_beside(path)?;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(ControlError::NotASocket(path.to_owned()));
+        }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(ControlError::InUse(path.to_owned()));
         }
@@ -131,18 +161,65 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ControlErr
     if let Some(gid) = gid {
         std::os::unix::fs::chown(path, None, Some(gid)).map_err(permissions)?;
     }
-    Ok(listener)
+    Ok(ControlListener {
+        listener,
+        _lock: lock,
+    })
+}
+
+/// Takes `<path>.lock`; another daemon holding it is using the socket.
+fn lock_beside(path: &Path) -> Result<std::fs::File, ControlError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let failed = |source| ControlError::Lock {
+        path: lock_path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&lock_path)
+        .map_err(failed)?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    } != 0
+    {
+        let err = std::io::Error::last_os_error();
+        return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            ControlError::InUse(path.to_owned())
+        } else {
+            failed(err)
+        });
+    }
+    Ok(file)
 }
 
 /// Serves clients: each request goes to `requests`, its answer back.
-pub fn spawn(listener: UnixListener, requests: mpsc::Sender<ControlRequest>) -> JoinHandle<()> {
+pub fn spawn(control: ControlListener, requests: mpsc::Sender<ControlRequest>) -> JoinHandle<()> {
+    let admission = Admission::new("control socket", CLIENTS_PER_LISTENER);
     tokio::spawn(async move {
+        // The lock lives as long as this task serves the socket.
+        let ControlListener {
+            listener,
+            _lock: _held,
+        } = control;
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(waiting) = admission.admit() else {
+                        continue;
+                    };
                     let requests = requests.clone();
                     tokio::spawn(async move {
-                        if let Err(err) = serve_client(stream, &requests).await {
+                        if let Err(err) = serve_client(stream, waiting, &requests).await {
                             tracing::debug!("control client: {err}");
                         }
                     });
@@ -158,12 +235,16 @@ pub fn spawn(listener: UnixListener, requests: mpsc::Sender<ControlRequest>) -> 
 
 async fn serve_client(
     stream: UnixStream,
+    waiting: Waiting,
     requests: &mpsc::Sender<ControlRequest>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
     let mut line = String::new();
-    let read = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line)).await;
+    let read_request = tokio::time::timeout(CLIENT_TIMEOUT, reader.read_line(&mut line));
+    let Some((read, _serving)) = waiting.read(read_request).await else {
+        return Ok(());
+    };
     let reply = match read {
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Ok(request) => ask_reply(requests, request).await,
@@ -358,6 +439,39 @@ mod tests {
             bind(&temp_socket("nogroup"), Some("no-such-group-lbd")),
             Err(ControlError::NoGroup(_))
         ));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_socket_is_never_deleted() {
+        let path = temp_socket("regular");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "an operator's file").unwrap();
+        let err = bind(&path, None).unwrap_err();
+        assert!(matches!(err, ControlError::NotASocket(_)), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "an operator's file"
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_daemon_still_starting_holds_the_socket_against_a_second() {
+        let path = temp_socket("race");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // A stale socket from a crash: nobody listens.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        // The first daemon has found it stale and is about to replace it:
+        // the second must not replace it under the first's feet.
+        let first = lock_beside(&path).unwrap();
+        assert!(matches!(bind(&path, None), Err(ControlError::InUse(_))));
+        assert!(path.exists(), "the second removed the file");
+        drop(first);
+        assert!(
+            bind(&path, None).is_ok(),
+            "free again once the first is gone"
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
     }
 }

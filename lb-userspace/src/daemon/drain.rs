@@ -117,6 +117,7 @@ mod tests {
                 })
                 .collect(),
             sorry: None,
+            removed_server_flows: crate::config::RemovedServerFlows::default(),
         }
     }
 

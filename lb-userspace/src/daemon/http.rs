@@ -13,8 +13,10 @@ use tokio::{
 };
 
 use super::{
+    admission::{Admission, CLIENTS_PER_LISTENER, Waiting},
     control::{ControlRequest, ask},
     metrics::encode_report,
+    process_stats::ProcessStats,
     protocol::{Request, Response},
 };
 
@@ -28,14 +30,19 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 pub fn spawn(listener: TcpListener, requests: mpsc::Sender<ControlRequest>) -> JoinHandle<()> {
+    let admission = Admission::new("metrics listener", CLIENTS_PER_LISTENER);
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(waiting) = admission.admit() else {
+                        continue;
+                    };
                     let requests = requests.clone();
                     tokio::spawn(async move {
                         let served =
-                            tokio::time::timeout(CLIENT_TIMEOUT, serve(stream, &requests)).await;
+                            tokio::time::timeout(CLIENT_TIMEOUT, serve(stream, waiting, &requests))
+                                .await;
                         if let Ok(Err(err)) = served {
                             tracing::debug!("metrics client: {err}");
                         }
@@ -52,24 +59,24 @@ pub fn spawn(listener: TcpListener, requests: mpsc::Sender<ControlRequest>) -> J
 
 async fn serve(
     mut stream: TcpStream,
+    waiting: Waiting,
     requests: &mpsc::Sender<ControlRequest>,
 ) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 || head.len() > MAX_HEAD {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
+    let Some((head, _serving)) = waiting.read(read_head(&mut stream)).await else {
+        return Ok(());
+    };
+    let Some(head) = head? else {
+        return Ok(());
+    };
     let request_line = String::from_utf8_lossy(&head);
     let mut words = request_line.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
         ("GET", "/metrics") => match ask(requests, Request::Status).await {
-            Response::Status(report) => ("200 OK", CONTENT_TYPE, encode_report(&report)),
+            Response::Status(report) => ("200 OK", CONTENT_TYPE, {
+                encode_report(&report, ProcessStats::sample().as_ref())
+            }),
             Response::Error { message } | Response::Done { message } => (
                 "503 Service Unavailable",
                 "text/plain; charset=utf-8",
@@ -103,4 +110,18 @@ async fn serve(
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The request head; `None` when the client closes or sends too much.
+async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 || head.len() > MAX_HEAD {
+            return Ok(None);
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    Ok(Some(head))
 }

@@ -3,28 +3,42 @@
 //! removed service's series disappear with it.
 //!
 //! Names (counters get `_total` appended by the encoder):
-//! - `lbd_build_info{version, dataplane}`, `lbd_reloads_total{result}`
+//! Labels never use a name Prometheus itself attaches (`instance`, `job`):
+//! a scraped `instance` would be renamed `exported_instance`. Unix times are
+//! `*_timestamp_seconds`, as Prometheus's naming guide has it.
+//!
+//! - `lbd_build_info{version, dataplane}`, `lbd_reloads_total{result}`,
+//!   `lbd_config_last_reload_successful` (0 after a refused reload, as
+//!   Prometheus's own `prometheus_config_last_reload_successful`),
+//!   `lbd_config_last_reload_success_timestamp_seconds` (the start, or the
+//!   last reload that was applied)
 //! - `lbd_service_{connections,packets,bytes}_total{protocol, service[, direction]}`
 //! - `lbd_real_server_{weight, active_connections, inactive_connections, draining}`,
 //!   `lbd_real_server_up` and `lbd_real_server_in_pool` (only for checked
 //!   servers: a down one stays listed when its check took it out),
-//!   `lbd_real_server_last_failure_seconds{..., reason}` (Unix time of its
+//!   `lbd_real_server_last_failure_timestamp_seconds{..., reason}` (Unix time of its
 //!   last failed check, kept after it recovers),
 //!   `lbd_real_server_{connections,packets,bytes}_total`
 //!   (`{protocol, service, real_server[, direction]}`)
-//! - `lbd_vrrp_state{instance, state}` (1 for the current state, 0 for the
+//! - `lbd_vrrp_state{vrrp_instance, state}` (1 for the current state, 0 for the
 //!   others), `lbd_vrrp_priority`, `lbd_vrrp_maintenance`,
 //!   `lbd_vrrp_handed_over`,
-//!   `lbd_vrrp_last_transition_seconds` (Unix time),
+//!   `lbd_vrrp_last_transition_timestamp_seconds` (Unix time),
 //!   `lbd_vrrp_{became_master, released_master, adverts_sent,
-//!   adverts_received, priority_zero_sent, priority_zero_received}_total`,
-//!   `lbd_vrrp_adverts_dropped_total{instance, reason}`,
+//!   adverts_received, priority_zero_sent, priority_zero_received,
+//!   split_brain_replies, split_brain_replies_limited}_total`,
+//!   `lbd_vrrp_adverts_dropped_total{vrrp_instance, reason}`,
 //!   `lbd_vrrp_unmatched_packets_total`
 //! - `lbd_xdp_events_total{event}`: the XDP program's counters (the flow
 //!   sync's lost events are `event="flow_events_lost"`).
 //! - `lbd_flow_sync_total{event}` (sent/received entries and datagrams,
 //!   installed, skipped, refused datagrams, ...) and the gauge
 //!   `lbd_flow_sync_held`: only when `flow_sync` runs.
+//! - `process_{resident_memory_bytes, virtual_memory_bytes, open_fds,
+//!   max_fds, start_time_seconds}`, `process_cpu_seconds_total`: the
+//!   client libraries' standard process metrics, for lbd itself.
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::{
     encoding::text::encode,
@@ -32,7 +46,13 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::status::{StatsView, StatusReport};
+use super::{
+    process_stats::ProcessStats,
+    status::{StatsView, StatusReport},
+};
+
+/// The label naming a VRRP instance (not `instance`: see above).
+const VRRP_INSTANCE: &str = "vrrp_instance";
 
 type Labels = Vec<(String, String)>;
 
@@ -111,8 +131,8 @@ impl TrafficFamilies {
     }
 }
 
-/// The report in the OpenMetrics text format.
-pub fn encode_report(report: &StatusReport) -> String {
+/// The report, and `process` when sampled, in the OpenMetrics text format.
+pub fn encode_report(report: &StatusReport, process: Option<&ProcessStats>) -> String {
     let mut b = Builder {
         registry: Registry::default(),
     };
@@ -131,6 +151,16 @@ pub fn encode_report(report: &StatusReport) -> String {
         &reloads,
         &labels(&[("result", "failed")]),
         report.reloads_failed,
+    );
+    b.registry.register(
+        "lbd_config_last_reload_successful",
+        "1 unless the last reload was refused (the running configuration is then older than the file)",
+        plain_gauge(u64::from(!report.last_reload_failed)),
+    );
+    b.registry.register(
+        "lbd_config_last_reload_success_timestamp_seconds",
+        "Unix time the running configuration was loaded (start or last applied reload)",
+        plain_gauge(report.reloaded_at.unwrap_or(report.started_at)),
     );
 
     let services = TrafficFamilies::new(&mut b, "lbd_service", "virtual service");
@@ -160,7 +190,7 @@ pub fn encode_report(report: &StatusReport) -> String {
         "1 while the real server is in the data plane's pool, 0 once its check took it out (only checked real servers).",
     );
     let last_failure = b.gauge(
-        "lbd_real_server_last_failure_seconds",
+        "lbd_real_server_last_failure_timestamp_seconds",
         "Unix time of the real server's last failed check, with its reason.",
     );
     for s in &report.services {
@@ -200,7 +230,7 @@ pub fn encode_report(report: &StatusReport) -> String {
         "1 while BACKUP after a manual failover, until elected again.",
     );
     let since = b.gauge(
-        "lbd_vrrp_last_transition_seconds",
+        "lbd_vrrp_last_transition_timestamp_seconds",
         "Unix time the current state began.",
     );
     let became = b.counter("lbd_vrrp_became_master", "Transitions to MASTER.");
@@ -215,11 +245,19 @@ pub fn encode_report(report: &StatusReport) -> String {
         "lbd_vrrp_priority_zero_received",
         "Priority-0 adverts received.",
     );
+    let replies = b.counter(
+        "lbd_vrrp_split_brain_replies",
+        "Adverts a MASTER sent to answer another master (split brain).",
+    );
+    let replies_limited = b.counter(
+        "lbd_vrrp_split_brain_replies_limited",
+        "Another master's adverts left unanswered: its sender was answered less than an advert interval ago (a flood).",
+    );
     let dropped = b.counter("lbd_vrrp_adverts_dropped", "Adverts dropped, by reason.");
     for i in &report.vrrp_instances {
-        let l = labels(&[("instance", &i.name)]);
+        let l = labels(&[(VRRP_INSTANCE, &i.name)]);
         for name in ["INIT", "BACKUP", "MASTER", "FAULT"] {
-            let ls = labels(&[("instance", &i.name), ("state", name)]);
+            let ls = labels(&[(VRRP_INSTANCE, &i.name), ("state", name)]);
             set(&state, &ls, u64::from(i.state == name));
         }
         set(&priority, &l, u64::from(i.priority));
@@ -233,10 +271,12 @@ pub fn encode_report(report: &StatusReport) -> String {
         count(&received, &l, c.adverts_received);
         count(&zero_sent, &l, c.priority_zero_sent);
         count(&zero_received, &l, c.priority_zero_received);
+        count(&replies, &l, c.split_brain_replies);
+        count(&replies_limited, &l, c.split_brain_replies_limited);
         for (reason, n) in &c.dropped {
             count(
                 &dropped,
-                &labels(&[("instance", &i.name), ("reason", reason)]),
+                &labels(&[(VRRP_INSTANCE, &i.name), ("reason", reason)]),
                 *n,
             );
         }
@@ -264,10 +304,63 @@ pub fn encode_report(report: &StatusReport) -> String {
         set(&held, &Labels::new(), sync.held);
     }
 
+    if let Some(p) = process {
+        register_process(&mut b.registry, p);
+    }
+
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &b.registry);
     out
+}
+
+/// An unlabelled gauge holding `value`.
+fn plain_gauge(value: u64) -> Gauge {
+    let g = Gauge::<i64>::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    g
+}
+
+/// The standard process metrics, unlabelled as client libraries write them.
+fn register_process(registry: &mut Registry, p: &ProcessStats) {
+    for (name, help, value) in [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            p.resident_memory_bytes,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+            p.virtual_memory_bytes,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors",
+            p.open_fds,
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors",
+            p.max_fds,
+        ),
+    ] {
+        registry.register(name, help, plain_gauge(value));
+    }
+    let cpu = Counter::<f64, AtomicU64>::default();
+    cpu.inc_by(p.cpu_seconds);
+    registry.register(
+        "process_cpu_seconds",
+        "Total user and system CPU time spent in seconds",
+        cpu,
+    );
+    let start = Gauge::<f64, AtomicU64>::default();
+    start.set(p.start_time_seconds);
+    registry.register(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds",
+        start,
+    );
 }
 
 #[cfg(test)]
@@ -357,7 +450,21 @@ mod tests {
             }),
             ..StatusReport::default()
         };
-        let text = encode_report(&report);
+        let process = ProcessStats {
+            resident_memory_bytes: 4096,
+            virtual_memory_bytes: 8192,
+            cpu_seconds: 1.5,
+            open_fds: 9,
+            max_fds: 1024,
+            start_time_seconds: 1_795_333_000.0,
+        };
+        let report = StatusReport {
+            started_at: 1_795_333_000,
+            reloaded_at: Some(1_795_333_400),
+            last_reload_failed: true,
+            ..report
+        };
+        let text = encode_report(&report, Some(&process));
         for line in [
             "lbd_build_info{version=\"0.1.0\",dataplane=\"XDP\"} 1",
             "lbd_reloads_total{result=\"ok\"} 2",
@@ -368,13 +475,21 @@ mod tests {
             "lbd_real_server_up{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.2:8080\"} 1",
             "lbd_real_server_up{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\"} 0",
             "lbd_real_server_in_pool{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\"} 0",
-            "lbd_real_server_last_failure_seconds{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\",reason=\"connect: refused\"} 1795333470",
-            "lbd_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 1",
-            "lbd_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
-            "lbd_vrrp_priority{instance=\"VI_1\"} 150",
-            "lbd_vrrp_handed_over{instance=\"VI_1\"} 1",
-            "lbd_vrrp_adverts_sent_total{instance=\"VI_1\"} 12",
-            "lbd_vrrp_adverts_dropped_total{instance=\"VI_1\",reason=\"ttl\"} 3",
+            "lbd_config_last_reload_successful 0",
+            "lbd_config_last_reload_success_timestamp_seconds 1795333400",
+            "lbd_real_server_last_failure_timestamp_seconds{protocol=\"TCP\",service=\"10.0.0.1:80\",real_server=\"10.0.1.3:8080\",reason=\"connect: refused\"} 1795333470",
+            "lbd_vrrp_state{vrrp_instance=\"VI_1\",state=\"MASTER\"} 1",
+            "lbd_vrrp_state{vrrp_instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "lbd_vrrp_priority{vrrp_instance=\"VI_1\"} 150",
+            "lbd_vrrp_handed_over{vrrp_instance=\"VI_1\"} 1",
+            "lbd_vrrp_last_transition_timestamp_seconds{vrrp_instance=\"VI_1\"} 1795333469",
+            "lbd_vrrp_adverts_sent_total{vrrp_instance=\"VI_1\"} 12",
+            "lbd_vrrp_adverts_dropped_total{vrrp_instance=\"VI_1\",reason=\"ttl\"} 3",
+            "process_resident_memory_bytes 4096",
+            "process_open_fds 9",
+            "process_max_fds 1024",
+            "process_cpu_seconds_total 1.5",
+            "process_start_time_seconds 1795333000.0",
             "lbd_xdp_events_total{event=\"udp\"} 5",
             "lbd_flow_sync_total{event=\"installed\"} 7",
             "lbd_flow_sync_total{event=\"bad_datagrams\"} 0",
@@ -386,5 +501,10 @@ mod tests {
                 "missing `{line}` in:\n{text}"
             );
         }
+        // Prometheus would rename a scraped `instance` label.
+        assert!(
+            !text.contains("{instance=") && !text.contains(",instance="),
+            "a series carries the label `instance`:\n{text}"
+        );
     }
 }

@@ -18,15 +18,20 @@
 //!   the daemon's counter samples, their table, `-t/-u` filtering.
 //! - [`lock`]: one lbd per state directory and managed interface.
 
+pub mod admission;
+pub mod apply_retry;
 pub mod cleanup;
 pub mod connections;
 pub mod control;
 pub mod drain;
 pub mod effective;
+pub mod fd_limit;
 pub mod health;
 pub mod http;
 pub mod lock;
 pub mod metrics;
+pub mod preflight;
+pub mod process_stats;
 pub mod protocol;
 pub mod rate_table;
 pub mod rates;

@@ -19,8 +19,9 @@ use crate::{
     dataplane::{Capabilities, DesiredState},
     error_text::error_chain,
     health::{self, HealthSnapshot},
-    preflight,
 };
+
+use super::preflight;
 
 /// Why a reload is refused. Whatever it is, nothing changed.
 #[derive(Debug, Error)]

@@ -200,8 +200,9 @@ pub fn attach_xdp(config: &Config, pin_dir: &Path) -> Result<XdpDataplane, XdpEr
             (interface.name.as_str(), mode)
         })
         .collect();
-    let dataplane = pins::open_pinned(pin_dir, &interfaces)?;
+    let mut dataplane = pins::open_pinned(pin_dir, &interfaces)?;
     for interface in &config.interfaces {
+        dataplane.program_mut().attach_egress(&interface.name)?;
         crate::xdp::accept_local::enable(&interface.name).map_err(|source| {
             XdpError::AcceptLocal {
                 interface: interface.name.clone(),

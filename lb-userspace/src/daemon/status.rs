@@ -31,6 +31,9 @@ pub struct StatusReport {
     pub reloaded_at: Option<u64>,
     pub reloads_ok: u64,
     pub reloads_failed: u64,
+    /// Whether the last reload was refused (false before any reload).
+    #[serde(default)]
+    pub last_reload_failed: bool,
     pub services: Vec<ServiceView>,
     pub vrrp_instances: Vec<InstanceView>,
     /// VRRP packets no instance took (bad header, unknown VRID).
@@ -159,6 +162,12 @@ pub struct VrrpCountersView {
     pub priority_zero_received: u64,
     pub became_master: u64,
     pub released_master: u64,
+    /// Answers to another master's adverts (split brain), and those left
+    /// out because the sender was answered less than an interval ago.
+    #[serde(default)]
+    pub split_brain_replies: u64,
+    #[serde(default)]
+    pub split_brain_replies_limited: u64,
     /// Dropped adverts per reason (every reason, zeros included).
     pub dropped: BTreeMap<String, u64>,
 }
@@ -172,6 +181,8 @@ impl From<&Counters> for VrrpCountersView {
             priority_zero_received: c.priority_zero_received,
             became_master: c.became_master,
             released_master: c.released_master,
+            split_brain_replies: c.split_brain_replies,
+            split_brain_replies_limited: c.split_brain_replies_limited,
             dropped: c.drops().map(|(r, n)| (r.name().to_owned(), n)).collect(),
         }
     }

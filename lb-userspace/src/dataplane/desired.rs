@@ -5,7 +5,7 @@ use std::{fmt, net::IpAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ForwardingMethod, Scheduler};
+use crate::config::{Config, ForwardingMethod, RemovedServerFlows, Scheduler};
 
 use super::{DesiredStateError, RealId, ServiceId};
 
@@ -118,6 +118,8 @@ pub struct ServiceSpec {
     pub backends: Vec<BackendSpec>,
     /// Used only while no backend has a weight above 0.
     pub sorry: Option<BackendSpec>,
+    /// What becomes of the flows of a backend that leaves `backends`.
+    pub removed_server_flows: RemovedServerFlows,
 }
 
 impl ServiceSpec {
@@ -223,6 +225,7 @@ impl DesiredState {
                 scheduler,
                 backends,
                 sorry,
+                removed_server_flows: vs.removed_server_flows,
             });
         }
         Ok(Self { services, timeouts })

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod caveats;
 mod desired;
 mod error;
 pub mod flows;

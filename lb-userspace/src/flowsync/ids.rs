@@ -2,36 +2,9 @@
 //! ids: the program's service and backend ids are handed out by each
 //! daemon's planner in its own order, so the peer's mean nothing here.
 
-use std::collections::HashMap;
+use lb_common::maps::{Flow, FlowEvent, FlowKey, NextHop, ReverseFlow, ServiceKey};
 
-use lb_common::maps::{Flow, FlowEvent, FlowKey, NextHop, ReverseFlow, ServiceKey, Settings};
-
-/// What this balancer's maps hold, as far as installing a synced flow
-/// needs: published by the XDP data plane after every change.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SyncIds {
-    /// Services with a `SERVICES` entry (forwarding here now).
-    pub services: HashMap<ServiceKey, ServiceIds>,
-    /// The timeouts the program applies.
-    pub settings: Settings,
-}
-
-/// One installed service.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceIds {
-    pub id: u32,
-    /// By (address, port in network byte order), as the maps hold them.
-    pub reals: HashMap<([u8; 16], [u8; 2]), RealIds>,
-}
-
-/// One of its backends (real servers or the sorry server).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RealIds {
-    pub backend: u32,
-    pub generation: u32,
-    /// The real serves several services: its replies need `REVERSE`.
-    pub ambiguous: bool,
-}
+use crate::xdp::SyncIds;
 
 /// Why a synced flow cannot be installed here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,9 +78,12 @@ impl SyncIds {
 
 #[cfg(test)]
 mod tests {
-    use lb_common::maps::{FAMILY_IPV4, FLOW_ESTABLISHED};
+    use std::collections::HashMap;
+
+    use lb_common::maps::{FAMILY_IPV4, FLOW_ESTABLISHED, Settings};
 
     use super::*;
+    use crate::xdp::{RealIds, ServiceIds};
 
     fn v4(a: [u8; 4]) -> [u8; 16] {
         let mut b = [0; 16];

@@ -31,9 +31,9 @@ use tokio::{net::UdpSocket, sync::watch, task::JoinHandle};
 
 pub use self::{
     counters::{Counters, FlowSyncView},
-    ids::{RealIds, ServiceIds, SyncIds},
     socket::SocketError,
 };
+pub use crate::xdp::{RealIds, ServiceIds, SyncIds};
 use crate::{config::FlowSync, dataplane::DesiredState, xdp::FlowSyncPort};
 
 /// The running flow sync; dropping it stops both tasks.

@@ -19,6 +19,7 @@ use super::{
     IpvsError,
     conn_table::{CONN_TABLE, IpvsFlowLister},
     message::{Attr, IpvsMessage, attr, cmd},
+    nodest::{self, Leaving},
     owned::OwnedRecord,
     service::{Destination, KernelDest, KernelService},
     socket::{IpvsSocket, is_not_found},
@@ -52,6 +53,8 @@ pub struct IpvsDataplane {
     timeouts: Option<Timeouts>,
     /// Services in the order the desired state lists them, for status.
     order: Vec<ServiceId>,
+    /// `net.ipv4.vs.expire_nodest_conn` of the socket's namespace.
+    expire_nodest_conn: nodest::ExpireNodestConn,
 }
 
 fn family_name(addr: std::net::IpAddr) -> &'static str {
@@ -61,7 +64,8 @@ fn family_name(addr: std::net::IpAddr) -> &'static str {
 /// The real servers a service should have: every backend (weight 0 stays
 /// as a quiescent destination: no new flows, established ones continue),
 /// plus the sorry server while no backend takes new flows, as keepalived
-/// does it.
+/// does it (once added, it stays at weight 0 for its connections: see
+/// `nodest`).
 fn destinations(spec: &ServiceSpec) -> Vec<Destination> {
     let mut out: Vec<Destination> = spec
         .backends
@@ -118,11 +122,14 @@ impl IpvsDataplane {
     pub fn open(options: &IpvsOptions) -> Result<Self, IpvsError> {
         let socket = IpvsSocket::open()?;
         let owned = OwnedRecord::open(&options.run_dir)?;
+        // After the socket: opening it loaded ip_vs, which adds the sysctl.
+        let expire_nodest_conn = nodest::ExpireNodestConn::open()?;
         let mut this = Self {
             socket: RefCell::new(socket),
             owned,
             timeouts: None,
             order: Vec::new(),
+            expire_nodest_conn,
         };
         let leftovers = this.owned.keys();
         if !leftovers.is_empty() {
@@ -184,11 +191,24 @@ impl IpvsDataplane {
             }
         }
         for c in &current {
-            if !wanted
+            if wanted
                 .iter()
                 .any(|d| d.addr == c.dest.addr && d.port == c.dest.port)
             {
-                self.send(cmd::DEL_DEST, vec![key.attr(), c.dest.attr(false)])?;
+                continue;
+            }
+            match nodest::leaving(spec, c.dest.addr, c.dest.port) {
+                Leaving::Delete => {
+                    self.send(cmd::DEL_DEST, vec![key.attr(), c.dest.attr(false)])?;
+                }
+                Leaving::Quiesce if c.dest.weight != 0 => {
+                    let quiet = Destination {
+                        weight: 0,
+                        ..c.dest
+                    };
+                    self.send(cmd::SET_DEST, vec![key.attr(), quiet.attr(true)])?;
+                }
+                Leaving::Quiesce => {}
             }
         }
         Ok(())
@@ -246,6 +266,9 @@ impl IpvsDataplane {
             .filter_map(|s| Some((s.key?, s)))
             .collect();
         self.check(desired, &present)?;
+        if let Some(expire) = nodest::wanted(desired)? {
+            self.expire_nodest_conn.set(expire)?;
+        }
         self.set_timeouts(desired.timeouts)?;
         let wanted: Vec<ServiceId> = desired.services.iter().map(ServiceSpec::id).collect();
         for key in self.owned.keys() {

@@ -38,6 +38,21 @@ pub enum IpvsError {
         service_family: &'static str,
         backend_family: &'static str,
     },
+    #[error(
+        "the IPVS data plane cannot give {first} `removed_server_flows: {first_policy}` and {second} `{second_policy}`: IPVS's net.ipv4.vs.expire_nodest_conn is one setting for all services"
+    )]
+    NodestConflict {
+        first: String,
+        first_policy: &'static str,
+        second: String,
+        second_policy: &'static str,
+    },
+    #[error("setting {path} failed")]
+    Sysctl {
+        path: &'static str,
+        #[source]
+        source: io::Error,
+    },
     #[error("the record of lbd's IPVS services {path} could not be {action}")]
     State {
         path: PathBuf,

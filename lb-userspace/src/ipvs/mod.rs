@@ -6,6 +6,7 @@ pub mod conn_table;
 mod dataplane;
 mod error;
 mod message;
+mod nodest;
 mod owned;
 mod service;
 mod socket;

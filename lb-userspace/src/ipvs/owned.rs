@@ -101,9 +101,7 @@ impl OwnedRecord {
             text.push_str(&key.to_string());
             text.push('\n');
         }
-        let tmp = self.path.with_extension("tmp");
-        fs::write(&tmp, text).map_err(err("written"))?;
-        fs::rename(&tmp, &self.path).map_err(err("written"))
+        crate::atomic_file::replace(&self.path, text.as_bytes()).map_err(err("written"))
     }
 }
 

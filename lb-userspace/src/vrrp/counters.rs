@@ -23,6 +23,11 @@ pub struct Counters {
     pub released_master: u64,
     /// Owner adverts accepted despite a different address list.
     pub owner_address_mismatch: u64,
+    /// Answers to another master's adverts (split brain) sent while MASTER.
+    pub split_brain_replies: u64,
+    /// Adverts from another master left unanswered: that sender was
+    /// answered less than an advert interval ago.
+    pub split_brain_replies_limited: u64,
     /// Adverts that could not be encoded (a bug: parameters are checked).
     pub encode_errors: u64,
     drops: [u64; REASONS],
@@ -92,7 +97,7 @@ impl DropLog {
     pub fn log(&mut self, instance: &str, reason: DropReason, src: IpAddr, now: Instant) {
         if let Some(suppressed) = self.record(reason, now) {
             tracing::warn!(
-                instance,
+                vrrp_instance = instance,
                 %src,
                 reason = reason.name(),
                 suppressed,

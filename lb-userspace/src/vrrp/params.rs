@@ -32,6 +32,9 @@ pub struct InstanceParams {
     pub source_address: Option<IpAddr>,
     /// Unicast destinations; empty: multicast to the VRRP group.
     pub unicast_peers: Vec<IpAddr>,
+    /// Lowest TTL / hop limit accepted from a unicast peer (255: connected
+    /// peers only).
+    pub unicast_min_ttl: u8,
     /// keepalived's `state`: the initial wish, not a forced state.
     pub initial_state: InitialState,
     /// RFC 5798 6.1 Preempt_Mode.
@@ -260,6 +263,7 @@ impl InstanceParams {
                 .collect(),
             source_address: config.unicast_src_ip,
             unicast_peers: config.unicast_peers.clone(),
+            unicast_min_ttl: config.unicast_min_ttl,
             initial_state: config.state,
             preempt,
             preempt_delay,

@@ -79,7 +79,10 @@ pub enum DropReason {
     OwnAddress,
     #[error("source is not a configured unicast peer")]
     UnknownPeer,
-    #[error("TTL / hop limit is not 255")]
+    #[error(
+        "TTL / hop limit too low (255 expected, or unicast_min_ttl from unicast peers): the \
+         advert crossed a router or was forged; routed unicast peers need unicast_min_ttl"
+    )]
     Ttl,
     #[error("VRRP version differs from the instance's")]
     Version,
@@ -182,10 +185,17 @@ pub fn check(
     if !params.unicast_peers.is_empty() && !params.unicast_peers.contains(&rx.src) {
         return Err(DropReason::UnknownPeer);
     }
-    // RFC 5798 7.1: MUST verify that the IPvX TTL/HL is 255. keepalived
-    // skips this for unicast peers, which may be routed; the peer list then
-    // does the job of keeping strangers out.
-    if params.unicast_peers.is_empty() && rx.ttl_or_hop_limit != VRRP_TTL {
+    // RFC 5798 7.1: MUST verify that the IPvX TTL/HL is 255. A unicast
+    // peer on a connected subnet is held to that too: the peer list alone
+    // lets anyone who spoofs a peer's address from further away in. Routed
+    // peers lose one per hop, and the user says how many with
+    // `unicast_min_ttl` (keepalived's per-peer `min_ttl`).
+    let min_ttl = if params.unicast_peers.is_empty() {
+        VRRP_TTL
+    } else {
+        params.unicast_min_ttl
+    };
+    if rx.ttl_or_hop_limit < min_ttl {
         return Err(DropReason::Ttl);
     }
     // RFC 5798 7.1: MUST verify the VRRP version; MUST verify that the
@@ -422,21 +432,64 @@ mod tests {
     }
 
     #[test]
-    fn unicast_admits_only_peers_and_any_ttl() {
+    fn unicast_admits_only_peers() {
         let mut p = params_v2();
         p.unicast_peers = vec![ip("10.200.0.12")];
         let msg = v2_message(100);
-        let routed = Received {
-            ttl_or_hop_limit: 63,
+        let peer = Received {
             dst: ip("10.200.0.11"),
             ..rx(&msg)
         };
-        assert!(check(&p, OWN, &routed).is_ok());
+        assert!(check(&p, OWN, &peer).is_ok());
         let stranger = Received {
             src: ip("10.200.0.13"),
-            ..routed
+            ..peer
         };
         assert_eq!(check(&p, OWN, &stranger), Err(DropReason::UnknownPeer));
+    }
+
+    #[test]
+    fn a_connected_unicast_peer_spoofed_from_afar_is_dropped_for_its_ttl() {
+        // Someone routed to us sends with the peer's address: TTL 64 (or
+        // anything below 255) cannot come from the connected peer.
+        let mut p = params_v2();
+        p.unicast_peers = vec![ip("10.200.0.12")];
+        let msg = v2_message(200);
+        let spoofed = Received {
+            ttl_or_hop_limit: 64,
+            dst: ip("10.200.0.11"),
+            ..rx(&msg)
+        };
+        assert_eq!(check(&p, OWN, &spoofed), Err(DropReason::Ttl));
+        let one_hop = Received {
+            ttl_or_hop_limit: 254,
+            ..spoofed
+        };
+        assert_eq!(check(&p, OWN, &one_hop), Err(DropReason::Ttl));
+    }
+
+    #[test]
+    fn routed_unicast_peers_pass_down_to_the_configured_ttl() {
+        let mut p = params_v2();
+        p.unicast_peers = vec![ip("10.200.0.12")];
+        p.unicast_min_ttl = 250;
+        let msg = v2_message(100);
+        let at = |ttl| Received {
+            ttl_or_hop_limit: ttl,
+            dst: ip("10.200.0.11"),
+            ..rx(&msg)
+        };
+        assert!(check(&p, OWN, &at(250)).is_ok());
+        assert!(check(&p, OWN, &at(255)).is_ok());
+        assert_eq!(check(&p, OWN, &at(249)), Err(DropReason::Ttl));
+        // Multicast stays at 255 whatever the unicast setting says.
+        p.unicast_peers.clear();
+        assert_eq!(check(&p, OWN, &rx(&msg)).map(|_| ()), Ok(()));
+        let multicast_routed = Received {
+            ttl_or_hop_limit: 250,
+            ..rx(&msg)
+        };
+        assert_eq!(check(&p, OWN, &multicast_routed), Err(DropReason::Ttl));
     }
 
     #[test]

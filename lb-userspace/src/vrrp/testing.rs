@@ -34,6 +34,7 @@ pub(crate) fn params_v2() -> InstanceParams {
         )],
         source_address: Some(ip("10.200.0.11")),
         unicast_peers: Vec::new(),
+        unicast_min_ttl: 255,
         initial_state: InitialState::Backup,
         preempt: true,
         preempt_delay: Duration::ZERO,

@@ -6,9 +6,18 @@ use lb_common::{counters::Counter, maps::COUNTERS};
 use super::XdpError;
 
 /// The counters summed over all CPUs at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CounterSnapshot {
     values: [u64; Counter::COUNT as usize],
+}
+
+impl Default for CounterSnapshot {
+    // Arrays longer than 32 have no derived Default.
+    fn default() -> Self {
+        Self {
+            values: [0; Counter::COUNT as usize],
+        }
+    }
 }
 
 impl CounterSnapshot {

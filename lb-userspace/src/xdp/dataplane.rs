@@ -24,8 +24,7 @@ pub struct XdpDataplane {
     pub(super) program: XdpProgram,
     pub(super) installed: InstalledState,
     /// Where the flow sync learns the installed ids (`sync_port`).
-    pub(super) sync_ids:
-        Option<tokio::sync::watch::Sender<std::sync::Arc<crate::flowsync::SyncIds>>>,
+    pub(super) sync_ids: Option<tokio::sync::watch::Sender<std::sync::Arc<super::SyncIds>>>,
     /// The services an earlier lbd left in the pinned maps.
     adopted: Option<DesiredState>,
     /// Where the maps and links are pinned: they outlive this process
@@ -211,6 +210,18 @@ impl Dataplane for XdpDataplane {
     }
 
     fn apply(&mut self, desired: &DesiredState) -> Result<(), DataplaneError> {
+        if super::local_reals::wants_route_localnet(desired) {
+            for (interface, _) in self.program.attached() {
+                if let Err(e) = super::local_reals::enable_route_localnet(interface) {
+                    tracing::warn!(
+                        interface,
+                        error = %e,
+                        "setting route_localnet failed: real servers on 127.0.0.0/8 are not \
+                         reachable through this interface"
+                    );
+                }
+            }
+        }
         let mut maps = AyaMaps::new(self.program.ebpf_mut());
         let result = writer::install(&mut self.installed, &mut maps, desired);
         self.publish_sync_ids();

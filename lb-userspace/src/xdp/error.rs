@@ -38,6 +38,15 @@ pub enum XdpError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "attaching the TC egress program to {interface} failed (real servers on this host would \
+         answer from their own address)"
+    )]
+    Egress {
+        interface: String,
+        #[source]
+        source: Box<aya::programs::ProgramError>,
+    },
     #[error("the XDP object has no map named {0}")]
     MissingMap(&'static str),
     #[error(

@@ -9,6 +9,7 @@ use aya::maps::{HashMap as BpfHashMap, Map, MapData, RingBuf};
 use lb_common::maps::{self as m, Flow, FlowKey, ReverseFlow};
 use tokio::sync::watch;
 
+use super::{RealIds, ServiceIds, SyncIds};
 use super::{
     XdpApplyError, XdpDataplane,
     dataplane::map_err,
@@ -18,7 +19,6 @@ use super::{
         entries::{addr_bytes, real_key},
     },
 };
-use crate::flowsync::{RealIds, ServiceIds, SyncIds};
 
 /// The handles the flow-sync tasks own (second descriptors on the maps).
 pub struct FlowSyncPort {
@@ -142,6 +142,7 @@ mod tests {
                 })
                 .collect(),
             sorry: None,
+            removed_server_flows: crate::config::RemovedServerFlows::default(),
         }
     }
 

@@ -103,6 +103,7 @@ fn main() -> Result<()> {
             })
             .collect(),
         sorry: None,
+        removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
     };
     let mut fx = NatFixture::new(vec![service]);
     let client_if = fx.lab.client_if;

@@ -281,6 +281,7 @@ fn measure(mode: Mode) -> Result<Sample> {
                         weight: 1,
                     }],
                     sorry: None,
+                    removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
                 }],
                 timeouts: Timeouts::default(),
             })?;

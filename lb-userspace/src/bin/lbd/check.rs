@@ -7,13 +7,13 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use lb_userspace::{
     config::{self, ConfigError, Diagnostic, Loaded},
-    preflight,
+    daemon::preflight,
 };
 
 #[derive(clap::Args)]
 pub(crate) struct CheckArgs {
     /// The configuration file.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE", default_value = lb_userspace::defaults::CONFIG_FILE)]
     pub(crate) config: PathBuf,
 }
 

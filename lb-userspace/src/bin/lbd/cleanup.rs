@@ -20,7 +20,7 @@ use lb_userspace::{
 #[derive(clap::Args)]
 pub(crate) struct CleanupArgs {
     /// The configuration lbd ran with (for its instances' interfaces).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE", default_value = lb_userspace::defaults::CONFIG_FILE)]
     pub(crate) config: PathBuf,
     /// lbd's state directory (where it records its IPVS services).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
@@ -48,7 +48,7 @@ pub(crate) fn cleanup(args: &CleanupArgs) -> Result<ExitCode> {
         .build()
         .context("while starting the async runtime")?;
     let removed = runtime
-        .block_on(cleanup::remove_vips(&loaded.config))
+        .block_on(cleanup::remove_vips(&loaded.config, &args.state_dir))
         .context("while removing lbd's virtual addresses")?;
     for (interface, address) in &removed {
         println!("removed virtual address {address} from {interface}");
@@ -82,6 +82,13 @@ pub(crate) fn cleanup(args: &CleanupArgs) -> Result<ExitCode> {
             "removed the pinned XDP program and maps in {} (the program is detached)",
             pin_dir.display()
         );
+    }
+    if !restarting {
+        for interface in &loaded.config.interfaces {
+            if lb_userspace::xdp::detach_stale_egress(&interface.name) {
+                println!("removed the TC egress program from {}", interface.name);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

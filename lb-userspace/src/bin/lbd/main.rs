@@ -133,9 +133,13 @@ fn init_tracing() {
         .with_writer(std::io::stderr)
         // Colour codes only help a terminal; journald and log files get plain text.
         .with_ansi(std::io::stderr().is_terminal());
-    // Under systemd, journald stamps every line itself.
+    // Under systemd, journald stamps every line itself, and takes each
+    // line's priority from a `<N>` prefix (see lb_userspace::log_format).
     if stderr_is_journal() {
-        builder.without_time().init();
+        let format = fmt::format().with_ansi(false).without_time();
+        builder
+            .event_format(lb_userspace::log_format::JournalPriority(format))
+            .init();
     } else {
         builder.init();
     }
@@ -156,4 +160,37 @@ fn stderr_is_journal() -> bool {
         return false;
     };
     dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// keepalived reads /etc/keepalived/keepalived.conf unless told
+    /// otherwise: `lbd check`, `run` and `cleanup` read the packaged path
+    /// the same way.
+    #[test]
+    fn config_defaults_to_the_packaged_path() {
+        let default = PathBuf::from("/etc/lbd/lbd.yaml");
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .unwrap_or_else(|e| panic!("`{}` refused: {e}", args.join(" ")))
+        };
+        match parse(&["lbd", "check"]).command {
+            Command::Check(args) => assert_eq!(args.config, default),
+            _ => unreachable!("parsed as check"),
+        }
+        match parse(&["lbd", "run"]).command {
+            Command::Run(args) => assert_eq!(args.config, default),
+            _ => unreachable!("parsed as run"),
+        }
+        match parse(&["lbd", "cleanup"]).command {
+            Command::Cleanup(args) => assert_eq!(args.config, default),
+            _ => unreachable!("parsed as cleanup"),
+        }
+        match parse(&["lbd", "check", "-c", "/tmp/x.yaml"]).command {
+            Command::Check(args) => assert_eq!(args.config, PathBuf::from("/tmp/x.yaml")),
+            _ => unreachable!("parsed as check"),
+        }
+    }
 }

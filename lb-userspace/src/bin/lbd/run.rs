@@ -21,14 +21,13 @@ use anyhow::{Context, Result, bail};
 use lb_userspace::{
     config,
     daemon::{
-        self, DEFAULT_SOCKET, ServeOptions, drain::Drains, effective::effective, lock::Claims,
-        select,
+        self, DEFAULT_SOCKET, ServeOptions, drain::Drains, effective::effective, fd_limit,
+        lock::Claims, preflight, select,
     },
     dataplane::DesiredState,
     defaults::STATE_DIR as DEFAULT_STATE_DIR,
     health,
     ipvs::IpvsOptions,
-    preflight,
     vrrp::io::{self as vrrp_io, Prepared, RuntimeOptions},
     xdp::pins,
 };
@@ -37,7 +36,7 @@ use tracing::{info, warn};
 #[derive(clap::Args)]
 pub(crate) struct RunArgs {
     /// The configuration file.
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "FILE", default_value = lb_userspace::defaults::CONFIG_FILE)]
     pub(crate) config: PathBuf,
     /// Log the XDP counters every SECONDS when they changed (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
@@ -78,6 +77,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     // start stops here, having changed nothing. Held until we return.
     let _claims =
         Claims::acquire(&config, &args.state_dir).context("refusing to start a second lbd")?;
+    match fd_limit::raise_open_files() {
+        Ok((before, after)) if after > before => {
+            info!(before, after, "raised the open-files limit");
+        }
+        Ok(_) => {}
+        Err(err) => warn!("cannot raise the open-files limit: {err}"),
+    }
     let desired = DesiredState::from_config(&config)?;
     // Bad regexes, unsafe scripts and unreadable CA files fail here.
     let health = health::prepare(&config).context("while preparing the health checks")?;
@@ -164,6 +170,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
         socket: args.socket.clone(),
         metrics: args.metrics.or(config.global.metrics_listen),
         stats_interval: args.stats_interval,
+        state_dir: args.state_dir.clone(),
         drains,
     };
     let result = runtime.block_on(daemon::serve(

@@ -84,7 +84,7 @@ pub struct TcpCheck {
     #[serde(
         default = "defaults::connect_timeout",
         skip_serializing_if = "defaults::is_connect_timeout",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub connect_timeout: Duration,
@@ -109,7 +109,7 @@ pub struct TcpCheck {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub delay_loop: Option<Duration>,
@@ -162,7 +162,7 @@ pub struct HttpCheck {
     #[serde(
         default = "defaults::connect_timeout",
         skip_serializing_if = "defaults::is_connect_timeout",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub connect_timeout: Duration,
@@ -185,7 +185,7 @@ pub struct HttpCheck {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub delay_loop: Option<Duration>,
@@ -242,7 +242,7 @@ pub struct NegotiateCheck {
     #[serde(
         default = "defaults::connect_timeout",
         skip_serializing_if = "defaults::is_connect_timeout",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub connect_timeout: Duration,
@@ -266,7 +266,7 @@ pub struct NegotiateCheck {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub delay_loop: Option<Duration>,
@@ -305,7 +305,7 @@ pub struct MiscCheck {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub misc_timeout: Option<Duration>,
@@ -334,7 +334,7 @@ pub struct MiscCheck {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub delay_loop: Option<Duration>,

@@ -31,6 +31,9 @@ defaults! {
     // keepalived vrrp_script: interval 1 s, rise 1, fall 1.
     script_interval, is_script_interval: Duration = Duration::from_secs(1);
     one, is_one: u32 = 1;
+    // RFC 5798 5.1.1.3: adverts leave with TTL 255; a connected peer's
+    // arrive with 255.
+    unicast_min_ttl, is_unicast_min_ttl: u8 = 255;
     // keepalived virtual_server: delay_loop 60 s, quorum 1; real_server weight 1.
     delay_loop, is_delay_loop: Duration = Duration::from_mins(1);
     // keepalived checkers: connect_timeout 5 s, retry 1, delay_before_retry 1 s.

@@ -59,7 +59,7 @@ pub struct FlowSync {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub interval: Option<Duration>,

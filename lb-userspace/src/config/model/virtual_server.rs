@@ -51,7 +51,7 @@ pub struct VirtualServer {
     #[serde(
         default = "defaults::delay_loop",
         skip_serializing_if = "defaults::is_delay_loop",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub delay_loop: Duration,
@@ -95,10 +95,45 @@ pub struct VirtualServer {
     /// `virtualhost`; ldirectord: `virtualhost`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub virtualhost: Option<String>,
+    /// What becomes of a real server's established flows once it leaves
+    /// the pool (removed by a failed check, or by a reload after its
+    /// drain). IPVS: `net.ipv4.vs.expire_nodest_conn` (0: `drop`, 1:
+    /// `reset`); `keep` is IPVS's weight 0.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub removed_server_flows: RemovedServerFlows,
     /// The backends. keepalived: `real_server IP PORT { ... }`; ldirectord:
     /// `real=IP:PORT`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub real_servers: Vec<RealServer>,
+}
+
+/// What becomes of a real server's established flows once it leaves its
+/// service's pool (see docs/operations.md, "When a real server leaves").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedServerFlows {
+    /// Their packets are dropped until the server returns (then they flow
+    /// again) or they time out: IPVS's default, `expire_nodest_conn=0`.
+    #[default]
+    Drop,
+    /// They are scheduled anew at their next packet: the new real server
+    /// answers a TCP segment with a reset, so the client reconnects at
+    /// once. IPVS's `expire_nodest_conn=1`.
+    Reset,
+    /// They keep going to the server as long as it answers (as at weight
+    /// 0); only new flows avoid it.
+    Keep,
+}
+
+impl RemovedServerFlows {
+    /// The name as written in the configuration.
+    pub const fn name(self) -> &'static str {
+        match self {
+            RemovedServerFlows::Drop => "drop",
+            RemovedServerFlows::Reset => "reset",
+            RemovedServerFlows::Keep => "keep",
+        }
+    }
 }
 
 /// Transport protocol of a virtual server.

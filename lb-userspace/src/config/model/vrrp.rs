@@ -82,6 +82,17 @@ pub struct VrrpInstance {
     /// multicast). keepalived: `unicast_peer { ... }`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unicast_peers: Vec<IpAddr>,
+    /// Lowest TTL / hop limit accepted on adverts from `unicast_peers`.
+    /// 255 (the default) accepts only peers on a connected subnet, as RFC
+    /// 5798 7.1 requires; a peer behind routers arrives with 255 minus the
+    /// hops, so routed peers need this set explicitly. keepalived:
+    /// `unicast_peer { ADDR min_ttl N }`.
+    #[serde(
+        default = "defaults::unicast_min_ttl",
+        skip_serializing_if = "defaults::is_unicast_min_ttl",
+        deserialize_with = "lenient::int::<_, u8, 1, 255>"
+    )]
+    pub unicast_min_ttl: u8,
     /// A higher-priority backup takes over from a lower-priority master.
     /// `false` is keepalived's `nopreempt` (default: preempt).
     #[serde(default = "defaults::yes", skip_serializing_if = "defaults::is_yes")]
@@ -365,7 +376,7 @@ pub struct TrackScript {
     #[serde(
         default = "defaults::script_interval",
         skip_serializing_if = "defaults::is_script_interval",
-        deserialize_with = "lenient::seconds",
+        deserialize_with = "lenient::positive_seconds",
         serialize_with = "lenient::ser::seconds"
     )]
     pub interval: Duration,
@@ -373,7 +384,7 @@ pub struct TrackScript {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient::opt_seconds",
+        deserialize_with = "lenient::opt_positive_seconds",
         serialize_with = "lenient::ser::opt_seconds"
     )]
     pub timeout: Option<Duration>,

@@ -4,13 +4,18 @@
 
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use sd_notify::NotifyState;
 use tracing::{error, info, warn};
 
-use super::{Daemon, mtime, notify};
+use super::{Daemon, file_watch, notify};
 use crate::{
-    daemon::{drain::Drains, effective::effective, reload},
+    daemon::{
+        apply_retry::{self, OnRefusal},
+        drain::Drains,
+        effective::effective,
+        reload,
+    },
     dataplane::{DesiredState, ServiceSpec, socket_label},
     error_text::error_chain,
 };
@@ -22,6 +27,40 @@ impl Daemon<'_> {
     pub(super) fn follow(&mut self) -> Result<()> {
         let wanted = effective(&self.desired, &self.verdict, &self.drains, &self.states());
         self.install(wanted, Cause::Vrrp)
+    }
+
+    /// `follow`, keeping the last good state when the data plane refuses
+    /// the change (retried every tick); an error only when the refusals
+    /// have lasted `apply_retry::GIVE_UP_AFTER`.
+    pub(super) fn follow_or_retry(&mut self, what: &str) -> Result<()> {
+        let now = Instant::now();
+        match self.follow() {
+            Ok(()) => {
+                if let Some(refused) = self.apply_retry.applied(now) {
+                    info!(
+                        refused_ms = refused.as_millis(),
+                        "the data plane took the change it had refused"
+                    );
+                }
+                Ok(())
+            }
+            Err(err) => match self.apply_retry.refused(now) {
+                OnRefusal::Retry { log, for_how_long } => {
+                    if log {
+                        warn!(
+                            refused_for_s = for_how_long.as_secs(),
+                            "the data plane refused a change ({what}): {err:#}; it keeps \
+                             its last good state, retrying every second"
+                        );
+                    }
+                    Ok(())
+                }
+                OnRefusal::GiveUp => Err(err.context(format!(
+                    "the data plane refused every change for {} s (last: {what}); stopping",
+                    apply_retry::GIVE_UP_AFTER.as_secs()
+                ))),
+            },
+        }
     }
 
     /// Applies `wanted`, logging the services that come and go and why.
@@ -71,16 +110,19 @@ impl Daemon<'_> {
     /// nothing changes. Returns what happened, or the error text.
     pub(super) fn reload(&mut self) -> Result<String, String> {
         notify(&[NotifyState::Reloading]);
-        self.config_mtime = mtime(&self.options.config_path);
+        self.config_file
+            .loaded(file_watch::stamp(&self.options.config_path));
         let result = self.try_reload();
         match &result {
             Ok(message) => {
                 self.reloads_ok += 1;
+                self.last_reload_failed = false;
                 self.reloaded_at = Some(SystemTime::now());
                 info!("{message}");
             }
             Err(message) => {
                 self.reloads_failed += 1;
+                self.last_reload_failed = true;
                 error!("reload refused, nothing changed: {message}");
             }
         }
@@ -150,6 +192,9 @@ impl Daemon<'_> {
 
     /// Rate samples, drains and autoreload, every second.
     pub(super) fn tick(&mut self) -> Result<()> {
+        if self.apply_retry.pending() {
+            self.follow_or_retry("a retry")?;
+        }
         if let Some(dataplane) = self.dataplane.as_deref() {
             match dataplane.traffic() {
                 Ok(traffic) => self.rates.record(Instant::now(), &traffic),
@@ -170,13 +215,12 @@ impl Daemon<'_> {
                         "drained real server removed"
                     );
                 }
-                self.follow()
-                    .context("while removing drained real servers")?;
+                self.follow_or_retry("removing drained real servers")?;
             }
         }
         if self.config.global.autoreload {
-            let now = mtime(&self.options.config_path);
-            if now.is_some() && now != self.config_mtime {
+            let now = file_watch::stamp(&self.options.config_path);
+            if self.config_file.settled_change(now) {
                 info!(config = %self.options.config_path.display(), "configuration file changed, reloading (autoreload)");
                 let _ = self.reload();
             }

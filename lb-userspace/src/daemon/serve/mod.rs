@@ -1,5 +1,6 @@
 //! The daemon's event loop: signals (SIGTERM/SIGINT stop, SIGHUP reloads,
-//! SIGUSR1 is the manual failover switch), control-socket requests, health
+//! SIGUSR1/SIGUSR2 write the status report, as keepalived writes its state
+//! and statistics), control-socket requests, health
 //! check verdicts (which real servers are in a service, at what weight),
 //! VRRP state changes (a service whose VIP an instance carries is installed
 //! only while that instance is MASTER), and a one-second tick for draining
@@ -7,9 +8,13 @@
 //!
 //! - this file: the loop, what it owns, and the stop;
 //! - [`changes`]: following verdicts and VRRP, reloads, drains;
-//! - [`requests`]: control requests, SIGUSR1, the counter log.
+//! - [`requests`]: control requests, the counter log;
+//! - [`dump`]: SIGUSR1/SIGUSR2's status files;
+//! - [`file_watch`]: when `autoreload` acts on a changed file.
 
 mod changes;
+mod dump;
+mod file_watch;
 mod requests;
 
 use std::{
@@ -35,6 +40,10 @@ use super::{
     rates::RateSampler,
     select::ActiveDataplane,
 };
+use file_watch::FileWatch;
+
+use super::apply_retry::ApplyRetry;
+
 use crate::{
     config::Config,
     dataplane::DesiredState,
@@ -54,6 +63,8 @@ pub struct ServeOptions {
     pub metrics: Option<SocketAddr>,
     /// Log the counters every this many seconds (0: never).
     pub stats_interval: u64,
+    /// Where SIGUSR1/SIGUSR2 write the status report (`--state-dir`).
+    pub state_dir: PathBuf,
     /// Real servers draining from the start: those an earlier lbd left in
     /// the pinned XDP maps that the configuration no longer lists.
     pub drains: Drains,
@@ -63,7 +74,9 @@ pub struct ServeOptions {
 struct Daemon<'a> {
     options: ServeOptions,
     config: Config,
-    config_mtime: Option<FileStamp>,
+    config_file: FileWatch,
+    /// A change the data plane refused, retried every tick.
+    apply_retry: ApplyRetry,
     /// What the configuration asks for.
     desired: DesiredState,
     /// What the data plane has: `desired` plus drains, by VRRP state.
@@ -81,6 +94,7 @@ struct Daemon<'a> {
     reloaded_at: Option<SystemTime>,
     reloads_ok: u64,
     reloads_failed: u64,
+    last_reload_failed: bool,
     /// Counter samples for the rates status shows.
     rates: RateSampler,
     /// The flow sync with the peer, when configured (XDP only).
@@ -106,6 +120,7 @@ pub async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("while installing SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("while installing SIGINT")?;
     let mut sigusr1 = signal(SignalKind::user_defined1()).context("while installing SIGUSR1")?;
+    let mut sigusr2 = signal(SignalKind::user_defined2()).context("while installing SIGUSR2")?;
     let mut sighup = signal(SignalKind::hangup()).context("while installing SIGHUP")?;
 
     let (requests_tx, mut requests) = mpsc::channel::<ControlRequest>(16);
@@ -141,7 +156,8 @@ pub async fn serve(
 
     let drains = std::mem::take(&mut options.drains);
     let mut daemon = Daemon {
-        config_mtime: mtime(&options.config_path),
+        config_file: FileWatch::new(file_watch::stamp(&options.config_path)),
+        apply_retry: ApplyRetry::default(),
         options,
         config,
         desired,
@@ -156,6 +172,7 @@ pub async fn serve(
         reloaded_at: None,
         reloads_ok: 0,
         reloads_failed: 0,
+        last_reload_failed: false,
         rates: RateSampler::default(),
         flow_sync,
     };
@@ -177,7 +194,8 @@ pub async fn serve(
         tokio::select! {
             _ = sigterm.recv() => { info!("SIGTERM received, stopping"); break Ok(()); }
             _ = sigint.recv() => { info!("SIGINT received, stopping"); break Ok(()); }
-            _ = sigusr1.recv() => daemon.sigusr1().await,
+            _ = sigusr1.recv() => daemon.write_dump(dump::Dump::State).await,
+            _ = sigusr2.recv() => daemon.write_dump(dump::Dump::Stats).await,
             _ = sighup.recv() => {
                 info!("SIGHUP received, reloading");
                 // Logged either way; nobody to answer.
@@ -192,8 +210,8 @@ pub async fn serve(
                     break Err(anyhow::anyhow!("the health checks stopped unexpectedly"));
                 }
                 daemon.verdict = daemon.checks.verdict.borrow_and_update().clone();
-                if let Err(err) = daemon.follow() {
-                    break Err(err.context("while following a health check verdict"));
+                if let Err(err) = daemon.follow_or_retry("a health check verdict") {
+                    break Err(err);
                 }
             }
             changed = async {
@@ -208,8 +226,8 @@ pub async fn serve(
                 if let Some(rx) = states.as_mut() {
                     rx.borrow_and_update();
                 }
-                if let Err(err) = daemon.follow() {
-                    break Err(err.context("while following a VRRP state change"));
+                if let Err(err) = daemon.follow_or_retry("a VRRP state change") {
+                    break Err(err);
                 }
             }
             _ = tick.tick() => {
@@ -264,16 +282,6 @@ fn notify(states: &[NotifyState<'_>]) {
     if let Err(err) = sd_notify::notify(states) {
         warn!("cannot notify systemd: {err}");
     }
-}
-
-/// What tells `autoreload` the file changed: its modification time, size
-/// and inode (a rename-over keeps the time coarse but changes the inode).
-type FileStamp = (SystemTime, u64, u64);
-
-fn mtime(path: &std::path::Path) -> Option<FileStamp> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl Daemon<'_> {

@@ -1,5 +1,5 @@
 //! What the daemon answers: control-socket requests (status, reload,
-//! failover, maintenance), SIGUSR1, and the periodic counter log.
+//! failover, maintenance) and the periodic counter log.
 
 use std::collections::BTreeMap;
 
@@ -18,32 +18,9 @@ use crate::{
     dataplane::{FlowQuery, socket_label},
     error_text::error_chain,
     flowsync::FlowSyncHandle,
-    vrrp::State,
 };
 
 impl Daemon<'_> {
-    /// SIGUSR1: every MASTER hands over (a priority-0 advert, its addresses
-    /// removed) and then accepts whichever node is master, as with
-    /// `nopreempt`, until it is elected again.
-    pub(super) async fn sigusr1(&self) {
-        let Some(handle) = &self.vrrp else { return };
-        let masters: Vec<String> = handle
-            .states
-            .borrow()
-            .iter()
-            .filter(|s| s.state == State::Master)
-            .map(|s| s.name.clone())
-            .collect();
-        if masters.is_empty() {
-            info!("SIGUSR1: manual failover asked, but no instance is MASTER");
-        }
-        for name in masters {
-            if handle.failover(&name).await {
-                info!(instance = %name, "SIGUSR1: manual failover, handed over");
-            }
-        }
-    }
-
     pub(super) async fn handle(&mut self, request: Request) -> Reply {
         let response = match request {
             Request::Connections(query) => return self.connections(query),
@@ -128,7 +105,7 @@ impl Daemon<'_> {
         }
     }
 
-    async fn report(&mut self) -> Result<StatusReport> {
+    pub(super) async fn report(&mut self) -> Result<StatusReport> {
         self.refresh_health_board();
         let mut services = match self.dataplane.as_deref() {
             Some(dp) => status::services(&dp.status()?, &self.drains, &self.health),
@@ -158,6 +135,7 @@ impl Daemon<'_> {
             reloaded_at: self.reloaded_at.map(unix_seconds),
             reloads_ok: self.reloads_ok,
             reloads_failed: self.reloads_failed,
+            last_reload_failed: self.last_reload_failed,
             services,
             vrrp_instances,
             vrrp_unmatched,

@@ -210,6 +210,8 @@ fn virtual_server(cx: &mut Context, v: &Virtual, globals: &Globals) -> Option<Vi
         alpha: false,
         sorry_server: None,
         sorry_server_inhibit: false,
+        // IPVS's default expire_nodest_conn=0, which lbd's default keeps.
+        removed_server_flows: crate::config::RemovedServerFlows::Drop,
         quorum: 1,
         hysteresis: 0,
         // ldirectord runs the command with `start` when the last real server

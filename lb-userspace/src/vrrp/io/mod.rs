@@ -19,6 +19,7 @@ pub mod setup;
 pub mod socket;
 mod unit;
 pub mod vip;
+pub mod vip_record;
 
 /// Shared with the health checks' scripts; kept here under its old path.
 pub use crate::exec;

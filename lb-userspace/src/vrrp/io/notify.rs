@@ -193,10 +193,7 @@ pub fn state_file(dir: &Path, instance: &str) -> PathBuf {
 pub fn write_state_file(dir: &Path, instance: &str, state: State) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let path = state_file(dir, instance);
-    let mut tmp = path.clone().into_os_string();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, format!("STATE={}\n", state_name(state)))?;
-    std::fs::rename(&tmp, &path)
+    crate::atomic_file::replace(&path, format!("STATE={}\n", state_name(state)).as_bytes())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use super::{
     socket::VrrpSocket,
     unit::Unit,
     vip::{self, Vips},
+    vip_record::VipRecord,
 };
 use crate::{
     config::{Config, KeyPath},
@@ -259,17 +260,15 @@ pub async fn prepare(config: &Config, options: &RuntimeOptions) -> Result<Prepar
 
     let (connection, handle, _) = rtnetlink::new_connection().map_err(RuntimeError::Netlink)?;
     let connection = tokio::spawn(connection);
-    let vips = Vips::new(handle.clone());
+    let vips = Vips::new(handle.clone(), VipRecord::open(&options.state_dir));
 
     // A crash leaves marked addresses behind: remove them all, and only
     // them, before any instance starts (a BACKUP never holds a VIP).
     // The caller holds `daemon::lock`'s claims on these interfaces, so
     // whoever marked them is gone.
     let interfaces = vip::managed_interfaces(config);
-    for interface in &interfaces {
-        for stale in vips.remove_marked(interface).await? {
-            tracing::warn!(%interface, address = %stale, "removed a virtual address an earlier lbd left behind");
-        }
+    for (interface, stale) in vips.remove_stale(&interfaces).await? {
+        tracing::warn!(%interface, address = %stale, "removed a virtual address an earlier lbd left behind");
     }
 
     let mut holders = Holders::default();

@@ -7,8 +7,21 @@
 //! addresses). `ip -d addr show` (iproute2 6.2+) prints it as `proto 108`.
 //! Addresses without the mark (an operator's, another daemon's) are never
 //! removed, even when they equal a VIP.
+//!
+//! Every address added is also written to a record in the state directory
+//! ([`super::vip_record`]): on kernels before 6.1, which drop the mark, the
+//! record alone tells lbd's addresses from others', and on any kernel it
+//! names the interfaces a crash cleanup must look at.
 
-use std::{collections::BTreeSet, io, net::IpAddr};
+use std::{
+    collections::BTreeSet,
+    io,
+    net::IpAddr,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use futures_util::TryStreamExt as _;
 use rtnetlink::{
@@ -19,7 +32,10 @@ use rtnetlink::{
     },
 };
 
-use super::socket::interface_index;
+use super::{
+    socket::interface_index,
+    vip_record::{VipRecord, kernel_keeps_marks},
+};
 use crate::config::{Config, IpPrefix, VirtualAddress};
 
 /// `IFA_PROTO` of every address lbd adds: ASCII `l`.
@@ -75,6 +91,9 @@ pub struct InterfaceAddress {
 #[derive(Clone, Debug)]
 pub struct Vips {
     handle: Handle,
+    record: Arc<Mutex<VipRecord>>,
+    /// The kernel keeps the mark; `false`: the record decides alone.
+    marks: Arc<AtomicBool>,
 }
 
 /// The interface a virtual address goes on: its `dev`, else the instance's.
@@ -101,8 +120,41 @@ pub fn managed_interfaces(config: &Config) -> BTreeSet<String> {
 }
 
 impl Vips {
-    pub fn new(handle: Handle) -> Self {
-        Self { handle }
+    pub fn new(handle: Handle, record: VipRecord) -> Self {
+        let marks = kernel_keeps_marks();
+        if !marks {
+            tracing::warn!(
+                "this kernel drops address marks (IFA_PROTO needs Linux 6.1): lbd tells \
+                 its virtual addresses from others' by the record in its state directory"
+            );
+        }
+        Self {
+            handle,
+            record: Arc::new(Mutex::new(record)),
+            marks: Arc::new(AtomicBool::new(marks)),
+        }
+    }
+
+    fn record(&self) -> std::sync::MutexGuard<'_, VipRecord> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `found` on `interface` is lbd's: marked, or (on a kernel
+    /// that drops marks, where a mark read back means nothing) recorded.
+    fn is_ours(&self, found: &InterfaceAddress, interface: &str) -> bool {
+        if self.marks.load(Ordering::Relaxed) {
+            found.ours
+        } else {
+            self.record().contains(interface, found.address)
+        }
+    }
+
+    /// Keeps the record; a failure costs only the crash cleanup's
+    /// knowledge, never the address itself.
+    fn note(result: io::Result<()>, interface: &str, address: IpPrefix) {
+        if let Err(err) = result {
+            tracing::warn!(%interface, %address, "cannot update the record of virtual addresses: {err}");
+        }
     }
 
     /// Adds `vip` to `interface` with its prefix, `brd` and `label`,
@@ -131,13 +183,21 @@ impl Vips {
         let mut request = self.handle.address().add(ifindex, vip.address.addr(), 0);
         *request.message_mut() = message;
         match request.execute().await {
-            Ok(()) => Ok(Added::Added),
+            Ok(()) => {
+                let recorded = self.record().insert(interface, vip.address);
+                Self::note(recorded, interface, vip.address);
+                if self.marks.load(Ordering::Relaxed) {
+                    self.check_mark_kept(ifindex, interface, vip.address)
+                        .await?;
+                }
+                Ok(Added::Added)
+            }
             Err(err) if errno(&err) == Some(libc::EEXIST) => {
                 let existing = self
                     .find(ifindex, interface, vip.address)
                     .await?
-                    .into_iter()
-                    .any(|a| a.ours);
+                    .iter()
+                    .any(|a| self.is_ours(a, interface));
                 Ok(if existing {
                     Added::AlreadyOurs
                 } else {
@@ -153,33 +213,76 @@ impl Vips {
         }
     }
 
-    /// Removes `vip` from `interface` if it is there with our mark.
+    /// A kernel that accepted the mark but did not keep it (before 6.1,
+    /// whatever its version says): from now on the record decides.
+    async fn check_mark_kept(
+        &self,
+        ifindex: u32,
+        interface: &str,
+        address: IpPrefix,
+    ) -> Result<(), VipError> {
+        let found = self.find(ifindex, interface, address).await?;
+        if !found.is_empty() && !found.iter().any(|a| a.ours) {
+            self.marks.store(false, Ordering::Relaxed);
+            tracing::warn!(
+                %interface,
+                %address,
+                "the kernel dropped the address mark (IFA_PROTO needs Linux 6.1): lbd tells \
+                 its virtual addresses from others' by the record in its state directory"
+            );
+        }
+        Ok(())
+    }
+
+    /// Removes `vip` from `interface` if it is there and ours.
     /// `Ok(false)`: nothing of ours to remove.
     pub async fn remove(&self, vip: &VirtualAddress, interface: &str) -> Result<bool, VipError> {
         let ifindex = index(interface, vip)?;
         let mut removed = false;
         for found in self.find(ifindex, interface, vip.address).await? {
-            if found.ours {
+            if self.is_ours(&found, interface) {
                 self.delete(found, interface).await?;
                 removed = true;
+            }
+        }
+        let forgotten = self.record().remove(interface, vip.address);
+        Self::note(forgotten, interface, vip.address);
+        Ok(removed)
+    }
+
+    /// What a crashed lbd left behind, everywhere it could be: the
+    /// addresses of ours on `managed` interfaces and on every interface the
+    /// record names (also those the configuration no longer lists).
+    pub async fn remove_stale(
+        &self,
+        managed: &BTreeSet<String>,
+    ) -> Result<Vec<(String, IpPrefix)>, VipError> {
+        let recorded = self.record().interfaces();
+        let mut removed = Vec::new();
+        for interface in managed.union(&recorded) {
+            for address in self.remove_marked(interface).await? {
+                removed.push((interface.clone(), address));
             }
         }
         Ok(removed)
     }
 
-    /// Removes every address marked as ours from `interface`: what a
-    /// crashed lbd left behind. Returns what it removed.
+    /// Removes every address of ours from `interface` (on stop, or what
+    /// a crashed lbd left behind). Returns what it removed.
     pub async fn remove_marked(&self, interface: &str) -> Result<Vec<IpPrefix>, VipError> {
-        let Some(ifindex) = interface_index(interface) else {
-            return Ok(Vec::new());
-        };
         let mut removed = Vec::new();
-        for found in self.list(ifindex, interface).await? {
-            if found.ours {
-                let address = found.address;
-                self.delete(found, interface).await?;
-                removed.push(address);
+        if let Some(ifindex) = interface_index(interface) {
+            for found in self.list(ifindex, interface).await? {
+                if self.is_ours(&found, interface) {
+                    let address = found.address;
+                    self.delete(found, interface).await?;
+                    removed.push(address);
+                }
             }
+        }
+        // Removed, or gone with its interface (a holder device).
+        if let Err(err) = self.record().forget_interface(interface) {
+            tracing::warn!(%interface, "cannot update the record of virtual addresses: {err}");
         }
         Ok(removed)
     }

@@ -205,3 +205,25 @@ fn the_address_owner_takes_over_at_once_and_hands_back_within_skew_time() {
     assert_eq!(lan.masters(), [owner]);
     assert_eq!(lan.vip_holders(), [owner]);
 }
+
+#[test]
+fn a_second_owner_by_mistake_never_takes_the_first_owner_s_addresses() {
+    // Two routers configured as owner (priority 255): RFC 5798 7.1 has an
+    // owner drop every advert, so neither gives up its addresses, not even
+    // to a higher primary address (which wins an equal-priority tie).
+    let mut lan = Lan::new();
+    let first = lan.add(router("first", "10.200.0.11", 255));
+    lan.start(first);
+    lan.run_for(5 * SEC);
+    let second = lan.add(router("second", "10.200.0.12", 255));
+    lan.start(second);
+    lan.run_for(10 * SEC);
+    assert!(
+        lan.transitions()
+            .iter()
+            .all(|t| !(t.node == first && t.to == State::Backup)),
+        "the first owner gave up MASTER: {:?}",
+        lan.transitions()
+    );
+    assert_eq!(lan.masters(), [first, second]);
+}

@@ -18,8 +18,8 @@ use std::{
 };
 
 use lb_common::maps::{
-    BACKEND_LIVE, Backend, FAMILY_IPV4, MAX_BACKENDS, MAX_SERVICES, Real, RealKey, SCHED_MH,
-    SCHED_RR, Service, ServiceKey, Settings,
+    BACKEND_HOLD, BACKEND_LIVE, Backend, FAMILY_IPV4, MAX_BACKENDS, MAX_SERVICES, Real, RealKey,
+    SCHED_MH, SCHED_RR, Service, ServiceKey, Settings,
 };
 
 use super::{At, Installed, InstalledState, Mirror};
@@ -74,10 +74,12 @@ fn at_of(b: &Backend) -> At {
 impl Snapshot {
     /// The service (by key) each live backend id belongs to.
     fn owners(&self) -> BTreeMap<u32, ServiceKey> {
+        // Held backends (`removed_server_flows: drop`) count too: their
+        // flows wait for them, so they keep their ids across a restart.
         let live = |id: &u32| {
             self.backends
                 .get(id)
-                .is_some_and(|b| b.flags & BACKEND_LIVE != 0)
+                .is_some_and(|b| b.flags & (BACKEND_LIVE | BACKEND_HOLD) != 0)
         };
         let by_id: BTreeMap<u32, ServiceKey> =
             self.services.iter().map(|(k, s)| (s.id, *k)).collect();
@@ -154,6 +156,8 @@ impl InstalledState {
                     port,
                     weight: 0,
                 }),
+                // Not in the maps: the configuration's value replaces it.
+                removed_server_flows: crate::config::RemovedServerFlows::default(),
             };
             let installed = Installed {
                 spec,
@@ -162,6 +166,7 @@ impl InstalledState {
                 ring,
                 backends,
                 sorry,
+                departed: std::collections::BTreeMap::new(),
             };
             services.insert(*key, installed);
         }

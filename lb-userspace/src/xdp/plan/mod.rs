@@ -18,11 +18,18 @@
 //! - `REALS` says which service a backend's replies belong to, or that the
 //!   backend serves several (ambiguous): then replies need per-flow
 //!   `REVERSE` entries, backfilled for the flows it already had.
+//! - A backend that leaves its service (a failed check, a reload) goes as
+//!   the service's `removed_server_flows` says: `reset` retires its id
+//!   (flows pinned to it are scheduled anew); `drop` marks it
+//!   `BACKEND_HOLD` (their packets are dropped) and `keep` leaves it live
+//!   outside the ring, both keeping its id in `departed`, so that when it
+//!   returns it gets the same id and generation and its flows carry on.
 //! - Every operation carries its undo ([`Step`]), so a failed write can put
 //!   back the previous state (see `super::writer::execute`).
 
 pub(crate) mod adopt;
 mod check;
+mod departed;
 pub(crate) mod entries;
 mod ops;
 mod reals;
@@ -64,6 +71,10 @@ pub(crate) struct Installed {
     /// Backend ids, for this service only.
     pub(crate) backends: BTreeMap<At, u32>,
     pub(crate) sorry: Option<(At, u32)>,
+    /// Backends that left the service but keep their id (policy `drop`:
+    /// held; `keep`: live outside the ring), so their flows resume if
+    /// they return.
+    pub(crate) departed: BTreeMap<At, u32>,
 }
 
 /// What is installed: services, the ids they hold, and what the maps hold.
@@ -220,6 +231,7 @@ impl Planning {
                 ring: Arc::from([]),
                 backends: BTreeMap::new(),
                 sorry: None,
+                departed: BTreeMap::new(),
             };
             (installed, true)
         };
@@ -231,6 +243,13 @@ impl Planning {
         for b in &spec.backends {
             let at = (b.addr, b.port);
             let id = if let Some(id) = leaving.remove(&at) {
+                // Live already, unless adopted held from an earlier lbd.
+                self.set_backend_flags(id, BACKEND_LIVE);
+                id
+            } else if let Some(id) = installed.departed.remove(&at) {
+                // Back under its old id and generation: flows pinned to it
+                // carry on.
+                self.set_backend_flags(id, BACKEND_LIVE);
                 id
             } else {
                 let (id, generation) = self.allocate_backend()?;
@@ -243,7 +262,8 @@ impl Planning {
             wanted.insert(at, id);
         }
         installed.backends = wanted;
-        let mut retire: Vec<u32> = leaving.into_values().collect();
+        installed.departed.extend(leaving);
+        let mut retire = self.settle_departed(&mut installed, spec.removed_server_flows);
 
         let sorry_at = spec.sorry.as_ref().map(|s| (s.addr, s.port));
         let sorry = match (installed.sorry.take(), &spec.sorry) {
@@ -319,6 +339,10 @@ impl Planning {
             return Ok(id);
         }
         self.evict_parked();
+        if let Some(id) = self.state.backend_ids.allocate() {
+            return Ok(id);
+        }
+        self.evict_departed();
         self.state
             .backend_ids
             .allocate()
@@ -332,6 +356,7 @@ impl Planning {
             let ids = installed
                 .backends
                 .values()
+                .chain(installed.departed.values())
                 .chain(installed.sorry.iter().map(|(_, id)| id));
             for id in ids.copied().collect::<Vec<_>>() {
                 self.retire_backend(id);
@@ -342,7 +367,7 @@ impl Planning {
 
     /// Marks a backend gone: flows pinned to it stop being forwarded to it
     /// (the program reschedules them; for TCP the new backend answers with
-    /// a reset, which ends the flow as IPVS's expire_nodest_conn does).
+    /// a reset, which ends the flow as IPVS's expire_nodest_conn=1 does).
     fn retire_backend(&mut self, id: u32) {
         if let Entry::Occupied(e) = self.state.mirror.backends.entry(id) {
             let mut value = *e.get();

@@ -19,6 +19,7 @@ impl Planning {
             installed
                 .backends
                 .iter()
+                .chain(&installed.departed)
                 .map(|(at, id)| (*at, *id))
                 .chain(installed.sorry)
                 .map(move |(at, backend)| (*key, installed.id, real_key(key, at), backend))

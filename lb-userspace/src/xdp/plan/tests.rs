@@ -12,6 +12,7 @@ use super::{
     InstalledState, MapOp, PlanError,
     entries::{addr_bytes, real_key, service_entry, service_key},
 };
+use crate::config::RemovedServerFlows;
 use crate::dataplane::{
     BackendSpec, DataplaneError, DesiredState, L4Protocol, SchedulerKind, ServiceSpec, Timeouts,
 };
@@ -31,6 +32,9 @@ fn backend(addr: &str, weight: u32) -> BackendSpec {
     }
 }
 
+/// A service whose removed backends retire at once (`reset`), as the
+/// tests of ids and generations below want; `departed.rs` tests the other
+/// policies.
 fn service(vip: &str, port: u16, backends: &[BackendSpec]) -> ServiceSpec {
     ServiceSpec {
         vip: ip(vip),
@@ -39,6 +43,7 @@ fn service(vip: &str, port: u16, backends: &[BackendSpec]) -> ServiceSpec {
         scheduler: SchedulerKind::WeightedRoundRobin,
         backends: backends.to_vec(),
         sorry: None,
+        removed_server_flows: RemovedServerFlows::Reset,
     }
 }
 
@@ -170,6 +175,10 @@ impl Node {
                 assert!(backend_ids.insert(id), "backend id {id} twice");
                 assert!(s.backend_ids.in_use(id));
                 assert!(self.live_backend(id).is_some(), "backend {id} is live");
+            }
+            for &id in installed.departed.values() {
+                assert!(backend_ids.insert(id), "backend id {id} twice");
+                assert!(s.backend_ids.in_use(id), "departed {id} keeps its id");
             }
         }
     }
@@ -701,3 +710,4 @@ fn undos_that_fail_are_performed_before_the_next_plan() {
 }
 
 mod adopt;
+mod departed;

@@ -66,6 +66,7 @@ fn fill(dp: &mut XdpDataplane) -> Result<u64> {
             scheduler: SchedulerKind::RoundRobin,
             backends,
             sorry: None,
+            removed_server_flows: lb_userspace::config::RemovedServerFlows::default(),
         }],
         ..DesiredState::default()
     })?;

@@ -48,6 +48,7 @@ pub(super) fn convert(
         virtual_ipaddresses_excluded: Vec::new(),
         unicast_src_ip: None,
         unicast_peers: Vec::new(),
+        unicast_min_ttl: 255,
         preempt: true,
         preempt_delay: Duration::ZERO,
         accept: true,
@@ -77,8 +78,18 @@ pub(super) fn convert(
             "virtual_ipaddress_excluded" => {
                 v.virtual_ipaddresses_excluded.extend(addresses(cx, d));
             }
-            "unicast_src_ip" => v.unicast_src_ip = unicast_src_ip(cx, d),
-            "unicast_peer" => v.unicast_peers.extend(peers(cx, d)),
+            // keepalived parses both with one handler into one source
+            // address (vrrp_parser.c): lbd's `unicast_src_ip` is also the
+            // source of multicast adverts.
+            "unicast_src_ip" | "mcast_src_ip" => v.unicast_src_ip = unicast_src_ip(cx, d),
+            "unicast_peer" => {
+                let (addresses, min_ttl) = peers(cx, d);
+                v.unicast_peers.extend(addresses);
+                v.unicast_min_ttl = min_ttl;
+            }
+            // keepalived's opt-in check that a unicast advert comes from a
+            // listed peer: lbd always checks.
+            "check_unicast_src" => {}
             "nopreempt" => v.preempt = !cx.flag(d),
             "preempt" => v.preempt = cx.flag(d),
             "preempt_delay" => v.preempt_delay = preempt_delay(cx, d).unwrap_or(v.preempt_delay),
@@ -240,23 +251,57 @@ fn address(cx: &mut Context, line: &Directive) -> Option<VirtualAddress> {
     Some(vip)
 }
 
-/// `unicast_peer { ADDR [min_ttl N] [max_ttl N] }`, one peer per line.
-fn peers(cx: &mut Context, block: &Directive) -> Vec<IpAddr> {
+/// `unicast_peer { ADDR [min_ttl N] [max_ttl N] }`, one peer per line:
+/// the addresses and the lowest TTL to accept from them.
+fn peers(cx: &mut Context, block: &Directive) -> (Vec<IpAddr>, u8) {
     let mut out = Vec::new();
+    let mut min_ttls: Vec<u8> = Vec::new();
     for line in &block.children {
         let Ok(addr) = line.name.parse() else {
             cx.skip(line, "not an IP address");
             continue;
         };
         out.push(addr);
-        if !line.args.is_empty() {
-            cx.skip(
-                line,
-                "TTL limits ignored: lbd checks adverts' TTL per RFC only",
-            );
+        let mut args = line.args.iter();
+        let mut min_ttl = None;
+        while let Some(option) = args.next() {
+            let value = args.next().map(|v| v.parse::<u8>());
+            match (option.as_str(), value) {
+                ("min_ttl", Some(Ok(ttl))) if ttl > 0 => min_ttl = Some(ttl),
+                ("max_ttl", Some(Ok(u8::MAX))) => {}
+                ("max_ttl", Some(Ok(_))) => cx.skip(
+                    line,
+                    "max_ttl ignored: lbd sets no upper TTL limit (its adverts leave with 255)",
+                ),
+                _ => cx.skip(
+                    line,
+                    format!(
+                        "`{option}` ignored: only `min_ttl N` and `max_ttl N` (1-255) may follow"
+                    ),
+                ),
+            }
         }
+        min_ttls.push(min_ttl.unwrap_or(u8::MAX));
     }
-    out
+    let lowest = min_ttls.iter().copied().min().unwrap_or(u8::MAX);
+    if min_ttls.iter().any(|t| *t != lowest) {
+        cx.change(
+            block,
+            format!(
+                "lbd has one `unicast_min_ttl` for every peer: the lowest, {lowest}, applies to all"
+            ),
+        );
+    } else if lowest == u8::MAX && !out.is_empty() {
+        // keepalived checks no TTL on unicast unless told; lbd holds peers
+        // to 255 (RFC 5798 7.1), which a routed peer cannot meet.
+        cx.change(
+            block,
+            "lbd accepts adverts from these peers only with TTL 255 (peers on a connected \
+             subnet, RFC 5798 7.1); keepalived checked no TTL: for peers behind a router set \
+             `unicast_min_ttl` (255 minus the hops)",
+        );
+    }
+    (out, lowest)
 }
 
 /// `NAME [weight W]` lines of `track_script` / `track_interface`.

@@ -28,7 +28,6 @@ pub(super) fn why(name: &str) -> &'static str {
         "static_ipaddress" | "static_routes" | "static_rules" | "virtual_routes"
         | "virtual_rules" => "lbd manages no routes or static addresses; configure them in the OS",
         "use_vmac" | "vmac_xmit_base" => "lbd does not create VRRP MAC interfaces",
-        "mcast_src_ip" => "lbd sends multicast adverts from the interface's primary address",
         "vrrp_mcast_group4" | "vrrp_mcast_group6" => "lbd uses the standard VRRP multicast group",
         "dont_track_primary" | "track_file" | "track_process" | "track_bfd" | "vrrp_track_file"
         | "vrrp_track_process" => {

@@ -50,6 +50,8 @@ pub(super) fn convert(cx: &mut Context, block: &Directive) -> Option<VirtualServ
         alpha: false,
         sorry_server: None,
         sorry_server_inhibit: false,
+        // IPVS's default expire_nodest_conn=0, which lbd's default keeps.
+        removed_server_flows: crate::config::RemovedServerFlows::Drop,
         quorum: 1,
         hysteresis: 0,
         quorum_up: None,

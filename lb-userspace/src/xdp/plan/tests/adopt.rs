@@ -2,7 +2,7 @@
 //! them as the one that wrote them would have, so tracked flows (backend
 //! id, generation, service id) keep reaching the same real server.
 
-use lb_common::maps::{BACKEND_LIVE, Flow, FlowKey};
+use lb_common::maps::{BACKEND_HOLD, BACKEND_LIVE, Flow, FlowKey};
 
 use super::*;
 use crate::xdp::plan::adopt::Snapshot;
@@ -192,4 +192,32 @@ fn the_adopted_state_reads_back_as_the_configured_services() {
     ids.sort();
     want.sort();
     assert_eq!(ids, want);
+}
+
+#[test]
+fn a_held_backend_keeps_its_id_across_a_restart_and_its_flows_resume_when_it_returns() {
+    let (mut web, _) = two_services();
+    web.removed_server_flows = RemovedServerFlows::Drop;
+    let mut node = Node::new();
+    node.apply(&desired(std::slice::from_ref(&web))).unwrap();
+    let (_, f) = pinned_flow(&mut node, &web, "10.0.0.2", 40000);
+    let mut without = web.clone();
+    without.backends.remove(1);
+    node.apply(&desired(std::slice::from_ref(&without)))
+        .unwrap();
+    assert_eq!(node.maps.backends[&f.backend].flags, BACKEND_HOLD);
+
+    let mut after = restarted(&node);
+    after
+        .apply(&desired(std::slice::from_ref(&without)))
+        .unwrap();
+    assert_eq!(
+        after.maps.backends[&f.backend].flags, BACKEND_HOLD,
+        "still held after the restart"
+    );
+    after.apply(&desired(std::slice::from_ref(&web))).unwrap();
+    assert!(
+        still_reaches(&after, &f, "10.0.0.2"),
+        "back, it gets its held flow"
+    );
 }

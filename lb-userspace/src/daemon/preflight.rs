@@ -14,7 +14,7 @@
 use crate::{
     config::{Diagnostic, KeyPath, Loaded, Segment},
     daemon::select,
-    dataplane::DesiredState,
+    dataplane::{DesiredState, caveats::caveats},
     error_text::error_chain,
     exec::RunAs,
     health,
@@ -66,15 +66,24 @@ pub fn refusals(loaded: &Loaded) -> Vec<Diagnostic> {
     for (path, err) in setup::check(config) {
         out.push(loaded.error_at(&path, one_line(&err)));
     }
+    for caveat in caveats(config).into_iter().filter(|c| c.refuses) {
+        out.push(loaded.error_at(&caveat.path, caveat.message));
+    }
     out
 }
 
 /// What `lbd run` starts with but does differently from the file, each a
 /// warning `lbd check` prints and `lbd run` logs in the same words: a
-/// tracked script that does not exist (disabled, as keepalived does).
+/// tracked script that does not exist (disabled, as keepalived does), and
+/// what the data plane cannot do with it (`dataplane::caveats`).
 pub fn warnings(loaded: &Loaded) -> Vec<Diagnostic> {
+    let caveats = caveats(&loaded.config)
+        .into_iter()
+        .filter(|c| !c.refuses)
+        .map(|c| (c.path, c.message));
     setup::disabled_track_scripts(&loaded.config)
         .into_iter()
+        .chain(caveats)
         .map(|(path, message)| loaded.warning_at(&path, message))
         .collect()
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::config::VirtualAddress;
 use crate::vrrp::{
     counters::Counters,
     params::{TrackedInterface, TrackedScript},
@@ -929,3 +930,6 @@ fn ipv6_v3_instance_elects_and_advertises_to_ff02_12() {
         Action::SendAdvert { dst, .. } if *dst == ip("ff02::12")
     )));
 }
+
+// Owner rule and split-brain answers (issue: RFC deviations under attack).
+mod hardening;
