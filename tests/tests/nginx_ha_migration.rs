@@ -8,8 +8,9 @@
 //! written into each node's directory with the seed's logic; the file's
 //! paths are rewritten to them and /var/run to the node's `run/`. They call
 //! `systemctl` and `service` for nginx: each node has stand-ins first on
-//! the PATH lbd gives its scripts, which keep nginx's state in a file
-//! (`start` makes it, `stop` removes it, `status`/`is-active` test it).
+//! the PATH lbd gives its scripts (`LBD_SCRIPT_PATH`), which keep nginx's
+//! state in a file (`start` makes it, `stop` removes it, `status` and
+//! `is-active` test it).
 //!
 //! Each step asserts who holds the VIP, what `lbd status` says and what the
 //! notify script wrote in its state file. The SIGTERM step prints how long
@@ -23,10 +24,12 @@ use std::{
 use lb_lab::privileges::require_root;
 use lb_tests::{
     binaries,
-    daemon::Daemon,
     vrrp_lab::{VIP, VrrpLab, node_ip, write_script},
 };
-use lb_userspace::daemon::status::{InstanceView, StatusReport};
+use lb_userspace::{
+    daemon::status::{InstanceView, StatusReport},
+    exec::{SCRIPT_PATH, SCRIPT_PATH_VAR},
+};
 
 const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -223,24 +226,13 @@ impl Pair {
     /// Starts node `i`'s lbd with the stand-ins first on its PATH.
     fn start(&mut self, i: usize) {
         let node = &mut self.lab.nodes[i];
-        drop(node.daemon.take());
-        let config = node.dir.join("lbd.yaml");
-        std::fs::write(&config, &self.configs[i]).unwrap();
+        // lbd gives scripts a fixed PATH; this variable replaces it.
         let path = format!(
-            "PATH={}:{}",
-            node.dir.join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
+            "{SCRIPT_PATH_VAR}={}:{SCRIPT_PATH}",
+            node.dir.join("bin").display()
         );
-        let state_dir = node.state_dir();
-        node.daemon = Some(
-            Daemon::start_wrapped(
-                &node.ns,
-                &["env", &path],
-                &config,
-                &["--state-dir", state_dir.to_str().unwrap()],
-            )
-            .unwrap(),
-        );
+        node.start_wrapped(&["env", &path], &self.configs[i])
+            .unwrap();
     }
 
     fn instance(&self, i: usize) -> InstanceView {
