@@ -28,7 +28,7 @@ use lb_userspace::{
     defaults::STATE_DIR as DEFAULT_STATE_DIR,
     health,
     ipvs::IpvsOptions,
-    vrrp::io::{self as vrrp_io, Prepared, RuntimeOptions},
+    vrrp::io::{self as vrrp_io, PreparedThread, RuntimeOptions},
     xdp::pins,
 };
 use tracing::{info, warn};
@@ -101,11 +101,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
             state_dir: args.state_dir.clone(),
             ..RuntimeOptions::default()
         };
-        Some(
-            runtime
-                .block_on(vrrp_io::prepare(&config, &options))
-                .context("while setting up VRRP")?,
-        )
+        Some(vrrp_io::prepare_on_own_thread(&config, &options).context("while setting up VRRP")?)
     };
 
     // A VRRP-only node (no services, no interfaces) needs no data plane.
@@ -144,7 +140,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode> {
     // VIP no instance carries are installed.
     let initial = vrrp
         .as_ref()
-        .map_or_else(Vec::new, Prepared::initial_states);
+        .map_or_else(Vec::new, PreparedThread::initial_states);
     let installed = effective(&desired, &health.initial_verdict(), &drains, &initial);
     if let Some(dataplane) = &mut dataplane {
         dataplane

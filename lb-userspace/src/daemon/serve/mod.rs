@@ -49,7 +49,7 @@ use crate::{
     dataplane::DesiredState,
     flowsync::{self, FlowSyncHandle},
     health::{self, HealthHandle, Verdict},
-    vrrp::io::{InstanceStatus, Prepared, VrrpHandle, handover::handover_grace},
+    vrrp::io::{InstanceStatus, PreparedThread, VrrpHandle, handover::handover_grace},
     xdp::FlowSyncPort,
 };
 
@@ -111,7 +111,7 @@ pub async fn serve(
     mut options: ServeOptions,
     config: Config,
     dataplane: Option<&mut ActiveDataplane>,
-    vrrp: Option<Prepared>,
+    vrrp: Option<PreparedThread>,
     checks: health::Prepared,
     desired: DesiredState,
     installed: DesiredState,
@@ -155,6 +155,15 @@ pub async fn serve(
     };
 
     let drains = std::mem::take(&mut options.drains);
+    let vrrp = match vrrp {
+        Some(prepared) => Some(
+            prepared
+                .start()
+                .await
+                .context("while starting VRRP on its thread")?,
+        ),
+        None => None,
+    };
     let mut daemon = Daemon {
         config_file: FileWatch::new(file_watch::stamp(&options.config_path)),
         apply_retry: ApplyRetry::default(),
@@ -167,7 +176,7 @@ pub async fn serve(
         verdict: checks.initial_verdict(),
         checks: checks.start(),
         dataplane,
-        vrrp: vrrp.map(Prepared::start),
+        vrrp,
         started_at: SystemTime::now(),
         reloaded_at: None,
         reloads_ok: 0,

@@ -13,6 +13,7 @@ pub mod handover;
 pub mod holder;
 pub mod link;
 pub mod notify;
+pub mod own_thread;
 pub mod runtime;
 pub mod scripts;
 pub mod setup;
@@ -24,6 +25,7 @@ pub mod vip_record;
 /// Shared with the health checks' scripts; kept here under its old path.
 pub use crate::exec;
 
+pub use own_thread::{PreparedThread, prepare_on_own_thread};
 pub use runtime::{CommandError, InstanceStatus, RuntimeCounters, VrrpHandle};
 pub use setup::{Prepared, RuntimeOptions, prepare};
 
@@ -46,6 +48,8 @@ pub enum RuntimeError {
     Holder(#[from] holder::HolderError),
     #[error("opening an rtnetlink socket: {0}")]
     Netlink(#[source] std::io::Error),
+    #[error("running the VRRP thread: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("sync group {group}: {problem}")]
     SyncGroup { group: String, problem: String },
     #[error(

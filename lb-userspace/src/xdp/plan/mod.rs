@@ -49,7 +49,7 @@ use self::entries::{
 };
 pub(crate) use self::{
     check::PlanError,
-    ops::{MapOp, Mirror, Step},
+    ops::{MapOp, Mirror, StatsOf, Step},
 };
 use super::{
     ids::IdPool,
@@ -322,7 +322,17 @@ impl Planning {
         Ok(())
     }
 
+    /// A service id, its counters zeroed.
     fn allocate_service(&mut self) -> Result<u32, OutOfIds> {
+        let id = self.try_allocate_service()?;
+        self.emit(MapOp::ResetStats {
+            of: StatsOf::Service,
+            id,
+        });
+        Ok(id)
+    }
+
+    fn try_allocate_service(&mut self) -> Result<u32, OutOfIds> {
         if let Some((id, _)) = self.state.service_ids.allocate() {
             return Ok(id);
         }
@@ -334,7 +344,17 @@ impl Planning {
             .ok_or(OutOfIds(PlanError::SERVICES))
     }
 
+    /// A backend id and generation, its counters zeroed.
     fn allocate_backend(&mut self) -> Result<(u32, u32), OutOfIds> {
+        let allocated = self.try_allocate_backend()?;
+        self.emit(MapOp::ResetStats {
+            of: StatsOf::Backend,
+            id: allocated.0,
+        });
+        Ok(allocated)
+    }
+
+    fn try_allocate_backend(&mut self) -> Result<(u32, u32), OutOfIds> {
         if let Some(id) = self.state.backend_ids.allocate() {
             return Ok(id);
         }

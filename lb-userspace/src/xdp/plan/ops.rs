@@ -44,6 +44,22 @@ pub(crate) enum MapOp {
     BackfillReverse {
         backends: BTreeMap<u32, RealKey>,
     },
+    /// Zeroes the traffic counters of a newly allocated id, so a real
+    /// server (or service) reusing an id does not inherit the counters of
+    /// the one that had it before.
+    ResetStats {
+        of: StatsOf,
+        id: u32,
+    },
+}
+
+/// Which counters `MapOp::ResetStats` zeroes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StatsOf {
+    /// `SERVICE_STATS`.
+    Service,
+    /// `BACKEND_STATS`.
+    Backend,
 }
 
 impl MapOp {
@@ -56,6 +72,14 @@ impl MapOp {
             Self::InsertService { .. } | Self::RemoveService { .. } => m::SERVICES,
             Self::InsertReal { .. } | Self::RemoveReal { .. } => m::REALS,
             Self::BackfillReverse { .. } => m::REVERSE,
+            Self::ResetStats {
+                of: StatsOf::Service,
+                ..
+            } => m::SERVICE_STATS,
+            Self::ResetStats {
+                of: StatsOf::Backend,
+                ..
+            } => m::BACKEND_STATS,
         }
     }
 }
@@ -98,7 +122,8 @@ impl Mirror {
                     value: old,
                 })
             }
-            MapOp::Ring { .. } | MapOp::BackfillReverse { .. } => None,
+            // Counters are not forwarding state: nothing to put back.
+            MapOp::Ring { .. } | MapOp::BackfillReverse { .. } | MapOp::ResetStats { .. } => None,
             MapOp::InsertService { key, value } => {
                 self.live_slots.insert(value.id, value.ring_slot);
                 Some(match self.services.insert(*key, *value) {

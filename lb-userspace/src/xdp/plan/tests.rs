@@ -9,7 +9,7 @@ use lb_common::maps::{
 };
 
 use super::{
-    InstalledState, MapOp, PlanError,
+    InstalledState, MapOp, PlanError, StatsOf,
     entries::{addr_bytes, real_key, service_entry, service_key},
 };
 use crate::config::RemovedServerFlows;
@@ -195,6 +195,8 @@ fn installing_a_service_writes_backends_then_ring_then_entry() {
     let ops = node.ops(&desired(std::slice::from_ref(&web)));
     let kinds: Vec<&str> = ops
         .iter()
+        // Zeroing a new id's counters comes first; forwarding never reads it.
+        .filter(|op| !matches!(op, MapOp::ResetStats { .. }))
         .map(|op| match op {
             MapOp::Settings(_) => "settings",
             MapOp::Backend { .. } => "backend",
@@ -358,6 +360,48 @@ fn a_removed_backend_id_is_reused_with_a_new_generation() {
         "flows pinned to the id's previous backend must not reach the new one"
     );
     assert_eq!(node.live_backend(freed), Some(ip("10.0.0.7")));
+}
+
+#[test]
+fn a_reused_id_starts_with_zeroed_counters() {
+    let mut node = Node::new();
+    let web = service(
+        "192.0.2.1",
+        80,
+        &[backend("10.0.0.1", 1), backend("10.0.0.2", 1)],
+    );
+    let first = node.ops(&desired(std::slice::from_ref(&web)));
+    let service_id = node.state.services[&service_key(&web)].id;
+    assert!(first.contains(&MapOp::ResetStats {
+        of: StatsOf::Service,
+        id: service_id
+    }));
+    let freed = node.backend_id(&web, "10.0.0.2");
+    let mut smaller = web.clone();
+    smaller.backends.pop();
+    node.apply(&desired(std::slice::from_ref(&smaller)))
+        .unwrap();
+
+    let dns = service("192.0.2.1", 53, &[backend("10.0.0.7", 1)]);
+    let ops = node.ops(&desired(&[smaller, dns.clone()]));
+    assert_eq!(node.backend_id(&dns, "10.0.0.7"), freed, "the id is reused");
+    let reset = ops
+        .iter()
+        .position(|op| {
+            *op == MapOp::ResetStats {
+                of: StatsOf::Backend,
+                id: freed,
+            }
+        })
+        .expect("the reused id's counters (10.0.0.2's traffic) are zeroed");
+    let forwards = ops
+        .iter()
+        .position(|op| matches!(op, MapOp::Backend { id, .. } if *id == freed))
+        .expect("the new backend is written");
+    assert!(
+        reset < forwards,
+        "zeroed before the new backend takes traffic"
+    );
 }
 
 /// `MAX_SERVICES` services `vip`:1.. with `n` backends each.

@@ -2,11 +2,11 @@
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap as BpfHashMap, Map, MapData, MapError},
+    maps::{Array, HashMap as BpfHashMap, Map, MapData, MapError, PerCpuArray, PerCpuValues},
 };
 use lb_common::maps::{
     self as m, Backend, Flow, FlowKey, RING_SIZE, Real, RealKey, ReverseFlow, Service, ServiceKey,
-    Settings,
+    Settings, Stats,
 };
 
 use super::{MapWriteError, MapWriter};
@@ -109,6 +109,16 @@ impl MapWriter for AyaMaps<'_> {
                 .remove(key)
                 .map_err(map_err(map, "remove")),
             MapOp::BackfillReverse { backends } => self.backfill_reverse(backends),
+            MapOp::ResetStats { id, .. } => {
+                let cpus = aya::util::nr_cpus().map_err(|(_, source)| {
+                    map_err(map, "count CPUs for")(MapError::from(source))
+                })?;
+                let zeroes = PerCpuValues::try_from(vec![Stats::default(); cpus])
+                    .map_err(|source| map_err(map, "zero")(MapError::from(source)))?;
+                let mut stats: PerCpuArray<&mut MapData, Stats> =
+                    PerCpuArray::try_from(self.map_mut(map)?).map_err(map_err(map, "open"))?;
+                stats.set(*id, zeroes, 0).map_err(map_err(map, "write"))
+            }
         }
     }
 }

@@ -76,7 +76,8 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
         helpers.push(script.spawn(script_tx.clone(), ran_once));
     }
 
-    let task = tokio::spawn(async move {
+    let (done, finished) = watch::channel(false);
+    tokio::spawn(async move {
         // Waited for inside the loop, so commands (status counters, stop)
         // are answered meanwhile.
         let first_deadline = tokio::time::Instant::now() + first_wait;
@@ -195,10 +196,11 @@ pub fn start(prepared: Prepared) -> VrrpHandle {
             helper.abort();
         }
         connection.abort();
+        let _ = done.send(true);
     });
     VrrpHandle {
         states,
         commands,
-        task,
+        finished,
     }
 }

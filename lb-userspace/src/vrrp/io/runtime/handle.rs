@@ -4,10 +4,7 @@
 
 use std::{net::IpAddr, time::Instant};
 
-use tokio::{
-    sync::{mpsc, oneshot, watch},
-    task::JoinHandle,
-};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::vrrp::{Counters, State};
 
@@ -56,7 +53,8 @@ pub struct VrrpHandle {
     /// state or priority change.
     pub states: watch::Receiver<Vec<InstanceStatus>>,
     pub(super) commands: mpsc::Sender<Command>,
-    pub(super) task: JoinHandle<()>,
+    /// `true` (or closed) once the runtime's loop has ended.
+    pub(super) finished: watch::Receiver<bool>,
 }
 
 #[derive(Debug)]
@@ -135,10 +133,18 @@ impl VrrpHandle {
     /// their addresses; then every address lbd marked is removed, and the
     /// STOP notifications get a moment to run.
     pub async fn stop(self) {
-        let (done, finished) = oneshot::channel();
+        let (done, stopped) = oneshot::channel();
         if self.commands.send(Command::Stop { done }).await.is_ok() {
-            let _ = finished.await;
+            let _ = stopped.await;
         }
-        let _ = self.task.await;
+        self.finished_signal().await;
+    }
+
+    /// Resolves once the runtime's loop has ended, however it ended.
+    pub fn finished_signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut finished = self.finished.clone();
+        async move {
+            let _ = finished.wait_for(|done| *done).await;
+        }
     }
 }
