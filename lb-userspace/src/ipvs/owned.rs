@@ -18,7 +18,6 @@
 use std::{
     collections::BTreeSet,
     fs, io,
-    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
@@ -34,7 +33,7 @@ impl OwnedRecord {
     /// Opens the record of this network namespace in `run_dir`, holding
     /// whatever an earlier run left in it.
     pub(crate) fn open(run_dir: &Path) -> Result<Self, IpvsError> {
-        let path = run_dir.join(format!("ipvs-services.{}", netns_id()));
+        let path = run_dir.join(crate::defaults::per_netns("ipvs-services"));
         let services = match fs::read_to_string(&path) {
             Ok(text) => text.lines().filter_map(|l| l.parse().ok()).collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeSet::new(),
@@ -103,13 +102,6 @@ impl OwnedRecord {
         }
         crate::atomic_file::replace(&self.path, text.as_bytes()).map_err(err("written"))
     }
-}
-
-/// The inode of this thread's network namespace: IPVS tables are per
-/// namespace, so the record is too.
-fn netns_id() -> String {
-    fs::metadata("/proc/thread-self/ns/net")
-        .map_or_else(|_| "default".to_owned(), |m| m.ino().to_string())
 }
 
 #[cfg(test)]

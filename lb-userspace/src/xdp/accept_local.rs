@@ -19,22 +19,32 @@ use std::{fs, io, path::PathBuf};
 
 use tracing::info;
 
-fn path(interface: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/sys/net/ipv4/conf/{interface}/accept_local"))
+fn path(interface: &str, flag: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/net/ipv4/conf/{interface}/{flag}"))
 }
 
 /// Sets `accept_local` to 1 on `interface` (in this process's network
 /// namespace), logging when it changes.
 pub fn enable(interface: &str) -> io::Result<()> {
-    let path = path(interface);
+    enable_flag(
+        interface,
+        "accept_local",
+        "translated replies to a client whose MAC is not resolved yet go through the kernel \
+         with the VIP as source",
+    )
+}
+
+/// Sets `net.ipv4.conf.<interface>.<flag>` to 1, logging `why` when it
+/// changes (also for `route_localnet`, see `super::local_reals`).
+pub(crate) fn enable_flag(interface: &str, flag: &str, why: &str) -> io::Result<()> {
+    let path = path(interface, flag);
     let before = fs::read_to_string(&path)?;
     if before.trim() != "1" {
         fs::write(&path, "1")?;
         info!(
             interface,
             before = before.trim(),
-            "net.ipv4.conf.{interface}.accept_local set to 1: translated replies to a client whose \
-             MAC is not resolved yet go through the kernel with the VIP as source"
+            "net.ipv4.conf.{interface}.{flag} set to 1: {why}"
         );
     }
     Ok(())

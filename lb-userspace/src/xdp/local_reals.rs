@@ -22,7 +22,7 @@
 //! Linux 6.6 they are netlink filters, which outlive a killed lbd: the
 //! next start replaces them and `lbd cleanup` removes them.
 
-use std::{fs, io, net::IpAddr, path::PathBuf};
+use std::{io, net::IpAddr};
 
 use aya::{
     programs::{SchedClassifier, TcAttachType, tc},
@@ -90,25 +90,12 @@ pub(crate) fn wants_route_localnet(desired: &DesiredState) -> bool {
     })
 }
 
-fn path(interface: &str) -> PathBuf {
-    PathBuf::from(format!(
-        "/proc/sys/net/ipv4/conf/{interface}/route_localnet"
-    ))
-}
-
 /// Sets `route_localnet` to 1 on `interface`, logging when it changes.
 pub(crate) fn enable_route_localnet(interface: &str) -> io::Result<()> {
-    let path = path(interface);
-    let before = fs::read_to_string(&path)?;
-    if before.trim() != "1" {
-        fs::write(&path, "1")?;
-        info!(
-            interface,
-            before = before.trim(),
-            "net.ipv4.conf.{interface}.route_localnet set to 1: a real server on 127.0.0.0/8 is \
-             reached through this interface (packets arriving for 127.0.0.0/8 are still dropped \
-             by the XDP program)"
-        );
-    }
-    Ok(())
+    super::accept_local::enable_flag(
+        interface,
+        "route_localnet",
+        "a real server on 127.0.0.0/8 is reached through this interface (packets arriving for \
+         127.0.0.0/8 are still dropped by the XDP program)",
+    )
 }

@@ -11,7 +11,6 @@
 use std::{
     collections::BTreeSet,
     fs, io,
-    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
@@ -63,7 +62,7 @@ impl VipRecord {
     /// The record in `state_dir` for this network namespace; an unreadable
     /// or missing file is an empty record.
     pub fn open(state_dir: &Path) -> Self {
-        let path = state_dir.join(format!("vips.{}", netns_id()));
+        let path = state_dir.join(crate::defaults::per_netns("vips"));
         let entries = fs::read_to_string(&path)
             .map(|text| parse(&text))
             .unwrap_or_default();
@@ -141,12 +140,6 @@ fn render(entries: &BTreeSet<(String, IpPrefix)>) -> String {
             let _ = writeln!(text, "{interface} {address}");
             text
         })
-}
-
-/// The inode of this thread's network namespace.
-fn netns_id() -> String {
-    fs::metadata("/proc/thread-self/ns/net")
-        .map_or_else(|_| "default".to_owned(), |m| m.ino().to_string())
 }
 
 #[cfg(test)]
