@@ -136,24 +136,48 @@ impl XdpDataplane {
     fn connection_counts(&self) -> Result<HashMap<u32, (u64, u64)>, XdpApplyError> {
         let ct: BpfHashMap<_, FlowKey, Flow> =
             BpfHashMap::try_from(self.map(m::CONNTRACK)?).map_err(map_err(m::CONNTRACK, "open"))?;
-        let now = monotonic_ns();
         // The flows expire by what was last written to SETTINGS.
-        let settings = self.installed.settings();
-        let mut counts: HashMap<u32, (u64, u64)> = HashMap::new();
-        for entry in &ct {
-            let Ok((_, flow)) = entry else { continue };
-            if lb_common::conntrack::expired(flow.state, flow.last_seen_ns, now, &settings) {
-                continue;
-            }
-            let c = counts.entry(flow.backend).or_default();
-            if lb_common::conntrack::is_active(flow.state) {
-                c.0 += 1;
-            } else {
-                c.1 += 1;
-            }
-        }
-        Ok(counts)
+        let flows = ct
+            .iter()
+            .filter_map(|entry| entry.ok().map(|(_, flow)| flow));
+        Ok(count_connections(
+            flows,
+            &self.installed.mirror.backends,
+            monotonic_ns(),
+            &self.installed.settings(),
+        ))
     }
+}
+
+/// (active, inactive) live flows per backend id. A flow pinned to an
+/// earlier occupant of a reused id (another generation) is not the current
+/// backend's: counting it would show a new real server with its
+/// predecessor's connections.
+fn count_connections(
+    flows: impl Iterator<Item = Flow>,
+    backends: &BTreeMap<u32, m::Backend>,
+    now: u64,
+    settings: &m::Settings,
+) -> HashMap<u32, (u64, u64)> {
+    let mut counts: HashMap<u32, (u64, u64)> = HashMap::new();
+    for flow in flows {
+        if lb_common::conntrack::expired(flow.state, flow.last_seen_ns, now, settings) {
+            continue;
+        }
+        if backends
+            .get(&flow.backend)
+            .is_none_or(|b| b.generation != flow.generation)
+        {
+            continue;
+        }
+        let c = counts.entry(flow.backend).or_default();
+        if lb_common::conntrack::is_active(flow.state) {
+            c.0 += 1;
+        } else {
+            c.1 += 1;
+        }
+    }
+    counts
 }
 
 /// The clock `bpf_ktime_get_ns` reads.
@@ -299,5 +323,47 @@ impl Drop for XdpDataplane {
         if let (true, Some(pins)) = (self.fresh_pins, &self.pin_dir) {
             let _ = pins.remove_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lb_common::maps::{Backend, FLOW_ESTABLISHED, Settings};
+
+    use super::*;
+
+    #[test]
+    fn flows_of_an_earlier_occupant_of_a_reused_id_are_not_counted() {
+        let backends = BTreeMap::from([(
+            3,
+            Backend {
+                generation: 2,
+                ..Backend::default()
+            },
+        )]);
+        let flow = |generation| Flow {
+            backend: 3,
+            generation,
+            state: FLOW_ESTABLISHED,
+            last_seen_ns: 1_000,
+            ..Flow::default()
+        };
+        let settings = Settings::default();
+        let counts = count_connections(
+            [flow(1), flow(1), flow(2)].into_iter(),
+            &backends,
+            1_000,
+            &settings,
+        );
+        assert_eq!(
+            counts.get(&3),
+            Some(&(1, 0)),
+            "only the current generation's"
+        );
+        let gone = Flow {
+            backend: 9,
+            ..flow(2)
+        };
+        assert!(count_connections([gone].into_iter(), &backends, 1_000, &settings).is_empty());
     }
 }
