@@ -220,6 +220,36 @@ pub struct ReverseFlow {
     pub service: u32,
 }
 
+impl ReverseFlow {
+    /// The `REVERSE` entry of the client flow `key` pinned to the real
+    /// server `real_addr:real_port` of `service`: the key its replies carry,
+    /// and the VIP they must leave from.
+    #[must_use]
+    pub fn of_flow(
+        key: &FlowKey,
+        real_addr: [u8; 16],
+        real_port: [u8; 2],
+        service: u32,
+    ) -> (FlowKey, ReverseFlow) {
+        let reply = FlowKey {
+            src: real_addr,
+            dst: key.src,
+            sport: real_port,
+            dport: key.sport,
+            proto: key.proto,
+            family: key.family,
+            _pad: [0; 2],
+        };
+        let value = ReverseFlow {
+            vip: key.dst,
+            vport: key.dport,
+            _pad: [0; 2],
+            service,
+        };
+        (reply, value)
+    }
+}
+
 /// Traffic counters of a service or a backend (per CPU, summed by userspace).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -54,24 +54,9 @@ impl SyncIds {
             to_backend: NextHop::default(),
             to_client: NextHop::default(),
         };
-        let reverse = real.ambiguous.then(|| {
-            let reply = FlowKey {
-                src: event.real_addr,
-                dst: key.src,
-                sport: event.real_port,
-                dport: key.sport,
-                proto: key.proto,
-                family: key.family,
-                _pad: [0; 2],
-            };
-            let value = ReverseFlow {
-                vip: key.dst,
-                vport: key.dport,
-                _pad: [0; 2],
-                service: service.id,
-            };
-            (reply, value)
-        });
+        let reverse = real
+            .ambiguous
+            .then(|| ReverseFlow::of_flow(key, event.real_addr, event.real_port, service.id));
         Ok(Local { flow, reverse })
     }
 }

@@ -182,45 +182,25 @@ fn main() -> Result<()> {
 
     // New flows: with a zero SYN timeout every repetition of the same SYN
     // finds its entry expired and goes through scheduling and insertion.
-    {
-        let mut settings: aya::maps::Array<_, Settings> = aya::maps::Array::try_from(
-            fx.dp
-                .program_mut()
-                .ebpf_mut()
-                .map_mut(SETTINGS)
-                .context("SETTINGS")?,
-        )?;
-        settings.set(
-            0,
-            Settings {
-                tcp_syn_s: 0,
-                ..Settings::IPVS_DEFAULTS
-            },
-            0,
-        )?;
-    }
+    write_settings(
+        &mut fx,
+        Settings {
+            tcp_syn_s: 0,
+            ..Settings::IPVS_DEFAULTS
+        },
+    )?;
     let program = fx.dp.program().program()?;
     let new_flow = time(&fx, program, &syn, client_if)?;
 
     // Flow sync on: an established packet pays only the refresh check
     // (a flow is reported when it starts, changes state, or every ~8.6 s).
-    {
-        let mut settings: aya::maps::Array<_, Settings> = aya::maps::Array::try_from(
-            fx.dp
-                .program_mut()
-                .ebpf_mut()
-                .map_mut(SETTINGS)
-                .context("SETTINGS")?,
-        )?;
-        settings.set(
-            0,
-            Settings {
-                flags: lb_common::maps::SETTINGS_FLOW_SYNC,
-                ..Settings::IPVS_DEFAULTS
-            },
-            0,
-        )?;
-    }
+    write_settings(
+        &mut fx,
+        Settings {
+            flags: lb_common::maps::SETTINGS_FLOW_SYNC,
+            ..Settings::IPVS_DEFAULTS
+        },
+    )?;
     let program = fx.dp.program().program()?;
     let established_sync = time(&fx, program, &ack, client_if)?;
 
@@ -257,6 +237,20 @@ fn main() -> Result<()> {
 /// the ELF, creating its maps, and the kernel verifying the program), and
 /// how many instructions the verifier processed (the machine-independent
 /// part of that time).
+/// Replaces the program's `SETTINGS` (the paths below need other timeouts
+/// or flags than the fixture installs).
+fn write_settings(fx: &mut NatFixture, value: Settings) -> Result<()> {
+    let mut settings: aya::maps::Array<_, Settings> = aya::maps::Array::try_from(
+        fx.dp
+            .program_mut()
+            .ebpf_mut()
+            .map_mut(SETTINGS)
+            .context("SETTINGS")?,
+    )?;
+    settings.set(0, value, 0)?;
+    Ok(())
+}
+
 fn load_time(object: &[u8], program: &str) -> Result<(Duration, Option<u32>)> {
     let mut verified = None;
     let mut samples = Vec::with_capacity(LOADS);

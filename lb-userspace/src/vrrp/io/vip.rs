@@ -94,6 +94,8 @@ pub struct Vips {
     record: Arc<Mutex<VipRecord>>,
     /// The kernel keeps the mark; `false`: the record decides alone.
     marks: Arc<AtomicBool>,
+    /// An added address was read back with its mark: no need to look again.
+    marks_seen: Arc<AtomicBool>,
 }
 
 /// The interface a virtual address goes on: its `dev`, else the instance's.
@@ -132,6 +134,7 @@ impl Vips {
             handle,
             record: Arc::new(Mutex::new(record)),
             marks: Arc::new(AtomicBool::new(marks)),
+            marks_seen: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -186,7 +189,8 @@ impl Vips {
             Ok(()) => {
                 let recorded = self.record().insert(interface, vip.address);
                 Self::note(recorded, interface, vip.address);
-                if self.marks.load(Ordering::Relaxed) {
+                // Once: later takeovers add their VIPs without a dump each.
+                if self.marks.load(Ordering::Relaxed) && !self.marks_seen.load(Ordering::Relaxed) {
                     self.check_mark_kept(ifindex, interface, vip.address)
                         .await?;
                 }
@@ -222,7 +226,9 @@ impl Vips {
         address: IpPrefix,
     ) -> Result<(), VipError> {
         let found = self.find(ifindex, interface, address).await?;
-        if !found.is_empty() && !found.iter().any(|a| a.ours) {
+        if found.iter().any(|a| a.ours) {
+            self.marks_seen.store(true, Ordering::Relaxed);
+        } else if !found.is_empty() {
             self.marks.store(false, Ordering::Relaxed);
             tracing::warn!(
                 %interface,

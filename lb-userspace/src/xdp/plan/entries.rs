@@ -120,22 +120,12 @@ pub(crate) fn reverse_entries(
         .into_iter()
         .filter_map(|(key, flow)| {
             let real = backends.get(&flow.backend)?;
-            let reply = FlowKey {
-                src: real.addr,
-                dst: key.src,
-                sport: real.port,
-                dport: key.sport,
-                proto: key.proto,
-                family: key.family,
-                _pad: [0; 2],
-            };
-            let reverse = ReverseFlow {
-                vip: key.dst,
-                vport: key.dport,
-                _pad: [0; 2],
-                service: flow.service,
-            };
-            Some((reply, reverse))
+            Some(ReverseFlow::of_flow(
+                &key,
+                real.addr,
+                real.port,
+                flow.service,
+            ))
         })
         .collect()
 }
